@@ -1,0 +1,48 @@
+# Merch Store — every developer command. Needs only Python >= 3.11 on the PATH.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest protos schema logs bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: PostgreSQL, the broker and the three services; GraphiQL on http://127.0.0.1:8081/graphql
+run: $(STAMP)
+	$(PY) -m scripts.devstack
+
+## test: lint, type-check and the whole test suite against real PostgreSQL, broker and services
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+pytest: $(STAMP)
+	$(PY) -m pytest
+
+## protos: regenerate protos/*_pb2.py, *_pb2.pyi and *_pb2_grpc.py from the .proto files
+protos: $(STAMP)
+	$(PY) -m protos.generate
+
+## schema: export the GraphQL SDL to schema.graphql
+schema: $(STAMP)
+	$(PY) -m gateway.export_schema > schema.graphql
+
+## logs: follow the log-channel topic like a console consumer
+logs: $(STAMP)
+	$(PY) -m logging_service tail
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

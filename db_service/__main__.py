@@ -1,0 +1,86 @@
+"""`python -m db_service` serves; `python -m db_service create-admin` sets up an admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+
+from pydantic import SecretStr, ValidationError
+
+from db_service.settings import Settings
+
+
+def _run(coro: object) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)  # type: ignore[arg-type]
+    except ImportError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+
+
+async def _create_admin(settings: Settings, sid: str, username: str, password: str) -> None:
+    import asyncpg
+
+    from db_service.migrate import apply_migrations
+    from db_service.passwords import Passwords
+    from db_service.repositories.users import UserRepository
+    from db_service.services.users import LoginPolicy, UserService
+    from db_service.tokens import TokenCodec
+
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2, timeout=10)
+    try:
+        await apply_migrations(pool)
+        users = UserService(
+            UserRepository(pool),
+            Passwords(1),
+            TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, 60),
+            LoginPolicy(max_attempts=settings.login_max_failures, window_s=settings.login_window_s),
+        )
+        user = await users.ensure_admin(sid=sid, username=username, password=password)
+        print(f"admin {user.sid} ({user.username}) is ready")
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m db_service")
+    sub = parser.add_subparsers(dest="command")
+    admin = sub.add_parser("create-admin", help="create an admin, or update its password and role")
+    admin.add_argument("--sid", required=True)
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--password", help="read from the terminal when omitted")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"db_service: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "create-admin":
+        from db_service.errors import DomainError
+
+        password = args.password or getpass.getpass("admin password: ")
+        try:
+            _run(
+                _create_admin(
+                    settings, args.sid, args.username, SecretStr(password).get_secret_value()
+                )
+            )
+        except DomainError as exc:
+            print(f"db_service: {exc.message}", file=sys.stderr)
+            return 1
+        return 0
+
+    from db_service.server import serve
+
+    _run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

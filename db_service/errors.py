@@ -1,0 +1,105 @@
+"""Domain errors, and the one table that turns them into gRPC statuses.
+
+Services raise `DomainError(ErrorCode.X, "message")`; only the servicer boundary
+(`translate_errors`) turns one into a gRPC status. The code itself travels in the trailing
+metadata entry `merch-error-code`, so the gateway never parses messages.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import grpc
+
+from db_service.calls import Context, note_outcome
+
+ERROR_CODE_METADATA_KEY = "merch-error-code"
+RETRY_AFTER_METADATA_KEY = "retry-after"
+
+log = logging.getLogger(__name__)
+
+
+class ErrorCode(enum.StrEnum):
+    """Every expected failure of the domain."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    CONFLICT = "CONFLICT"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    RATE_LIMITED = "RATE_LIMITED"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
+    ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorCode.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorCode.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorCode.OUT_OF_STOCK: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+class DomainError(Exception):
+    """An expected failure: a code from the table and a message safe to show a client."""
+
+    def __init__(self, code: ErrorCode, message: str, *, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+def invalid(message: str) -> DomainError:
+    """Shorthand for the most common error."""
+    return DomainError(ErrorCode.INVALID_ARGUMENT, message)
+
+
+# asyncpg failures that mean "the database is not reachable right now", not a bug.
+_DB_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+@asynccontextmanager
+async def translate_errors(context: Context) -> AsyncIterator[None]:
+    """Turn domain and database errors raised inside an RPC into a gRPC status, once."""
+    try:
+        yield
+    except DomainError as exc:
+        note_outcome(exc.code.value)
+        trailing: list[tuple[str, str]] = [(ERROR_CODE_METADATA_KEY, exc.code.value)]
+        if exc.retry_after_s is not None:
+            trailing.append((RETRY_AFTER_METADATA_KEY, str(exc.retry_after_s)))
+        context.set_trailing_metadata(tuple(trailing))
+        await context.abort(GRPC_STATUS[exc.code], exc.message)
+    except _DB_UNAVAILABLE:
+        log.warning("database unavailable", exc_info=True)
+        note_outcome(ErrorCode.UNAVAILABLE.value)
+        context.set_trailing_metadata(((ERROR_CODE_METADATA_KEY, ErrorCode.UNAVAILABLE.value),))
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "the database is unavailable, retry later")
+    except grpc.aio.AbortError:
+        raise
+    except Exception:
+        # A bug: log it here with the traceback, tell the client nothing about it.
+        log.exception("unexpected error in RPC")
+        note_outcome("INTERNAL")
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -1,0 +1,90 @@
+"""Per-RPC bookkeeping: request id, caller and outcome, recorded once per DBService call."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import grpc
+
+from db_service.calls import CallInfo, Context, current_call
+
+_SERVICE_PREFIX = "/merch.v1.DBService/"
+REQUEST_ID_KEY = "x-request-id"
+
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+
+
+class CallRecorder(Protocol):
+    def record(
+        self,
+        *,
+        kind: str,
+        operation: str,
+        user: str,
+        outcome: str,
+        duration_ms: float,
+        request_id: str,
+        message: str = "",
+    ) -> str: ...
+
+
+class CallRecordInterceptor(grpc.aio.ServerInterceptor):
+    """Records every DBService RPC (not health or reflection) with the caller's request id."""
+
+    def __init__(self, recorder: CallRecorder) -> None:
+        self._recorder = recorder
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or handler.unary_unary is None or not method.startswith(_SERVICE_PREFIX):
+            return handler
+        operation = "DBService/" + method.removeprefix(_SERVICE_PREFIX)
+        request_id = _request_id(handler_call_details.invocation_metadata)
+        # The stubs type handler behaviours as synchronous; ours are coroutines.
+        inner: Callable[[Any, Context], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
+        recorder = self._recorder
+
+        async def recorded(request: Any, context: Context) -> Any:
+            call = CallInfo(request_id=request_id)
+            token = current_call.set(call)
+            started = time.perf_counter()
+            try:
+                return await inner(request, context)
+            except BaseException:
+                if call.outcome == "ok":
+                    call.outcome = "CANCELLED"
+                raise
+            finally:
+                current_call.reset(token)
+                recorder.record(
+                    kind="rpc",
+                    operation=operation,
+                    user=call.user,
+                    outcome=call.outcome,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                    request_id=call.request_id,
+                )
+
+        return grpc.unary_unary_rpc_method_handler(
+            recorded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _request_id(metadata: Any) -> str:
+    for key, raw in metadata or ():
+        if key == REQUEST_ID_KEY:
+            value = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if 0 < len(value) <= 128 and value.isprintable():
+                return value
+    return uuid.uuid4().hex

@@ -1,0 +1,129 @@
+"""SQL for orders: placing and cancelling move stock in the same transaction as the order row."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import asyncpg
+
+from db_service.models import Order, OrderStatus
+
+_SELECT = (
+    "SELECT o.id, o.user_id, u.sid AS user_sid, o.product_id, o.quantity, o.unit_price,"
+    " o.total_price, o.status, o.idempotency_key, o.created_at, o.cancelled_at"
+    " FROM orders o JOIN users u ON u.id = o.user_id"
+)
+
+
+def _order(row: asyncpg.Record) -> Order:
+    return Order(
+        id=row["id"],
+        user_id=row["user_id"],
+        user_sid=row["user_sid"],
+        product_id=row["product_id"],
+        quantity=row["quantity"],
+        unit_price=row["unit_price"],
+        total_price=row["total_price"],
+        status=OrderStatus(row["status"]),
+        idempotency_key=row["idempotency_key"],
+        created_at=row["created_at"],
+        cancelled_at=row["cancelled_at"],
+    )
+
+
+class KeyTaken(Exception):
+    """Another request with the same idempotency key committed first."""
+
+
+class OrderRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, order_id: int) -> Order | None:
+        row = await self._pool.fetchrow(f"{_SELECT} WHERE o.id = $1", order_id)
+        return _order(row) if row else None
+
+    async def get_many(self, ids: list[int]) -> list[Order]:
+        rows = await self._pool.fetch(f"{_SELECT} WHERE o.id = ANY($1::int[]) ORDER BY o.id", ids)
+        return [_order(r) for r in rows]
+
+    async def get_by_key(self, *, user_id: int, key: str) -> Order | None:
+        row = await self._pool.fetchrow(
+            f"{_SELECT} WHERE o.user_id = $1 AND o.idempotency_key = $2", user_id, key
+        )
+        return _order(row) if row else None
+
+    async def list_page(
+        self, *, user_id: int | None, after_id: int, offset: int, limit: int
+    ) -> list[Order]:
+        """One page of orders, of one user or (user_id None) of everyone, oldest first."""
+        rows = await self._pool.fetch(
+            f"{_SELECT} WHERE ($1::int IS NULL OR o.user_id = $1) AND o.id > $2"
+            " ORDER BY o.id OFFSET $3 LIMIT $4",
+            user_id,
+            after_id,
+            offset,
+            limit,
+        )
+        return [_order(r) for r in rows]
+
+    async def place(
+        self, *, user_id: int, product_id: int, quantity: int, key: str | None
+    ) -> Order | None:
+        """Take stock and insert the order atomically; None when stock is short.
+
+        The conditional UPDATE is the whole oversell guard: it takes the product row lock, and
+        only succeeds while enough stock is left. Raises KeyTaken (after rolling back, so the
+        stock comes back) when a concurrent request with the same key won.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            price: Decimal | None = await conn.fetchval(
+                "UPDATE products SET stock = stock - $2, updated_at = now()"
+                " WHERE id = $1 AND stock >= $2 RETURNING price",
+                product_id,
+                quantity,
+            )
+            if price is None:
+                return None
+            order_id = await conn.fetchval(
+                "INSERT INTO orders"
+                " (user_id, product_id, quantity, unit_price, total_price, idempotency_key)"
+                " VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+                " DO NOTHING RETURNING id",
+                user_id,
+                product_id,
+                quantity,
+                price,
+                price * quantity,
+                key,
+            )
+            if order_id is None:
+                raise KeyTaken
+            row = await conn.fetchrow(f"{_SELECT} WHERE o.id = $1", order_id)
+        assert row is not None
+        return _order(row)
+
+    async def cancel(self, order_id: int, *, user_id: int | None) -> Order | None:
+        """Cancel a placed order and put its stock back, exactly once; None if not placed.
+
+        `user_id` limits the cancel to that owner (None: any owner, for admins).
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE orders SET status = 'cancelled', cancelled_at = now()"
+                " WHERE id = $1 AND status = 'placed' AND ($2::int IS NULL OR user_id = $2)"
+                " RETURNING product_id, quantity",
+                order_id,
+                user_id,
+            )
+            if row is None:
+                return None
+            await conn.execute(
+                "UPDATE products SET stock = stock + $2, updated_at = now() WHERE id = $1",
+                row["product_id"],
+                row["quantity"],
+            )
+            full = await conn.fetchrow(f"{_SELECT} WHERE o.id = $1", order_id)
+        assert full is not None
+        return _order(full)

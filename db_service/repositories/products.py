@@ -1,0 +1,86 @@
+"""SQL for the catalog."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from db_service.models import Product
+
+_COLUMNS = "id, name, description, category, price, slogan, stock, created_at, updated_at"
+
+
+def product_from_row(row: asyncpg.Record) -> Product:
+    return Product(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        category=row["category"],
+        price=row["price"],
+        slogan=row["slogan"],
+        stock=row["stock"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class ProductRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, product_id: int) -> Product | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM products WHERE id = $1", product_id
+        )
+        return product_from_row(row) if row else None
+
+    async def get_many(self, ids: list[int]) -> list[Product]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM products WHERE id = ANY($1::int[]) ORDER BY id", ids
+        )
+        return [product_from_row(r) for r in rows]
+
+    async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[Product]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM products WHERE id > $1 ORDER BY id OFFSET $2 LIMIT $3",
+            after_id,
+            offset,
+            limit,
+        )
+        return [product_from_row(r) for r in rows]
+
+    async def insert(
+        self,
+        *,
+        name: str,
+        description: str,
+        category: str,
+        price: Decimal,
+        slogan: str,
+        stock: int,
+    ) -> Product:
+        row = await self._pool.fetchrow(
+            "INSERT INTO products (name, description, category, price, slogan, stock)"
+            f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
+            name,
+            description,
+            category,
+            price,
+            slogan,
+            stock,
+        )
+        assert row is not None
+        return product_from_row(row)
+
+    async def update(self, product_id: int, changes: dict[str, Any]) -> Product | None:
+        """Set the given columns (names come from the service, never from a client)."""
+        sets = [f"{column} = ${i}" for i, column in enumerate(changes, start=2)]
+        sets.append("updated_at = now()")
+        row = await self._pool.fetchrow(
+            f"UPDATE products SET {', '.join(sets)} WHERE id = $1 RETURNING {_COLUMNS}",
+            product_id,
+            *changes.values(),
+        )
+        return product_from_row(row) if row else None

@@ -1,0 +1,156 @@
+"""SQL for users and login attempts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from db_service.models import Role, User
+
+_COLUMNS = "id, sid, username, email, role, is_active, token_version, created_at, updated_at"
+
+# Which field a unique-constraint violation is about, by constraint name.
+UNIQUE_FIELD = {
+    "users_sid_key": "sid",
+    "users_username_key": "username",
+    "users_email_lower_key": "email",
+}
+
+
+def _user(row: asyncpg.Record) -> User:
+    return User(
+        id=row["id"],
+        sid=row["sid"],
+        username=row["username"],
+        email=row["email"],
+        role=Role(row["role"]),
+        is_active=row["is_active"],
+        token_version=row["token_version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class UserRepository:
+    """Users and their login attempts in PostgreSQL."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get_by_sid(self, sid: str) -> User | None:
+        row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE sid = $1", sid)
+        return _user(row) if row else None
+
+    async def get_by_ids(self, ids: list[int]) -> list[User]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM users WHERE id = ANY($1::int[])", ids
+        )
+        return [_user(r) for r in rows]
+
+    async def get_login(self, username: str) -> tuple[User, str] | None:
+        """The user and password hash for a username, or None."""
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = $1", username
+        )
+        return (_user(row), row["password_hash"]) if row else None
+
+    async def taken_field(self, *, sid: str, username: str, email: str) -> str | None:
+        """The first of sid, username, email that another user already has, or None."""
+        row = await self._pool.fetchrow(
+            "SELECT sid = $1 AS sid, username = $2 AS username, lower(email) = lower($3) AS email"
+            " FROM users WHERE sid = $1 OR username = $2 OR lower(email) = lower($3) LIMIT 1",
+            sid,
+            username,
+            email,
+        )
+        if row is None:
+            return None
+        return next(field for field in ("sid", "username", "email") if row[field])
+
+    async def insert(
+        self, *, sid: str, username: str, email: str, password_hash: str, role: Role
+    ) -> User:
+        row = await self._pool.fetchrow(
+            "INSERT INTO users (sid, username, email, password_hash, role)"
+            f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
+            sid,
+            username,
+            email,
+            password_hash,
+            role.value,
+        )
+        assert row is not None
+        return _user(row)
+
+    async def update(
+        self,
+        sid: str,
+        *,
+        username: str | None = None,
+        email: str | None = None,
+        password_hash: str | None = None,
+        role: Role | None = None,
+        deactivate: bool = False,
+        activate: bool = False,
+    ) -> User | None:
+        """Change the given fields; a new password or deactivation revokes every token."""
+        sets: list[str] = []
+        args: list[Any] = [sid]
+        for column, value in (
+            ("username", username),
+            ("email", email),
+            ("password_hash", password_hash),
+            ("role", role.value if role else None),
+        ):
+            if value is not None:
+                args.append(value)
+                sets.append(f"{column} = ${len(args)}")
+        if deactivate:
+            sets.append("is_active = false")
+        if activate:
+            sets.append("is_active = true")
+        if password_hash is not None or deactivate:
+            sets.append("token_version = token_version + 1")
+        sets.append("updated_at = now()")
+        row = await self._pool.fetchrow(
+            f"UPDATE users SET {', '.join(sets)} WHERE sid = $1 RETURNING {_COLUMNS}", *args
+        )
+        return _user(row) if row else None
+
+    async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[User]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM users WHERE id > $1 ORDER BY id OFFSET $2 LIMIT $3",
+            after_id,
+            offset,
+            limit,
+        )
+        return [_user(r) for r in rows]
+
+    async def count_login_attempt(self, username_key: str, *, window_s: int) -> tuple[int, int]:
+        """Count one attempt in the current window: (attempts so far, seconds until it ends).
+
+        Counted before the password is checked, atomically, so attempts racing each other
+        (for example many aliased `login` fields in one request) are all counted.
+        """
+        row = await self._pool.fetchrow(
+            """
+            INSERT INTO login_attempts AS a (username_key, attempts, window_start)
+            VALUES ($1, 1, now())
+            ON CONFLICT (username_key) DO UPDATE SET
+                attempts = CASE WHEN a.window_start <= now() - make_interval(secs => $2)
+                                THEN 1 ELSE a.attempts + 1 END,
+                window_start = CASE WHEN a.window_start <= now() - make_interval(secs => $2)
+                                    THEN now() ELSE a.window_start END
+            RETURNING attempts,
+                ceil(extract(epoch FROM
+                    window_start + make_interval(secs => $2) - now()))::int AS retry_after
+            """,
+            username_key,
+            float(window_s),
+        )
+        assert row is not None
+        return row["attempts"], max(1, row["retry_after"])
+
+    async def clear_login_attempts(self, username_key: str) -> None:
+        await self._pool.execute("DELETE FROM login_attempts WHERE username_key = $1", username_key)

@@ -1,0 +1,158 @@
+"""db_service lifecycle: pool, migrations, gRPC server, health, reflection, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from db_service.interceptors import CallRecordInterceptor
+from db_service.migrate import apply_migrations
+from db_service.passwords import Passwords
+from db_service.repositories.orders import OrderRepository
+from db_service.repositories.products import ProductRepository
+from db_service.repositories.users import UserRepository
+from db_service.servicers import DBServiceServicer, Services
+from db_service.services.auth import Authenticator
+from db_service.services.orders import OrderService
+from db_service.services.products import ProductService
+from db_service.services.users import LoginPolicy, UserService
+from db_service.settings import Settings
+from db_service.tokens import TokenCodec
+from logging_service.client import LogShipper
+from protos import db_service_pb2, db_service_pb2_grpc
+
+log = logging.getLogger("db_service")
+
+SERVICE_NAME = db_service_pb2.DESCRIPTOR.services_by_name["DBService"].full_name
+SERVER_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", 1 * 1024 * 1024),
+    ("grpc.max_concurrent_streams", 1000),
+]
+
+
+class DBServiceApp:
+    """Owns every long-lived resource of db_service; `start` opens them, `stop` closes them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.health = health.aio.HealthServicer()
+        self.shipper = LogShipper(
+            settings.logging_service_addr, service="db_service", enabled=settings.log_shipping
+        )
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> int:
+        """Connect, migrate, serve; returns the bound port (the listen port may be 0)."""
+        s = self.settings
+        await self._set_serving(False)
+        await self.shipper.start()
+        self.pool = await self._connect()
+        await apply_migrations(self.pool)
+        codec = TokenCodec(s.jwt_secret.get_secret_value(), s.jwt_issuer, s.jwt_ttl_s)
+        user_repo = UserRepository(self.pool)
+        users = UserService(
+            user_repo,
+            Passwords(s.hash_concurrency),
+            codec,
+            LoginPolicy(max_attempts=s.login_max_failures, window_s=s.login_window_s),
+        )
+        if s.admin_sid and s.admin_username and s.admin_password:
+            await users.ensure_admin(
+                sid=s.admin_sid,
+                username=s.admin_username,
+                password=s.admin_password.get_secret_value(),
+            )
+        products = ProductRepository(self.pool)
+        services = Services(
+            auth=Authenticator(codec, user_repo),
+            users=users,
+            products=ProductService(products),
+            orders=OrderService(OrderRepository(self.pool), products, user_repo),
+        )
+
+        server = grpc.aio.server(
+            interceptors=[CallRecordInterceptor(self.shipper)], options=SERVER_OPTIONS
+        )
+        db_service_pb2_grpc.add_DBServiceServicer_to_server(DBServiceServicer(services), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        port = server.add_insecure_port(s.db_service_listen)
+        if port == 0:
+            raise RuntimeError(f"cannot listen on {s.db_service_listen}")
+        await server.start()
+        self._server = server
+        await self._set_serving(True)
+        log.info("db_service listening on port %d", port)
+        return port
+
+    async def stop(self) -> None:
+        """Refuse new work, drain in-flight RPCs for the grace period, then close everything."""
+        await self._set_serving(False)
+        if self._server is not None:
+            await self._server.stop(self.settings.shutdown_grace_s)
+        if self.pool is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.pool.close(), timeout=5)
+        await self.shipper.stop(timeout_s=5)
+        log.info("db_service stopped")
+
+    async def _connect(self) -> asyncpg.Pool:
+        """Create the pool, retrying while PostgreSQL is not reachable yet (for example at boot)."""
+        s = self.settings
+        delay = 0.2
+        while True:
+            try:
+                return await asyncpg.create_pool(
+                    s.database_url,
+                    min_size=s.db_pool_min,
+                    max_size=s.db_pool_max,
+                    timeout=s.db_connect_timeout_s,
+                    command_timeout=s.db_command_timeout_s,
+                )
+            except (OSError, asyncpg.CannotConnectNowError, TimeoutError) as exc:
+                log.warning("PostgreSQL not reachable (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+
+async def serve(settings: Settings) -> None:
+    """Run db_service until SIGTERM or SIGINT."""
+    app = DBServiceApp(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    start = asyncio.create_task(app.start())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not start.done():
+        start.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await start
+    else:
+        start.result()  # raise start-up errors (bad settings, failed migration)
+        await stopped
+    await app.stop()

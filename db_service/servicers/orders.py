@@ -1,0 +1,58 @@
+"""Order RPCs."""
+
+from __future__ import annotations
+
+from db_service.calls import Context
+from db_service.errors import translate_errors
+from db_service.servicers import convert
+from db_service.servicers.base import ServicerBase
+from protos import db_service_pb2 as pb
+
+
+class OrderRpcs(ServicerBase):
+    async def PlaceOrder(self, request: pb.PlaceOrderRequest, context: Context) -> pb.Order:
+        async with translate_errors(context):
+            caller = await self._caller(context)
+            order = await self._s.orders.place_order(
+                caller,
+                product_id=request.product_id,
+                quantity=request.quantity,
+                idempotency_key=request.idempotency_key,
+            )
+            return convert.order(order)
+
+    async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.Order:
+        async with translate_errors(context):
+            caller = await self._caller(context)
+            return convert.order(await self._s.orders.get_order(caller, request.id))
+
+    async def GetOrdersByIds(
+        self, request: pb.GetOrdersByIdsRequest, context: Context
+    ) -> pb.OrderList:
+        async with translate_errors(context):
+            caller = await self._caller(context)
+            orders = await self._s.orders.get_orders_by_ids(caller, list(request.ids))
+            return pb.OrderList(orders=[convert.order(o) for o in orders])
+
+    async def ListOrders(
+        self, request: pb.ListOrdersRequest, context: Context
+    ) -> pb.ListOrdersResponse:
+        async with translate_errors(context):
+            caller = await self._caller(context)
+            page = await self._s.orders.list_orders(
+                caller,
+                user_sid=request.user_sid,
+                all_users=request.all_users,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                offset=request.offset,
+            )
+            return pb.ListOrdersResponse(
+                orders=[convert.order(o) for o in page.items],
+                next_page_token=page.next_page_token,
+            )
+
+    async def CancelOrder(self, request: pb.CancelOrderRequest, context: Context) -> pb.Order:
+        async with translate_errors(context):
+            caller = await self._caller(context)
+            return convert.order(await self._s.orders.cancel_order(caller, request.id))

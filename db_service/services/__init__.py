@@ -1,0 +1,1 @@
+"""Use cases: the business rules, between the servicers (transport) and repositories (SQL)."""

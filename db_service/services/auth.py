@@ -1,0 +1,43 @@
+"""Who is calling: every RPC but CreateUser and Login checks the bearer token here."""
+
+from __future__ import annotations
+
+from db_service import tokens
+from db_service.errors import DomainError, ErrorCode
+from db_service.models import User
+from db_service.repositories.users import UserRepository
+
+_REFUSED = "a valid bearer token is required"
+
+
+class Authenticator:
+    """Verifies a token and that its user is still active and its version current."""
+
+    def __init__(self, codec: tokens.TokenCodec, users: UserRepository) -> None:
+        self._codec = codec
+        self._users = users
+
+    async def caller(self, authorization: str | None) -> User:
+        token = tokens.bearer_token(authorization)
+        if token is None:
+            raise DomainError(ErrorCode.UNAUTHENTICATED, _REFUSED)
+        try:
+            claims = self._codec.verify(token)
+        except tokens.InvalidToken:
+            raise DomainError(ErrorCode.UNAUTHENTICATED, _REFUSED) from None
+        user = await self._users.get_by_sid(claims.sid)
+        # A deactivated user or a token older than the last password change is revoked.
+        if user is None or not user.is_active or user.token_version != claims.version:
+            raise DomainError(ErrorCode.UNAUTHENTICATED, _REFUSED)
+        return user
+
+
+def require_self_or_admin(caller: User, sid: str) -> None:
+    """Customers act only on their own account; asking about another one is forbidden."""
+    if not caller.is_admin and caller.sid != sid:
+        raise DomainError(ErrorCode.FORBIDDEN, "you may only act on your own account")
+
+
+def require_admin(caller: User) -> None:
+    if not caller.is_admin:
+        raise DomainError(ErrorCode.FORBIDDEN, "this operation is for administrators")

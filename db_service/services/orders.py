@@ -1,0 +1,130 @@
+"""Order use cases: place (idempotently, never overselling), read, list, cancel."""
+
+from __future__ import annotations
+
+from db_service import validation
+from db_service.errors import DomainError, ErrorCode
+from db_service.models import Order, Page, User
+from db_service.repositories.orders import KeyTaken, OrderRepository
+from db_service.repositories.products import ProductRepository
+from db_service.repositories.users import UserRepository
+from db_service.services.auth import require_self_or_admin
+from protos.page_tokens import encode_token
+
+MAX_KEY_LENGTH = 128
+
+
+def _not_found(order_id: int) -> DomainError:
+    # The same answer for a missing order and for someone else's: ids reveal nothing.
+    return DomainError(ErrorCode.NOT_FOUND, f"order {order_id} not found")
+
+
+def _visible(caller: User, order: Order | None) -> bool:
+    return order is not None and (caller.is_admin or order.user_id == caller.id)
+
+
+class OrderService:
+    def __init__(
+        self, orders: OrderRepository, products: ProductRepository, users: UserRepository
+    ) -> None:
+        self._orders = orders
+        self._products = products
+        self._users = users
+
+    async def place_order(
+        self, caller: User, *, product_id: int, quantity: int, idempotency_key: str
+    ) -> Order:
+        if not 1 <= quantity <= 3:
+            raise validation.invalid("quantity must be 1 to 3")
+        key = _key(idempotency_key)
+        if key is not None:
+            earlier = await self._orders.get_by_key(user_id=caller.id, key=key)
+            if earlier is not None:
+                return _replay(earlier, product_id, quantity)
+        if not 1 <= product_id <= 2**31 - 1:
+            raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
+        try:
+            order = await self._orders.place(
+                user_id=caller.id, product_id=product_id, quantity=quantity, key=key
+            )
+        except KeyTaken:
+            assert key is not None
+            winner = await self._orders.get_by_key(user_id=caller.id, key=key)
+            assert winner is not None
+            return _replay(winner, product_id, quantity)
+        if order is None:
+            if await self._products.get(product_id) is None:
+                raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
+            raise DomainError(ErrorCode.OUT_OF_STOCK, f"product {product_id} is out of stock")
+        return order
+
+    async def get_order(self, caller: User, order_id: int) -> Order:
+        order = await self._orders.get(order_id) if 1 <= order_id <= 2**31 - 1 else None
+        if order is None or not _visible(caller, order):
+            raise _not_found(order_id)
+        return order
+
+    async def get_orders_by_ids(self, caller: User, ids: list[int]) -> list[Order]:
+        if len(ids) > validation.PAGE_SIZE_MAX:
+            raise validation.invalid(f"at most {validation.PAGE_SIZE_MAX} ids per call")
+        orders = await self._orders.get_many([i for i in set(ids) if 1 <= i <= 2**31 - 1])
+        return [o for o in orders if _visible(caller, o)]
+
+    async def list_orders(
+        self,
+        caller: User,
+        *,
+        user_sid: str,
+        all_users: bool,
+        page_size: int,
+        page_token: str,
+        offset: int,
+    ) -> Page[Order]:
+        size = validation.page_size(page_size)
+        after = validation.page_token("order", page_token)
+        owner: int | None = caller.id
+        if user_sid and user_sid != caller.sid:
+            require_self_or_admin(caller, user_sid)
+            user = await self._users.get_by_sid(user_sid)
+            if user is None:
+                raise DomainError(ErrorCode.NOT_FOUND, f"user {user_sid!r} not found")
+            owner = user.id
+        elif all_users and caller.is_admin:
+            owner = None
+        rows = await self._orders.list_page(
+            user_id=owner, after_id=after, offset=validation.offset(offset), limit=size + 1
+        )
+        next_token = encode_token("order", rows[size - 1].id) if len(rows) > size else ""
+        return Page(items=rows[:size], next_page_token=next_token)
+
+    async def cancel_order(self, caller: User, order_id: int) -> Order:
+        if not 1 <= order_id <= 2**31 - 1:
+            raise _not_found(order_id)
+        cancelled = await self._orders.cancel(
+            order_id, user_id=None if caller.is_admin else caller.id
+        )
+        if cancelled is not None:
+            return cancelled
+        existing = await self._orders.get(order_id)
+        if not _visible(caller, existing):
+            raise _not_found(order_id)
+        raise DomainError(ErrorCode.FAILED_PRECONDITION, f"order {order_id} is already cancelled")
+
+
+def _key(value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > MAX_KEY_LENGTH or not value.isprintable():
+        raise validation.invalid(
+            f"idempotency key must be 1 to {MAX_KEY_LENGTH} printable characters"
+        )
+    return value
+
+
+def _replay(earlier: Order, product_id: int, quantity: int) -> Order:
+    """The first order again for a retry; a conflict when the key is reused for another order."""
+    if (earlier.product_id, earlier.quantity) != (product_id, quantity):
+        raise DomainError(
+            ErrorCode.CONFLICT, "this idempotency key was already used for a different order"
+        )
+    return earlier

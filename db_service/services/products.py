@@ -1,0 +1,92 @@
+"""Catalog use cases: anyone reads, admins create and update."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from db_service import validation
+from db_service.errors import DomainError, ErrorCode
+from db_service.models import Page, Product, User
+from db_service.repositories.products import ProductRepository
+from db_service.services.auth import require_admin
+from protos.page_tokens import encode_token
+
+MAX_STOCK = 1_000_000
+MAX_DESCRIPTION = 2000
+
+
+def _id(value: int) -> int:
+    if not 1 <= value <= 2**31 - 1:
+        raise DomainError(ErrorCode.NOT_FOUND, f"product {value} not found")
+    return value
+
+
+class ProductService:
+    def __init__(self, products: ProductRepository) -> None:
+        self._products = products
+
+    async def get_product(self, product_id: int) -> Product:
+        product = await self._products.get(_id(product_id))
+        if product is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
+        return product
+
+    async def get_products_by_ids(self, ids: list[int]) -> list[Product]:
+        if len(ids) > validation.PAGE_SIZE_MAX:
+            raise validation.invalid(f"at most {validation.PAGE_SIZE_MAX} ids per call")
+        return await self._products.get_many([i for i in set(ids) if 1 <= i <= 2**31 - 1])
+
+    async def list_products(self, *, page_size: int, page_token: str, offset: int) -> Page[Product]:
+        size = validation.page_size(page_size)
+        rows = await self._products.list_page(
+            after_id=validation.page_token("product", page_token),
+            offset=validation.offset(offset),
+            limit=size + 1,
+        )
+        next_token = encode_token("product", rows[size - 1].id) if len(rows) > size else ""
+        return Page(items=rows[:size], next_page_token=next_token)
+
+    async def create_product(
+        self,
+        caller: User,
+        *,
+        name: str,
+        description: str,
+        category: str,
+        price: str,
+        slogan: str,
+        stock: int,
+    ) -> Product:
+        require_admin(caller)
+        return await self._products.insert(
+            name=validation.text("name", name, min_length=1, max_length=100),
+            description=validation.text("description", description, max_length=MAX_DESCRIPTION),
+            category=validation.text("category", category, min_length=1, max_length=50),
+            price=validation.money("price", price),
+            slogan=validation.text("slogan", slogan, max_length=255),
+            stock=_stock(stock),
+        )
+
+    async def update_product(self, caller: User, product_id: int, **fields: Any) -> Product:
+        """Change any of name, description, category, price, slogan, stock (None = keep)."""
+        require_admin(caller)
+        checks: dict[str, Callable[[Any], Any]] = {
+            "name": lambda v: validation.text("name", v, min_length=1, max_length=100),
+            "description": lambda v: validation.text("description", v, max_length=MAX_DESCRIPTION),
+            "category": lambda v: validation.text("category", v, min_length=1, max_length=50),
+            "price": lambda v: validation.money("price", v),
+            "slogan": lambda v: validation.text("slogan", v, max_length=255),
+            "stock": _stock,
+        }
+        changes = {name: checks[name](v) for name, v in fields.items() if v is not None}
+        product = await self._products.update(_id(product_id), changes)
+        if product is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
+        return product
+
+
+def _stock(value: int) -> int:
+    if not 0 <= value <= MAX_STOCK:
+        raise validation.invalid(f"stock must be 0 to {MAX_STOCK}")
+    return value

@@ -1,0 +1,183 @@
+"""Account use cases: register, log in, read, list, update, deactivate, bootstrap the admin."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import asyncpg
+
+from db_service import validation
+from db_service.errors import DomainError, ErrorCode
+from db_service.models import Page, Role, User
+from db_service.passwords import Passwords
+from db_service.repositories.users import UNIQUE_FIELD, UserRepository
+from db_service.services.auth import require_admin, require_self_or_admin
+from db_service.tokens import TokenCodec
+from protos.page_tokens import encode_token
+
+log = logging.getLogger(__name__)
+
+_BAD_LOGIN = "invalid username or password"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    token: str
+    expires_in: int
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    max_attempts: int
+    window_s: int
+
+
+class UserService:
+    """Every rule about accounts."""
+
+    def __init__(
+        self,
+        users: UserRepository,
+        passwords: Passwords,
+        codec: TokenCodec,
+        login_policy: LoginPolicy,
+    ) -> None:
+        self._users = users
+        self._passwords = passwords
+        self._codec = codec
+        self._policy = login_policy
+
+    async def create_user(
+        self, *, sid: str, username: str, email: str, password: str, role: Role = Role.CUSTOMER
+    ) -> User:
+        sid = validation.sid(sid)
+        username = validation.username(username)
+        email = validation.email(email)
+        password = validation.password(password)
+        # Checked before hashing so a duplicate costs no Argon2 work; the unique indexes
+        # still decide when two registrations race.
+        await self._refuse_taken(sid=sid, username=username, email=email)
+        password_hash = await self._passwords.hash(password)
+        try:
+            return await self._users.insert(
+                sid=sid, username=username, email=email, password_hash=password_hash, role=role
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise _already_exists(exc) from None
+
+    async def login(self, *, username: str, password: str) -> LoginResult:
+        if not username or len(username) > 50 or "\x00" in username:
+            raise DomainError(ErrorCode.UNAUTHENTICATED, _BAD_LOGIN)
+        if len(password) > validation.PASSWORD_MAX:
+            raise validation.invalid("password is too long")
+        key = username.lower()
+        attempts, retry_after = await self._users.count_login_attempt(
+            key, window_s=self._policy.window_s
+        )
+        if attempts > self._policy.max_attempts:
+            raise DomainError(
+                ErrorCode.RATE_LIMITED,
+                f"too many login attempts; retry in {retry_after} s",
+                retry_after_s=retry_after,
+            )
+        found = await self._users.get_login(username)
+        # Unknown users are verified against a dummy hash: same answer, about the same time.
+        ok = await self._passwords.verify(found[1] if found else None, password)
+        if not ok or found is None or not found[0].is_active:
+            raise DomainError(ErrorCode.UNAUTHENTICATED, _BAD_LOGIN)
+        user = found[0]
+        await self._users.clear_login_attempts(key)
+        token = self._codec.issue(sid=user.sid, role=user.role.value, version=user.token_version)
+        return LoginResult(token=token, expires_in=self._codec.ttl_s, user=user)
+
+    async def get_user(self, caller: User, sid: str) -> User:
+        require_self_or_admin(caller, sid)
+        user = await self._users.get_by_sid(sid)
+        if user is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
+        return user
+
+    async def get_users_by_ids(self, caller: User, ids: list[int]) -> list[User]:
+        """Users by id, for batch loaders; a customer only ever gets themselves back."""
+        if len(ids) > validation.PAGE_SIZE_MAX:
+            raise validation.invalid(f"at most {validation.PAGE_SIZE_MAX} ids per call")
+        if not caller.is_admin:
+            return [caller] if caller.id in ids else []
+        return await self._users.get_by_ids(ids)
+
+    async def list_users(
+        self, caller: User, *, page_size: int, page_token: str, offset: int
+    ) -> Page[User]:
+        require_admin(caller)
+        size = validation.page_size(page_size)
+        after = validation.page_token("user", page_token)
+        rows = await self._users.list_page(
+            after_id=after, offset=validation.offset(offset), limit=size + 1
+        )
+        next_token = encode_token("user", rows[size - 1].id) if len(rows) > size else ""
+        return Page(items=rows[:size], next_page_token=next_token)
+
+    async def update_user(
+        self,
+        caller: User,
+        sid: str,
+        *,
+        username: str | None,
+        email: str | None,
+        password: str | None,
+    ) -> User:
+        require_self_or_admin(caller, sid)
+        username = validation.username(username) if username is not None else None
+        email = validation.email(email) if email is not None else None
+        password = validation.password(password) if password is not None else None
+        password_hash = await self._passwords.hash(password) if password is not None else None
+        try:
+            user = await self._users.update(
+                sid, username=username, email=email, password_hash=password_hash
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise _already_exists(exc) from None
+        if user is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
+        return user
+
+    async def deactivate_user(self, caller: User, sid: str) -> User:
+        require_self_or_admin(caller, sid)
+        user = await self._users.update(sid, deactivate=True)
+        if user is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
+        return user
+
+    async def ensure_admin(self, *, sid: str, username: str, password: str) -> User:
+        """Create the configured admin, or bring an existing one's password and role up to date."""
+        existing = await self._users.get_by_sid(validation.sid(sid))
+        if existing is None:
+            email = f"{validation.username(username)}@admin.invalid"
+            user = await self.create_user(
+                sid=sid, username=username, email=email, password=password, role=Role.ADMIN
+            )
+            log.info("created admin %s", sid)
+            return user
+        password_hash = await self._passwords.hash(validation.password(password))
+        updated = await self._users.update(
+            sid,
+            username=validation.username(username),
+            password_hash=password_hash,
+            role=Role.ADMIN,
+            activate=True,
+        )
+        assert updated is not None
+        log.info("updated admin %s", sid)
+        return updated
+
+    async def _refuse_taken(self, *, sid: str, username: str, email: str) -> None:
+        field = await self._users.taken_field(sid=sid, username=username, email=email)
+        if field is not None:
+            raise DomainError(ErrorCode.ALREADY_EXISTS, f"{field} is already taken")
+
+
+def _already_exists(exc: asyncpg.UniqueViolationError) -> DomainError:
+    field = UNIQUE_FIELD.get(exc.constraint_name or "", "value")
+    return DomainError(ErrorCode.ALREADY_EXISTS, f"{field} is already taken")

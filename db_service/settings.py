@@ -1,0 +1,51 @@
+"""db_service configuration: one object, read from the environment once at start."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Only ever accepted in development mode; production refuses to start with it.
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    """Everything db_service reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    merch_env: Literal["development", "production"] = "development"
+    database_url: str = "postgresql://postgres@127.0.0.1:55432/merch"
+    db_service_listen: str = "127.0.0.1:50051"
+    logging_service_addr: str = "127.0.0.1:50052"
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    db_command_timeout_s: float = Field(default=10.0, gt=0)
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_issuer: str = "merch-store"
+    jwt_ttl_s: int = Field(default=3600, ge=60, le=86400)
+    hash_concurrency: int = Field(default=2, ge=1, le=64)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=60, ge=1)
+    admin_sid: str | None = None
+    admin_username: str | None = None
+    admin_password: SecretStr | None = None
+    shutdown_grace_s: float = Field(default=5.0, ge=0)
+    log_shipping: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        secret = self.jwt_secret.get_secret_value()
+        if len(secret.encode()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 bytes")
+        if self.merch_env == "production" and secret == DEV_JWT_SECRET:
+            raise ValueError("JWT_SECRET must be set to a real secret when MERCH_ENV=production")
+        admin = (self.admin_sid, self.admin_username, self.admin_password)
+        if any(admin) and not all(admin):
+            raise ValueError("ADMIN_SID, ADMIN_USERNAME and ADMIN_PASSWORD go together")
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+        return self

@@ -1,0 +1,92 @@
+"""Input rules shared by the use cases: each returns the clean value or raises INVALID_ARGUMENT."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from db_service.errors import invalid as invalid
+from protos.page_tokens import decode_token
+
+SID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
+USERNAME_RE = re.compile(r"[\w.-]{3,50}")
+EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+PASSWORD_MIN, PASSWORD_MAX = 8, 1024
+PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
+MONEY_MAX = Decimal("99999999.99")  # numeric(10,2)
+
+
+def _no_nul(field: str, value: str) -> str:
+    if "\x00" in value:
+        raise invalid(f"{field} must not contain NUL bytes")
+    return value
+
+
+def sid(value: str) -> str:
+    _no_nul("sid", value)
+    if not SID_RE.fullmatch(value):
+        raise invalid("sid must be 1 to 15 letters or digits")
+    return value
+
+
+def username(value: str) -> str:
+    _no_nul("username", value)
+    if not USERNAME_RE.fullmatch(value):
+        raise invalid("username must be 3 to 50 letters, digits, '.', '_' or '-'")
+    return value
+
+
+def email(value: str) -> str:
+    _no_nul("email", value)
+    if len(value) > 255 or not EMAIL_RE.fullmatch(value):
+        raise invalid("email must be a valid address of at most 255 characters")
+    return value
+
+
+def password(value: str) -> str:
+    _no_nul("password", value)
+    if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
+        raise invalid(f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters")
+    return value
+
+
+def text(field: str, value: str, *, max_length: int, min_length: int = 0) -> str:
+    _no_nul(field, value)
+    if not min_length <= len(value) <= max_length:
+        raise invalid(f"{field} must be {min_length} to {max_length} characters")
+    return value
+
+
+def money(field: str, value: str) -> Decimal:
+    """A non-negative amount with at most two decimals, from its decimal string."""
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise invalid(f"{field} must be a decimal number such as 19.99") from None
+    if not amount.is_finite() or amount < 0 or amount > MONEY_MAX:
+        raise invalid(f"{field} must be between 0 and {MONEY_MAX}")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise invalid(f"{field} must have at most two decimals")
+    return amount.quantize(Decimal("0.01"))
+
+
+def page_size(value: int) -> int:
+    if value == 0:
+        return PAGE_SIZE_DEFAULT
+    if not 1 <= value <= PAGE_SIZE_MAX:
+        raise invalid(f"page size must be 1 to {PAGE_SIZE_MAX}")
+    return value
+
+
+def offset(value: int) -> int:
+    if value < 0:
+        raise invalid("offset must not be negative")
+    return value
+
+
+def page_token(kind: str, token: str) -> int:
+    try:
+        return decode_token(kind, token)
+    except ValueError as exc:
+        raise invalid(str(exc)) from None

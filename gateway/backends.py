@@ -1,0 +1,125 @@
+"""Long-lived gRPC channels to db_service and logging_service, and the one way to call them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import Counter, Histogram
+
+from gateway.errors import from_rpc_error
+from protos import db_service_pb2_grpc
+
+GRPC_CALLS = Counter(
+    "gateway_grpc_calls_total", "gRPC calls made by the gateway", ["method", "code"]
+)
+GRPC_LATENCY = Histogram(
+    "gateway_grpc_call_seconds", "gRPC call latency seen by the gateway", ["method"]
+)
+
+# Reads retry on UNAVAILABLE, bounded; writes are never retried by the channel (a write is
+# only safe to repeat with an idempotency key, and the caller decides that).
+_READS = [
+    "GetUser",
+    "GetUsersByIds",
+    "ListUsers",
+    "GetProduct",
+    "GetProductsByIds",
+    "ListProducts",
+    "GetOrder",
+    "GetOrdersByIds",
+    "ListOrders",
+]
+SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "merch.v1.DBService", "method": m} for m in _READS],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", SERVICE_CONFIG),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+]
+
+
+class DBClient:
+    """Calls DBService with a deadline, the caller's token and the request id; maps failures."""
+
+    def __init__(self, channel: grpc.aio.Channel, timeout_s: float) -> None:
+        self._stub = db_service_pb2_grpc.DBServiceStub(channel)
+        self._timeout_s = timeout_s
+
+    async def call(
+        self,
+        method: str,
+        request: Any,
+        *,
+        authorization: str | None,
+        request_id: str,
+    ) -> Any:
+        metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
+        if authorization:
+            metadata.append(("authorization", authorization))
+        rpc = getattr(self._stub, method)
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            return await rpc(request, timeout=self._timeout_s, metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code().name
+            raise from_rpc_error(exc) from None
+        finally:
+            GRPC_CALLS.labels(method, code).inc()
+            GRPC_LATENCY.labels(method).observe(time.perf_counter() - started)
+
+
+class Backends:
+    """The gateway's channels: opened once in the app's lifespan, closed on shutdown."""
+
+    def __init__(self, *, db_addr: str, logging_addr: str, timeout_s: float) -> None:
+        self.targets = {"db_service": db_addr, "logging_service": logging_addr}
+        self.db_channel = grpc.aio.insecure_channel(db_addr, options=CHANNEL_OPTIONS)
+        self.logging_channel = grpc.aio.insecure_channel(logging_addr, options=CHANNEL_OPTIONS[2:])
+        self.db = DBClient(self.db_channel, timeout_s)
+
+    async def health(self, timeout_s: float) -> Mapping[str, str]:
+        """Each dependency's health-check answer: SERVING, NOT_SERVING or UNREACHABLE."""
+        channels = {"db_service": self.db_channel, "logging_service": self.logging_channel}
+        names = list(channels)
+        answers = await asyncio.gather(
+            *(_check(channels[n], timeout_s) for n in names), return_exceptions=False
+        )
+        return dict(zip(names, answers, strict=True))
+
+    async def close(self) -> None:
+        await asyncio.gather(
+            self.db_channel.close(grace=1.0), self.logging_channel.close(grace=1.0)
+        )
+
+
+async def _check(channel: grpc.aio.Channel, timeout_s: float) -> str:
+    stub = health_pb2_grpc.HealthStub(channel)
+    try:
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout_s)
+    except grpc.aio.AioRpcError:
+        return "UNREACHABLE"
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))

@@ -1,0 +1,89 @@
+"""The one place where backend failures become HTTP statuses and GraphQL error codes.
+
+db_service sends its domain code in the trailing metadata entry `merch-error-code`; the gRPC
+status alone decides when it is absent (for example UNAVAILABLE from the channel itself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from db_service.errors import ERROR_CODE_METADATA_KEY, RETRY_AFTER_METADATA_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    http_status: int
+    code: str  # GraphQL extensions.code, and the REST error body's code
+
+
+# gRPC status → (HTTP status, code), DESIGN.md §4.
+BY_STATUS: dict[grpc.StatusCode, Mapping] = {
+    grpc.StatusCode.INVALID_ARGUMENT: Mapping(400, "BAD_USER_INPUT"),
+    grpc.StatusCode.OUT_OF_RANGE: Mapping(400, "BAD_USER_INPUT"),
+    grpc.StatusCode.UNAUTHENTICATED: Mapping(401, "UNAUTHENTICATED"),
+    grpc.StatusCode.PERMISSION_DENIED: Mapping(403, "FORBIDDEN"),
+    grpc.StatusCode.NOT_FOUND: Mapping(404, "NOT_FOUND"),
+    grpc.StatusCode.ALREADY_EXISTS: Mapping(409, "CONFLICT"),
+    grpc.StatusCode.ABORTED: Mapping(409, "CONFLICT"),
+    grpc.StatusCode.FAILED_PRECONDITION: Mapping(409, "FAILED_PRECONDITION"),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Mapping(429, "RATE_LIMITED"),
+    grpc.StatusCode.UNAVAILABLE: Mapping(503, "UNAVAILABLE"),
+    grpc.StatusCode.DEADLINE_EXCEEDED: Mapping(504, "DEADLINE_EXCEEDED"),
+}
+INTERNAL = Mapping(500, "INTERNAL_SERVER_ERROR")
+
+# Domain codes that are more precise than their gRPC status.
+BY_DOMAIN_CODE: dict[str, str] = {"OUT_OF_STOCK": "OUT_OF_STOCK"}
+
+_SAFE_MESSAGES = {
+    "UNAVAILABLE": "a backend service is unavailable, retry later",
+    "DEADLINE_EXCEEDED": "a backend service did not answer in time",
+}
+
+
+class ApiError(Exception):
+    """An expected failure, ready for either API: code, HTTP status, message, Retry-After."""
+
+    def __init__(
+        self, code: str, message: str, *, http_status: int, retry_after_s: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.retry_after_s = retry_after_s
+
+    @classmethod
+    def unauthenticated(cls, message: str = "a valid bearer token is required") -> ApiError:
+        return cls("UNAUTHENTICATED", message, http_status=401)
+
+    @classmethod
+    def forbidden(cls, message: str = "this operation is for administrators") -> ApiError:
+        return cls("FORBIDDEN", message, http_status=403)
+
+    @classmethod
+    def bad_input(cls, message: str) -> ApiError:
+        return cls("BAD_USER_INPUT", message, http_status=400)
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
+    """Translate a failed backend call; statuses outside the table are bugs and say nothing."""
+    trailing = {key: value for key, value in exc.trailing_metadata() or ()}
+    domain_code = trailing.get(ERROR_CODE_METADATA_KEY)
+    mapping = BY_STATUS.get(exc.code(), INTERNAL)
+    if mapping is INTERNAL:
+        return ApiError(INTERNAL.code, "internal error", http_status=INTERNAL.http_status)
+    code = BY_DOMAIN_CODE.get(str(domain_code), mapping.code)
+    message = _SAFE_MESSAGES.get(code) if domain_code is None else None
+    retry_after = trailing.get(RETRY_AFTER_METADATA_KEY)
+    return ApiError(
+        code,
+        message or exc.details() or code,
+        http_status=mapping.http_status,
+        retry_after_s=int(retry_after)
+        if isinstance(retry_after, str) and retry_after.isdigit()
+        else None,
+    )

@@ -1,0 +1,35 @@
+"""Catalog queries: public."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gateway.errors import ApiError
+from gateway.graphql.catalog.types import Product, ProductConnection
+from gateway.graphql.context import Info
+from gateway.graphql.pagination import connection, page_size
+from gateway.operations import catalog as ops
+
+
+@strawberry.type
+class CatalogQueries:
+    @strawberry.field
+    async def product(self, info: Info, id: int) -> Product | None:
+        try:
+            return Product.from_pb(await ops.get_product(info.context.scope, id))
+        except ApiError as exc:
+            if exc.code == "NOT_FOUND":
+                return None
+            raise
+
+    @strawberry.field
+    async def products(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> ProductConnection:
+        reply = await ops.list_products(
+            info.context.scope, page_size=page_size(first), page_token=after or ""
+        )
+        items = [Product.from_pb(p) for p in reply.products]
+        return connection(
+            ProductConnection, "product", items, lambda p: p.id, reply.next_page_token
+        )

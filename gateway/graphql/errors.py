@@ -1,0 +1,74 @@
+"""Give every GraphQL error an `extensions.code`, and mask the unexpected ones."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from gateway.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+MASKED_MESSAGE = "Unexpected error."
+
+
+class ErrorCodes(SchemaExtension):
+    """Maps resolver failures to the codes of DESIGN.md §4, in one place.
+
+    `ApiError` (from the backend table in gateway/errors.py) keeps its code and message; errors
+    raised before execution are GRAPHQL_PARSE_FAILED or GRAPHQL_VALIDATION_FAILED; anything
+    else is a bug, logged here and answered as INTERNAL_SERVER_ERROR with no details.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is None or not errors:
+            return
+        result.errors = [self._coded(error) for error in errors]
+
+    def _coded(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        extensions = dict(error.extensions or {})
+        if isinstance(original, ApiError):
+            extensions["code"] = original.code
+            if original.retry_after_s is not None:
+                extensions["retryAfter"] = original.retry_after_s
+            return _with(error, original.message, extensions)
+        if "code" in extensions:
+            return error
+        if error.path is None:
+            # Raised before any resolver ran: the request itself is wrong.
+            extensions["code"] = self._request_error_code(error)
+            return _with(error, error.message, extensions, keep_original=False)
+        if original is None:
+            extensions["code"] = "BAD_USER_INPUT"
+            return _with(error, error.message, extensions)
+        log.error("unexpected error in resolver", exc_info=original)
+        return _with(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"}, keep_original=False)
+
+
+    def _request_error_code(self, error: GraphQLError) -> str:
+        if self.execution_context.graphql_document is None:
+            return "GRAPHQL_PARSE_FAILED"
+        if error.message.startswith("Variable '$"):
+            return "BAD_USER_INPUT"
+        return "GRAPHQL_VALIDATION_FAILED"
+
+
+def _with(
+    error: GraphQLError, message: str, extensions: dict[str, object], *, keep_original: bool = True
+) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error if keep_original else None,
+        extensions=extensions,
+    )

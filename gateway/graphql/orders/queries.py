@@ -1,0 +1,51 @@
+"""Order queries: a customer sees only their own orders; admins see any."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gateway.errors import ApiError
+from gateway.graphql.context import Info
+from gateway.graphql.orders.types import Order, OrderConnection
+from gateway.graphql.pagination import connection, page_size
+from gateway.graphql.permissions import IsAuthenticated
+from gateway.operations import orders as ops
+
+
+@strawberry.type
+class OrderQueries:
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def order(self, info: Info, id: int) -> Order | None:
+        try:
+            return Order.from_pb(await ops.get_order(info.context.scope, id))
+        except ApiError as exc:
+            if exc.code == "NOT_FOUND":
+                return None
+            raise
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def orders(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        user_sid: str | None = None,
+    ) -> OrderConnection:
+        return await orders_page(info, first=first, after=after, user_sid=user_sid)
+
+
+async def orders_page(
+    info: Info, *, first: int | None, after: str | None, user_sid: str | None
+) -> OrderConnection:
+    """One page of orders: the caller's own, a given user's, or (admin, no user) everyone's."""
+    scope = info.context.scope
+    identity = scope.require_identity()
+    reply = await ops.list_orders(
+        scope,
+        page_size=page_size(first),
+        page_token=after or "",
+        user_sid=user_sid or "",
+        all_users=identity.is_admin and not user_sid,
+    )
+    items = [Order.from_pb(o) for o in reply.orders]
+    return connection(OrderConnection, "order", items, lambda o: o.id, reply.next_page_token)

@@ -1,0 +1,28 @@
+"""Field permissions, answered from the gateway's early token check (db_service checks again)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.permission import BasePermission
+
+from gateway.graphql.context import Info
+
+
+class IsAuthenticated(BasePermission):
+    message = "a valid bearer token is required"
+    error_extensions = {"code": "UNAUTHENTICATED"}  # noqa: RUF012 - Strawberry's own attribute
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return info.context.scope.identity is not None
+
+
+class IsAdmin(BasePermission):
+    """Use after IsAuthenticated, so a missing token is UNAUTHENTICATED rather than FORBIDDEN."""
+
+    message = "this operation is for administrators"
+    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - Strawberry's own attribute
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        identity = info.context.scope.identity
+        return identity is not None and identity.is_admin

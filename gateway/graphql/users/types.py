@@ -1,0 +1,84 @@
+"""GraphQL types for accounts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gateway.graphql.context import Info
+from gateway.graphql.pagination import Connection
+from protos import db_service_pb2 as pb
+
+if TYPE_CHECKING:
+    from gateway.graphql.orders.types import OrderConnection
+
+
+@strawberry.enum
+class Role(enum.Enum):
+    CUSTOMER = "customer"
+    ADMIN = "admin"
+
+
+_ROLE = {pb.ROLE_CUSTOMER: Role.CUSTOMER, pb.ROLE_ADMIN: Role.ADMIN}
+
+
+@strawberry.type
+class User:
+    id: int
+    sid: str
+    username: str
+    email: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+
+    @strawberry.field
+    async def orders(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Annotated[OrderConnection, strawberry.lazy("gateway.graphql.orders.types")]:
+        # Imported here: orders' types refer to User, so this edge of the cycle is lazy.
+        from gateway.graphql.orders.queries import orders_page
+
+        return await orders_page(info, first=first, after=after, user_sid=self.sid)
+
+    @classmethod
+    def from_pb(cls, user: pb.User) -> User:
+        return cls(
+            id=user.id,
+            sid=user.sid,
+            username=user.username,
+            email=user.email,
+            role=_ROLE.get(user.role, Role.CUSTOMER),
+            is_active=user.is_active,
+            created_at=user.created_at.ToDatetime(tzinfo=UTC),
+        )
+
+
+@strawberry.type
+class AuthPayload:
+    token: str
+    expires_in: int
+    user: User
+
+
+@strawberry.input
+class RegisterInput:
+    sid: str
+    username: str
+    email: str
+    password: str
+
+
+@strawberry.input
+class UpdateUserInput:
+    username: str | None = None
+    email: str | None = None
+    password: str | None = None
+
+
+@strawberry.type
+class UserConnection(Connection[User]):
+    """A page of users."""

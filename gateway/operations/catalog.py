@@ -1,0 +1,61 @@
+"""Catalog operations: anyone reads; admins create and update."""
+
+from __future__ import annotations
+
+from gateway.scope import RequestScope
+from protos import db_service_pb2 as pb
+
+PRODUCT_FIELDS = ("name", "description", "category", "price", "slogan", "stock")
+
+
+async def get_product(scope: RequestScope, product_id: int) -> pb.Product:
+    product: pb.Product = await scope.call("GetProduct", pb.GetProductRequest(id=product_id))
+    return product
+
+
+async def get_products_by_ids(scope: RequestScope, ids: list[int]) -> list[pb.Product]:
+    reply: pb.ProductList = await scope.call(
+        "GetProductsByIds", pb.GetProductsByIdsRequest(ids=ids)
+    )
+    return list(reply.products)
+
+
+async def list_products(
+    scope: RequestScope, *, page_size: int, page_token: str = "", offset: int = 0
+) -> pb.ListProductsResponse:
+    request = pb.ListProductsRequest(page_size=page_size, page_token=page_token, offset=offset)
+    reply: pb.ListProductsResponse = await scope.call("ListProducts", request)
+    return reply
+
+
+async def create_product(
+    scope: RequestScope,
+    *,
+    name: str,
+    description: str,
+    category: str,
+    price: str,
+    slogan: str,
+    stock: int,
+) -> pb.Product:
+    scope.require_admin()
+    request = pb.CreateProductRequest(
+        name=name,
+        description=description,
+        category=category,
+        price=price,
+        slogan=slogan,
+        stock=stock,
+    )
+    product: pb.Product = await scope.call("CreateProduct", request)
+    return product
+
+
+async def update_product(
+    scope: RequestScope, product_id: int, changes: dict[str, str | int]
+) -> pb.Product:
+    """Apply the given fields (any of PRODUCT_FIELDS); absent fields are kept."""
+    scope.require_admin()
+    request = pb.UpdateProductRequest(id=product_id, **changes)  # type: ignore[arg-type]
+    product: pb.Product = await scope.call("UpdateProduct", request)
+    return product

@@ -1,0 +1,56 @@
+"""Order operations: every one acts as the caller; db_service decides ownership."""
+
+from __future__ import annotations
+
+from gateway.scope import RequestScope
+from protos import db_service_pb2 as pb
+
+
+async def place_order(
+    scope: RequestScope, *, product_id: int, quantity: int, idempotency_key: str | None
+) -> pb.Order:
+    scope.require_identity()
+    request = pb.PlaceOrderRequest(
+        product_id=product_id, quantity=quantity, idempotency_key=idempotency_key or ""
+    )
+    order: pb.Order = await scope.call("PlaceOrder", request)
+    return order
+
+
+async def get_order(scope: RequestScope, order_id: int) -> pb.Order:
+    scope.require_identity()
+    order: pb.Order = await scope.call("GetOrder", pb.GetOrderRequest(id=order_id))
+    return order
+
+
+async def get_orders_by_ids(scope: RequestScope, ids: list[int]) -> list[pb.Order]:
+    scope.require_identity()
+    reply: pb.OrderList = await scope.call("GetOrdersByIds", pb.GetOrdersByIdsRequest(ids=ids))
+    return list(reply.orders)
+
+
+async def list_orders(
+    scope: RequestScope,
+    *,
+    page_size: int,
+    page_token: str = "",
+    offset: int = 0,
+    user_sid: str = "",
+    all_users: bool = False,
+) -> pb.ListOrdersResponse:
+    scope.require_identity()
+    request = pb.ListOrdersRequest(
+        page_size=page_size,
+        page_token=page_token,
+        offset=offset,
+        user_sid=user_sid,
+        all_users=all_users,
+    )
+    reply: pb.ListOrdersResponse = await scope.call("ListOrders", request)
+    return reply
+
+
+async def cancel_order(scope: RequestScope, order_id: int) -> pb.Order:
+    scope.require_identity()
+    order: pb.Order = await scope.call("CancelOrder", pb.CancelOrderRequest(id=order_id))
+    return order

@@ -1,0 +1,72 @@
+"""Account operations."""
+
+from __future__ import annotations
+
+from gateway.scope import RequestScope
+from protos import db_service_pb2 as pb
+
+
+async def register(
+    scope: RequestScope, *, sid: str, username: str, email: str, password: str
+) -> pb.User:
+    request = pb.CreateUserRequest(sid=sid, username=username, email=email, password=password)
+    user: pb.User = await scope.call("CreateUser", request)
+    return user
+
+
+async def login(scope: RequestScope, *, username: str, password: str) -> pb.LoginResponse:
+    reply: pb.LoginResponse = await scope.call(
+        "Login", pb.LoginRequest(username=username, password=password)
+    )
+    return reply
+
+
+async def get_user(scope: RequestScope, sid: str) -> pb.User:
+    scope.require_identity()
+    user: pb.User = await scope.call("GetUser", pb.GetUserRequest(sid=sid))
+    return user
+
+
+async def me(scope: RequestScope) -> pb.User:
+    return await get_user(scope, scope.require_identity().sid)
+
+
+async def list_users(
+    scope: RequestScope, *, page_size: int, page_token: str = "", offset: int = 0
+) -> pb.ListUsersResponse:
+    scope.require_admin()
+    request = pb.ListUsersRequest(page_size=page_size, page_token=page_token, offset=offset)
+    reply: pb.ListUsersResponse = await scope.call("ListUsers", request)
+    return reply
+
+
+async def update_user(
+    scope: RequestScope,
+    sid: str,
+    *,
+    username: str | None,
+    email: str | None,
+    password: str | None,
+) -> pb.User:
+    scope.require_identity()
+    request = pb.UpdateUserRequest(sid=sid)
+    if username is not None:
+        request.username = username
+    if email is not None:
+        request.email = email
+    if password is not None:
+        request.password = password
+    user: pb.User = await scope.call("UpdateUser", request)
+    return user
+
+
+async def deactivate_user(scope: RequestScope, sid: str) -> pb.User:
+    scope.require_identity()
+    user: pb.User = await scope.call("DeactivateUser", pb.DeactivateUserRequest(sid=sid))
+    return user
+
+
+async def get_users_by_ids(scope: RequestScope, ids: list[int]) -> list[pb.User]:
+    scope.require_identity()
+    reply: pb.UserList = await scope.call("GetUsersByIds", pb.GetUsersByIdsRequest(ids=ids))
+    return list(reply.users)

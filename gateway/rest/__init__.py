@@ -1,0 +1,1 @@
+"""REST compatibility routes under /api/v1 (DESIGN.md §7): thin wrappers over gateway.operations."""

@@ -1,0 +1,99 @@
+"""/api/v1/orders routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import ApiError
+from gateway.operations import orders as ops
+from gateway.rest.common import (
+    INTEGER,
+    fields,
+    iso,
+    json_response,
+    money,
+    path_int,
+    query_int,
+    read_json,
+    route,
+)
+from gateway.scope import RequestScope
+from protos import db_service_pb2 as pb
+
+_STATUS = {pb.ORDER_STATUS_PLACED: "placed", pb.ORDER_STATUS_CANCELLED: "cancelled"}
+
+
+def order_json(order: pb.Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "user_sid": order.user_sid,
+        "product_id": order.product_id,
+        "quantity": order.quantity,
+        "unit_price": money(order.unit_price),
+        "total_price": money(order.total_price),
+        "status": _STATUS.get(order.status, "placed"),
+        "created_at": iso(order.created_at),
+        "cancelled_at": iso(order.cancelled_at) if order.HasField("cancelled_at") else None,
+    }
+
+
+async def place_order(request: Request, scope: RequestScope) -> Response:
+    body = fields(
+        await read_json(request),
+        required=("product_id", "quantity"),
+        types={"product_id": INTEGER, "quantity": INTEGER},
+    )
+    order = await ops.place_order(
+        scope,
+        product_id=_int32(body["product_id"], "product_id"),
+        quantity=_int32(body["quantity"], "quantity"),
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
+    return json_response(order_json(order), 201)
+
+
+def _int32(value: int, name: str) -> int:
+    if not -(2**31) <= value <= 2**31 - 1:
+        raise ApiError.bad_input(f"{name} is out of range")
+    return value
+
+
+async def _page(request: Request, scope: RequestScope, *, user_sid: str = "") -> Response:
+    identity = scope.require_identity()
+    reply = await ops.list_orders(
+        scope,
+        page_size=query_int(request, "limit", 20, low=1, high=100),
+        offset=query_int(request, "offset", 0, low=0, high=1_000_000),
+        user_sid=user_sid,
+        all_users=identity.is_admin and not user_sid,
+    )
+    return json_response([order_json(o) for o in reply.orders])
+
+
+async def list_orders(request: Request, scope: RequestScope) -> Response:
+    return await _page(request, scope)
+
+
+async def list_user_orders(request: Request, scope: RequestScope) -> Response:
+    return await _page(request, scope, user_sid=request.path_params["sid"])
+
+
+async def get_order(request: Request, scope: RequestScope) -> Response:
+    return json_response(order_json(await ops.get_order(scope, path_int(request, "id"))))
+
+
+async def cancel_order(request: Request, scope: RequestScope) -> Response:
+    return json_response(order_json(await ops.cancel_order(scope, path_int(request, "id"))))
+
+
+ROUTES: list[Route] = [
+    route("POST", "/api/v1/orders", place_order),
+    route("GET", "/api/v1/orders", list_orders),
+    route("GET", "/api/v1/orders/user/{sid}", list_user_orders),
+    route("GET", "/api/v1/orders/{id}", get_order),
+    route("DELETE", "/api/v1/orders/{id}", cancel_order),
+]

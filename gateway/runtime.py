@@ -1,0 +1,75 @@
+"""Everything the gateway opens at start and closes at shutdown, in one object."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from starlette.requests import HTTPConnection
+
+from db_service.tokens import TokenCodec
+from gateway.backends import Backends
+from gateway.identity import TokenChecker
+from gateway.scope import RequestScope
+from gateway.settings import Settings
+from logging_service.client import LogShipper
+
+SERVICE = "gateway"
+
+
+class Runtime:
+    """The gateway's long-lived resources: backend channels and the log shipper."""
+
+    backends: Backends
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tokens = TokenChecker(
+            # The gateway never issues tokens; the TTL is irrelevant to verification.
+            TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, ttl_s=3600)
+        )
+        self.shipper = LogShipper(
+            settings.logging_service_addr, service=SERVICE, enabled=settings.log_shipping
+        )
+
+    async def start(self) -> None:
+        """Open the channels on the serving event loop (grpc.aio objects belong to one loop)."""
+        self.backends = Backends(
+            db_addr=self.settings.db_service_addr,
+            logging_addr=self.settings.logging_service_addr,
+            timeout_s=self.settings.grpc_timeout_s,
+        )
+        await self.shipper.start()
+
+    async def stop(self) -> None:
+        await self.shipper.stop(timeout_s=5)
+        await self.backends.close()
+
+    def scope_for(self, conn: HTTPConnection) -> RequestScope:
+        request_id = getattr(conn.state, "request_id", None) or uuid.uuid4().hex
+        return RequestScope(
+            db=self.backends.db,
+            credentials=self.tokens.check(conn.headers.get("authorization")),
+            request_id=request_id,
+        )
+
+    def record(
+        self,
+        *,
+        kind: str,
+        operation: str,
+        user: str,
+        outcome: str,
+        started: float,
+        request_id: str,
+        message: str = "",
+    ) -> None:
+        self.shipper.record(
+            kind=kind,
+            operation=operation,
+            user=user,
+            outcome=outcome,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            request_id=request_id,
+            message=message,
+        )

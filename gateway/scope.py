@@ -1,0 +1,46 @@
+"""One request as the operations see it, whichever API it came through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.backends import DBClient
+from gateway.errors import ApiError
+from gateway.identity import Credentials, Identity
+
+
+@dataclass(slots=True)
+class RequestScope:
+    db: DBClient
+    credentials: Credentials
+    request_id: str
+
+    @property
+    def identity(self) -> Identity | None:
+        return self.credentials.identity
+
+    @property
+    def user_label(self) -> str:
+        """The caller for log records: a sid, or "anonymous"."""
+        return self.identity.sid if self.identity else "anonymous"
+
+    def require_identity(self) -> Identity:
+        if self.identity is None:
+            raise ApiError.unauthenticated()
+        return self.identity
+
+    def require_admin(self) -> Identity:
+        identity = self.require_identity()
+        if not identity.is_admin:
+            raise ApiError.forbidden()
+        return identity
+
+    async def call(self, method: str, request: Any) -> Any:
+        """Call DBService as this request's caller."""
+        return await self.db.call(
+            method,
+            request,
+            authorization=self.credentials.authorization,
+            request_id=self.request_id,
+        )

@@ -1,0 +1,51 @@
+"""Gateway configuration: one object, read from the environment once at start."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from db_service.settings import DEV_JWT_SECRET
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    merch_env: Literal["development", "production"] = "development"
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8081, ge=0, le=65535)
+    db_service_addr: str = "127.0.0.1:50051"
+    logging_service_addr: str = "127.0.0.1:50052"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_issuer: str = "merch-store"
+    grpc_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    readiness_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    log_shipping: bool = True
+    # None means "on in development, off in production".
+    graphiql: bool | None = None
+    introspection: bool | None = None
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        secret = self.jwt_secret.get_secret_value()
+        if len(secret.encode()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 bytes")
+        if self.merch_env == "production" and secret == DEV_JWT_SECRET:
+            raise ValueError("JWT_SECRET must be set to a real secret when MERCH_ENV=production")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.merch_env == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else not self.is_production

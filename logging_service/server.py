@@ -1,0 +1,105 @@
+"""logging_service lifecycle: gRPC server, health, reflection, Kafka producer, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from logging_service.kafka import LogProducer
+from logging_service.servicer import LoggingServiceServicer
+from logging_service.settings import Settings
+from protos import logging_service_pb2, logging_service_pb2_grpc
+
+log = logging.getLogger("logging_service")
+
+SERVICE_NAME = logging_service_pb2.DESCRIPTOR.services_by_name["LoggingService"].full_name
+SERVER_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    # 10 000 records of at most ~2.6 kB each fit; anything larger is not a LogShipper batch.
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.max_concurrent_streams", 1000),
+]
+
+
+class LoggingServiceApp:
+    """Owns every long-lived resource of logging_service; `start` opens them, `stop` closes them.
+
+    Health ("" and merch.v1.LoggingService) is NOT_SERVING until Kafka is ready, follows the
+    producer's connection afterwards, and is NOT_SERVING for good once `stop` begins.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.health = health.aio.HealthServicer()
+        self.producer = LogProducer(settings, on_ready=self._set_serving)
+        self.servicer = LoggingServiceServicer(self.producer, settings)
+        self._server: grpc.aio.Server | None = None
+        self._metrics_server: Any = None
+
+    async def start(self) -> int:
+        """Serve, connect to Kafka in the background, and return the bound port (port 0 allowed)."""
+        s = self.settings
+        await self._set_serving(False)
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(self.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        port = server.add_insecure_port(s.logging_service_listen)
+        if port == 0:
+            raise RuntimeError(f"cannot listen on {s.logging_service_listen}")
+        await server.start()
+        self._server = server
+        if s.logging_metrics_port:
+            self._metrics_server, _ = start_http_server(s.logging_metrics_port)
+        await self.producer.start()
+        log.info("logging_service listening on port %d", port)
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING, end tails, drain in-flight calls for `grace` seconds, flush Kafka."""
+        await self.health.enter_graceful_shutdown()
+        self.servicer.close()
+        if self._server is not None:
+            await self._server.stop(self.settings.shutdown_grace_s if grace is None else grace)
+            self._server = None
+        await self.producer.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server = None
+        log.info("logging_service stopped")
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+
+async def serve(settings: Settings) -> None:
+    """Run logging_service until SIGTERM or SIGINT, then stop gracefully."""
+    app = LoggingServiceApp(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.start()
+        await stop.wait()
+        log.info("stopping: grace period %.1f s", settings.shutdown_grace_s)
+    finally:
+        await app.stop(settings.shutdown_grace_s)

@@ -1,0 +1,37 @@
+"""logging_service configuration: one object, read from the environment once at start."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything logging_service (server and tail CLI) reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    merch_env: Literal["development", "production"] = "development"
+    logging_service_listen: str = "127.0.0.1:50052"
+    # Where the tail CLI connects; the same variable the gateway and db_service ship to.
+    logging_service_addr: str = "127.0.0.1:50052"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic: str = Field(default="log-channel", min_length=1, max_length=249)
+    kafka_topic_partitions: int = Field(default=1, ge=1)
+    kafka_topic_replication: int = Field(default=1, ge=1)
+    # auto: try an idempotent producer, fall back to a plain one if the broker refuses it.
+    kafka_idempotence: Literal["auto", "on", "off"] = "auto"
+    kafka_request_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    # Bound on the wait for Kafka to acknowledge all records of one StreamLogs call.
+    kafka_produce_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # How often an idle connection to Kafka is checked, so health turns NOT_SERVING on its own.
+    kafka_health_interval_s: float = Field(default=5.0, gt=0)
+    kafka_retry_backoff_max_s: float = Field(default=5.0, gt=0)
+    shutdown_grace_s: float = Field(default=5.0, ge=0)
+    logging_metrics_port: int = Field(default=0, ge=0, le=65535)  # 0 = no metrics endpoint
+
+    @property
+    def kafka_request_timeout_ms(self) -> int:
+        return int(self.kafka_request_timeout_s * 1000)

@@ -1,0 +1,107 @@
+"""TopicTail: a group-less consumer positioned on the log topic, read one poll at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from logging_service.kafka import KafkaUnavailable
+from logging_service.records import from_json
+from logging_service.settings import Settings
+from protos import logging_service_pb2 as pb
+
+log = logging.getLogger("logging_service.tail")
+
+_MAX_RECORDS_PER_POLL = 500
+
+
+class TopicTail:
+    """Reads the topic from an offset, the beginning, or now; `close()` always stops the consumer.
+
+    With several partitions, `offset` applies to each of them and records are interleaved;
+    the service creates the topic with one partition, where the order is the topic's order.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id="logging_service-tail",
+            group_id=None,
+            enable_auto_commit=False,
+            # An offset older than retention (or past the end) restarts at the oldest record
+            # kept: a tail should show too much rather than silently skip records.
+            auto_offset_reset="earliest",
+            request_timeout_ms=settings.kafka_request_timeout_ms,
+            # Short long-polls keep `poll()` responsive to shutdown and position probes cheap.
+            fetch_max_wait_ms=100,
+        )
+        self._partitions: list[TopicPartition] = []
+
+    async def open(self, request: pb.TailLogsRequest) -> None:
+        """Connect, assign every partition of the topic, and seek to the requested start."""
+        s = self._settings
+        try:
+            async with asyncio.timeout(s.kafka_request_timeout_s * 2):
+                await self._consumer.start()
+                partitions = self._consumer.partitions_for_topic(s.kafka_topic)
+                if not partitions:
+                    raise KafkaUnavailable(f"topic {s.kafka_topic!r} does not exist yet")
+                self._partitions = [TopicPartition(s.kafka_topic, p) for p in sorted(partitions)]
+                self._consumer.assign(self._partitions)
+                start = request.WhichOneof("start")
+                if start == "offset":
+                    for tp in self._partitions:
+                        self._consumer.seek(tp, request.offset)
+                elif start == "from_beginning" and request.from_beginning:
+                    await self._consumer.seek_to_beginning(*self._partitions)
+                else:
+                    await self._seek_to_now()
+        except KafkaUnavailable:
+            raise
+        except Exception as exc:
+            raise KafkaUnavailable(f"cannot read the topic: {type(exc).__name__}") from exc
+
+    async def poll(self, timeout_s: float) -> list[pb.LogRecord]:
+        """The next records, or [] when none arrived within `timeout_s`."""
+        batches = await self._consumer.getmany(
+            timeout_ms=int(timeout_s * 1000), max_records=_MAX_RECORDS_PER_POLL
+        )
+        records: list[pb.LogRecord] = []
+        for messages in batches.values():
+            for message in messages:
+                try:
+                    records.append(from_json(message.value, offset=message.offset))
+                except ValueError:
+                    log.debug("skipping non-JSON value at offset %d", message.offset)
+        return records
+
+    async def close(self) -> None:
+        """Stop the consumer; bounded, and safe to call after a failed `open()`."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._settings.kafka_request_timeout_s):
+                await self._consumer.stop()
+
+    async def _seek_to_now(self) -> None:
+        """Position after the last record currently in the topic.
+
+        Kafka answers ListOffsets(latest) with the log end. Tansu (the development broker)
+        answers with the start of its last record batch plus one, which would replay the rest
+        of that batch; the high watermark of a fetch response is right on both, so a short
+        probe fetch corrects the position. Records produced while positioning may or may not
+        be included; the stream's initial metadata marks the end of positioning.
+        """
+        consumer = self._consumer
+        await consumer.seek_to_end(*self._partitions)
+        ends = {tp: await consumer.position(tp) for tp in self._partitions}
+        deadline = time.monotonic() + self._settings.kafka_request_timeout_s
+        while time.monotonic() < deadline and any(
+            consumer.highwater(tp) is None for tp in self._partitions
+        ):
+            await consumer.getmany(*self._partitions, timeout_ms=50, max_records=1)
+        for tp in self._partitions:
+            consumer.seek(tp, max(ends[tp], consumer.highwater(tp) or 0))

@@ -1,0 +1,1 @@
+"""Process management for the development stack: `make run` and the test fixtures."""

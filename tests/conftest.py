@@ -1,0 +1,145 @@
+"""Session fixtures: a real PostgreSQL, a real Kafka-protocol broker, and the three services
+started as subprocesses on free ports, the way `make run` starts them."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.infra import EmbeddedPostgres, TansuBroker
+from scripts.processes import ManagedProcess, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+JWT_SECRET = "test-secret-0123456789-0123456789-0123456789"
+ADMIN = {"sid": "A0000001", "username": "root_admin", "password": "admin-password-123"}
+LOGIN_WINDOW_S = 2
+
+
+@dataclass
+class Stack:
+    """Addresses of the running services, and their processes for fault tests."""
+
+    gateway_url: str
+    db_addr: str
+    logging_addr: str
+    database_url: str
+    kafka_bootstrap: str
+    env: dict[str, str]
+    log_dir: Path
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+
+def wait_until(predicate: object, *, timeout: float, message: str, interval: float = 0.05) -> None:
+    """Poll `predicate()` until it is truthy; fail with `message` after `timeout` seconds."""
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s: {message}")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", port=free_port())
+    pg.start()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[TansuBroker]:
+    b = TansuBroker(port=free_port())
+    b.start()
+    yield b
+    b.stop()
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ADMIN_", "DB_", "KAFKA_"))}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        MERCH_ENV="development",
+        JWT_SECRET=JWT_SECRET,
+        ADMIN_SID=ADMIN["sid"],
+        ADMIN_USERNAME=ADMIN["username"],
+        ADMIN_PASSWORD=ADMIN["password"],
+        LOGIN_WINDOW_S=str(LOGIN_WINDOW_S),
+    )
+    env.update(overrides)
+    return env
+
+
+def start_service(name: str, env: dict[str, str], log_dir: Path) -> ManagedProcess:
+    log_file = (log_dir / f"{name}.log").open("a", encoding="utf-8")
+    proc = ManagedProcess(name, [sys.executable, "-m", name], env=env, cwd=ROOT, output=log_file)
+    proc.start()
+    return proc
+
+
+def wait_ready(url: str, procs: dict[str, ManagedProcess], timeout: float = 60) -> None:
+    def ready() -> bool:
+        for name, proc in procs.items():
+            if not proc.running:
+                raise AssertionError(f"{name} exited early:\n" + "\n".join(proc.tail()))
+        try:
+            return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, timeout=timeout, message=f"{url}/readyz never answered 200")
+
+
+@pytest.fixture(scope="session")
+def stack(
+    postgres: EmbeddedPostgres, broker: TansuBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    log_dir = tmp_path_factory.mktemp("logs")
+    database_url = postgres.ensure_database("merch_test")
+    db_port, log_port, gw_port = free_port(), free_port(), free_port()
+    env = service_env(
+        DATABASE_URL=database_url,
+        KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+        DB_SERVICE_LISTEN=f"127.0.0.1:{db_port}",
+        DB_SERVICE_ADDR=f"127.0.0.1:{db_port}",
+        LOGGING_SERVICE_LISTEN=f"127.0.0.1:{log_port}",
+        LOGGING_SERVICE_ADDR=f"127.0.0.1:{log_port}",
+        GATEWAY_HOST="127.0.0.1",
+        GATEWAY_PORT=str(gw_port),
+    )
+    s = Stack(
+        gateway_url=f"http://127.0.0.1:{gw_port}",
+        db_addr=f"127.0.0.1:{db_port}",
+        logging_addr=f"127.0.0.1:{log_port}",
+        database_url=database_url,
+        kafka_bootstrap=broker.bootstrap_servers,
+        env=env,
+        log_dir=log_dir,
+    )
+    for name in ("logging_service", "db_service", "gateway"):
+        s.processes[name] = start_service(name, env, log_dir)
+    try:
+        wait_ready(s.gateway_url, s.processes)
+        yield s
+    finally:
+        for name in ("gateway", "db_service", "logging_service"):
+            s.processes[name].stop(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def gateway_url(stack: Stack) -> str:
+    return stack.gateway_url
+
+
+@pytest.fixture
+async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as c:
+        yield c

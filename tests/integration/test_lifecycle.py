@@ -1,0 +1,85 @@
+"""Services stop gracefully on SIGTERM, and readiness tells the truth about dependencies."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from scripts.processes import free_port
+from tests.conftest import Stack, start_service, wait_until
+
+
+def _serving(name: str, port: int) -> bool:
+    if name == "gateway":
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1
+            )
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+@pytest.mark.parametrize("name", ["db_service", "logging_service", "gateway"])
+def test_service_exits_zero_on_sigterm(stack: Stack, name: str) -> None:
+    port = free_port()
+    env = dict(
+        stack.env,
+        DB_SERVICE_LISTEN=f"127.0.0.1:{port}",
+        LOGGING_SERVICE_LISTEN=f"127.0.0.1:{port}",
+        GATEWAY_PORT=str(port),
+        ADMIN_SID="",
+        ADMIN_USERNAME="",
+        ADMIN_PASSWORD="",
+    )
+    proc = start_service(name, env, stack.log_dir)
+    try:
+        wait_until(lambda: _serving(name, port), timeout=30, message=f"{name} never got ready")
+        os.kill(proc.pid, signal.SIGTERM)
+        code = proc.wait(timeout=15)
+    finally:
+        proc.stop(timeout=5)
+
+    assert code == 0, "\n".join(proc.tail())
+
+
+def test_readiness_is_503_naming_unreachable_dependencies(stack: Stack) -> None:
+    port = free_port()
+    env = dict(
+        stack.env,
+        GATEWAY_PORT=str(port),
+        DB_SERVICE_ADDR=f"127.0.0.1:{free_port()}",
+        LOGGING_SERVICE_ADDR=stack.logging_addr,
+    )
+    proc = start_service("gateway", env, stack.log_dir)
+    try:
+
+        def answered() -> bool:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            except httpx.HTTPError:
+                return False
+            return True
+
+        wait_until(answered, timeout=30, message="gateway never answered /healthz")
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        live = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    finally:
+        proc.stop(timeout=10)
+
+    assert live.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "status": "not ready",
+        "dependencies": {"db_service": "UNREACHABLE", "logging_service": "SERVING"},
+    }

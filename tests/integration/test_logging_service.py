@@ -1,0 +1,180 @@
+"""The logging service against a real broker: StreamLogs acks only what Kafka acknowledged,
+health follows Kafka, TailLogs reads the topic back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import orjson
+import pytest
+from grpc_health.v1 import health_pb2
+
+from logging_service import servicer as servicer_module
+from logging_service.records import JSON_FIELDS
+from logging_service.server import LoggingServiceApp
+from protos import logging_service_pb2 as pb
+from protos import logging_service_pb2_grpc
+from scripts.infra import TansuBroker, free_port
+from tests.integration.conftest import (
+    event_ids,
+    health_status,
+    log_settings,
+    make_record,
+    read_topic,
+    wait_for,
+    wait_serving,
+)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+App = tuple[LoggingServiceApp, str]
+
+
+async def stream(target: str, records: list[pb.LogRecord]) -> pb.StreamLogsSummary:
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = logging_service_pb2_grpc.LoggingServiceStub(channel)
+        return await stub.StreamLogs(iter(records), timeout=10)
+
+
+async def test_stream_logs_is_acknowledged_once_every_record_is_in_the_topic(
+    logging_app: App, broker: TansuBroker
+) -> None:
+    app, target = logging_app
+    records = [make_record(n, message="checkout done" if n % 2 else "") for n in range(25)]
+
+    summary = await stream(target, records)
+
+    assert (summary.received, summary.acknowledged) == (25, 25)
+    messages = await read_topic(broker.bootstrap_servers, app.settings.kafka_topic, count=25)
+    assert event_ids(messages) == [r.event_id for r in records]
+    for message, record in zip(messages, records, strict=True):
+        value = orjson.loads(message.value)
+        assert message.key == record.request_id.encode()
+        expected_keys = set(JSON_FIELDS) | ({"message"} if record.message else set())
+        assert set(value) == expected_keys
+        assert value["operation"] == record.operation
+        assert value["duration_ms"] == pytest.approx(record.duration_ms)
+
+
+async def test_stream_logs_truncates_long_fields_and_redacts_tokens(
+    logging_app: App, broker: TansuBroker
+) -> None:
+    app, target = logging_app
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlLXZhbHVl"
+    long_record = make_record(operation="x" * 500, message="m" * 5000)
+    secret_record = make_record(message=f"login with {jwt} and password=hunter2")
+
+    await stream(target, [long_record, secret_record])
+
+    messages = await read_topic(broker.bootstrap_servers, app.settings.kafka_topic, count=2)
+    long_value, secret_value = (orjson.loads(m.value) for m in messages)
+    assert len(long_value["operation"]) == 200
+    assert long_value["message"] == "m" * 2000
+    assert secret_value["message"] == "login with [REDACTED] and password=[REDACTED]"
+
+
+async def test_stream_logs_refuses_streams_over_the_limit(
+    logging_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, target = logging_app
+    monkeypatch.setattr(servicer_module, "MAX_RECORDS_PER_STREAM", 5)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stream(target, [make_record(n) for n in range(6)])
+
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_health_is_serving_for_both_names_once_kafka_is_up(logging_app: App) -> None:
+    _, target = logging_app
+
+    assert await health_status(target) == SERVING
+    assert await health_status(target, "merch.v1.LoggingService") == SERVING
+
+
+async def test_unreachable_kafka_means_not_serving_until_the_broker_comes() -> None:
+    kafka_port = free_port()
+    app = LoggingServiceApp(log_settings(f"127.0.0.1:{kafka_port}"))
+    target = f"127.0.0.1:{await app.start()}"
+    late_broker = TansuBroker(kafka_port)
+    try:
+        assert await health_status(target) == NOT_SERVING
+        assert await health_status(target, "merch.v1.LoggingService") == NOT_SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stream(target, [make_record()])
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        await asyncio.to_thread(late_broker.start)
+
+        await wait_serving(target, within=15)
+        summary = await stream(target, [make_record()])
+        assert summary.acknowledged == 1
+    finally:
+        await app.stop(1.0)
+        await asyncio.to_thread(late_broker.stop)
+
+
+async def test_tail_from_beginning_yields_the_topic_in_order(logging_app: App) -> None:
+    _, target = logging_app
+    records = [make_record(n) for n in range(5)]
+    await stream(target, records)
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = logging_service_pb2_grpc.LoggingServiceStub(channel).TailLogs(
+            pb.TailLogsRequest(from_beginning=True), timeout=10
+        )
+        got = [await call.read() for _ in records]
+        call.cancel()
+
+    assert [r.event_id for r in got] == [r.event_id for r in records]
+    assert [r.offset for r in got] == [0, 1, 2, 3, 4]
+    assert got[0].operation == records[0].operation
+
+
+async def test_tail_from_now_yields_only_records_produced_after_the_call(logging_app: App) -> None:
+    _, target = logging_app
+    await stream(target, [make_record(n) for n in range(5)])  # one batch, before the call
+    later = [make_record(n) for n in range(3)]
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = logging_service_pb2_grpc.LoggingServiceStub(channel).TailLogs(
+            pb.TailLogsRequest(), timeout=10
+        )
+        assert ("x-tail-positioned", "1") in tuple(await call.initial_metadata())
+        await stream(target, later)
+        got = [await call.read() for _ in later]
+        call.cancel()
+
+    assert [r.event_id for r in got] == [r.event_id for r in later]
+    assert [r.offset for r in got] == [5, 6, 7]
+
+
+async def test_tail_consumer_is_stopped_when_the_client_cancels(logging_app: App) -> None:
+    app, target = logging_app
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = logging_service_pb2_grpc.LoggingServiceStub(channel).TailLogs(
+            pb.TailLogsRequest(from_beginning=True), timeout=10
+        )
+        await call.initial_metadata()
+        assert app.servicer.open_tails == 1
+        call.cancel()
+
+        await wait_for(lambda: app.servicer.open_tails == 0, within=5, message="tail not closed")
+
+
+async def test_stop_ends_open_tails_well_within_the_grace_period(broker: TansuBroker) -> None:
+    app = LoggingServiceApp(log_settings(broker.bootstrap_servers, shutdown_grace_s=10))
+    target = f"127.0.0.1:{await app.start()}"
+    await wait_serving(target)
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = logging_service_pb2_grpc.LoggingServiceStub(channel).TailLogs(
+            pb.TailLogsRequest(), timeout=20
+        )
+        await call.initial_metadata()
+
+        await asyncio.wait_for(app.stop(), timeout=5)
+
+        assert await call.code() == grpc.StatusCode.OK
+    assert app.servicer.open_tails == 0

@@ -1,0 +1,160 @@
+"""LogShipper against a real logging service and broker: records arrive, outages lose nothing,
+overflow is counted and reported once, stop() flushes within its timeout."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+
+from logging_service.client import LogShipper
+from logging_service.server import LoggingServiceApp
+from logging_service.settings import Settings
+from scripts.infra import TansuBroker, free_port
+from tests.integration.conftest import event_ids, log_settings, read_topic, wait_for, wait_serving
+
+
+def record(shipper: LogShipper, n: int) -> str:
+    return shipper.record(
+        kind="graphql",
+        operation="Query.products",
+        user="anonymous",
+        outcome="ok",
+        duration_ms=0.5,
+        request_id=f"req-{n}",
+    )
+
+
+class Server:
+    """A logging service on a fixed port that a test can stop and start again."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.target = settings.logging_service_listen
+        self.app: LoggingServiceApp | None = None
+
+    async def start(self) -> None:
+        self.app = LoggingServiceApp(self.settings)
+        await self.app.start()
+        await wait_serving(self.target)
+
+    async def stop(self) -> None:
+        if self.app is not None:
+            await self.app.stop(0.5)
+            self.app = None
+
+
+@pytest.fixture
+async def server(broker: TansuBroker) -> AsyncIterator[Server]:
+    """Not started: each test decides when the logging service is up."""
+    s = Server(log_settings(broker.bootstrap_servers, listen=f"127.0.0.1:{free_port()}"))
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+async def read_ids(broker: TansuBroker, server: Server, count: int) -> list[str]:
+    return event_ids(
+        await read_topic(broker.bootstrap_servers, server.settings.kafka_topic, count=count)
+    )
+
+
+async def test_recorded_records_arrive_in_the_topic(server: Server, broker: TansuBroker) -> None:
+    await server.start()
+    shipper = LogShipper(server.target, service="gateway", flush_interval_s=0.02)
+    await shipper.start()
+
+    ids = [record(shipper, n) for n in range(120)]
+    await wait_for(lambda: shipper.stats.sent == 120, within=10, message="records not acknowledged")
+    await shipper.stop()
+
+    assert await read_ids(broker, server, 120) == ids
+    assert shipper.stats.dropped == 0
+
+
+async def test_records_recorded_while_the_service_is_down_all_arrive(
+    server: Server, broker: TansuBroker
+) -> None:
+    await server.start()
+    shipper = LogShipper(server.target, service="db_service", flush_interval_s=0.02)
+    await shipper.start()
+    before = [record(shipper, n) for n in range(20)]
+    await wait_for(lambda: shipper.stats.sent == 20, within=10, message="first records not sent")
+
+    await server.stop()
+    during = [record(shipper, n) for n in range(20, 50)]
+    await wait_for(lambda: shipper.stats.resent > 0, within=10, message="batch never re-sent")
+    await server.start()
+
+    await wait_for(lambda: shipper.stats.sent == 50, within=15, message="records lost in outage")
+    await shipper.stop()
+    arrived = await read_ids(broker, server, 50)
+    assert set(arrived) == set(before + during)
+    assert shipper.stats.dropped == 0
+
+
+async def test_overflow_is_counted_and_reported_by_exactly_one_record(
+    server: Server, broker: TansuBroker
+) -> None:
+    shipper = LogShipper(server.target, service="gateway", queue_max=10, batch_max=5)
+    await shipper.start()
+
+    # The service is down and the sender cannot run in between: 10 fit, 20 are dropped.
+    ids = [record(shipper, n) for n in range(30)]
+    assert shipper.stats.dropped == 20
+    await wait_for(lambda: shipper.stats.resent > 0, within=10, message="batch never re-sent")
+    await server.start()
+
+    await wait_for(lambda: shipper.stats.sent == 11, within=15, message="backlog not delivered")
+    await shipper.stop()
+    values = [
+        orjson.loads(m.value)
+        for m in await read_topic(broker.bootstrap_servers, server.settings.kafka_topic, count=11)
+    ]
+    warnings = [v for v in values if v["operation"] == "LogShipper.dropped"]
+    assert [(w["kind"], w["outcome"], w["message"]) for w in warnings] == [
+        ("log", "DROPPED", "20 log records were dropped: queue full")
+    ]
+    assert {v["event_id"] for v in values if v not in warnings} == set(ids[:10])
+
+
+async def test_stop_flushes_the_queue_within_its_timeout(
+    server: Server, broker: TansuBroker
+) -> None:
+    await server.start()
+    # A long flush interval: only stop() can make these records leave.
+    shipper = LogShipper(server.target, service="gateway", flush_interval_s=30)
+    await shipper.start()
+    ids = [record(shipper, n) for n in range(100)]
+
+    started = time.monotonic()
+    await shipper.stop(timeout_s=5)
+
+    assert time.monotonic() - started < 5
+    assert (shipper.stats.sent, shipper.stats.queued, shipper.stats.dropped) == (100, 0, 0)
+    assert await read_ids(broker, server, 100) == ids
+
+
+async def test_stop_gives_up_at_its_timeout_and_counts_the_loss(server: Server) -> None:
+    shipper = LogShipper(server.target, service="gateway", flush_interval_s=0.01)
+    await shipper.start()
+    for n in range(7):
+        record(shipper, n)
+
+    started = time.monotonic()
+    await shipper.stop(timeout_s=0.5)
+
+    assert time.monotonic() - started < 2
+    assert (shipper.stats.sent, shipper.stats.queued, shipper.stats.dropped) == (0, 0, 7)
+
+
+async def test_disabled_shipper_records_nothing(server: Server) -> None:
+    shipper = LogShipper(server.target, service="gateway", enabled=False)
+    await shipper.start()
+
+    assert record(shipper, 1) == ""
+    await shipper.stop(timeout_s=1)
+    assert shipper.stats == type(shipper.stats)(sent=0, resent=0, dropped=0, queued=0)

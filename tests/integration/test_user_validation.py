@@ -1,0 +1,95 @@
+"""Bad account input gets a clear 400 / BAD_USER_INPUT and changes nothing; duplicates a 409."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.factories import error_codes, gql, make_user, user_data
+
+INVALID = [
+    ("sid", "", "sid must be 1 to 15 letters or digits"),
+    ("sid", "1234567890123456", "sid must be 1 to 15 letters or digits"),
+    ("sid", "12-34", "sid must be 1 to 15 letters or digits"),
+    ("username", "ab", "username must be 3 to 50"),
+    ("username", "x" * 51, "username must be 3 to 50"),
+    ("username", "bad\x00name", "username must not contain NUL bytes"),
+    ("email", "not-an-email", "email must be a valid address"),
+    ("email", "a@" + "b" * 250 + ".com", "email must be a valid address"),
+    ("password", "short", "password must be 8 to 1024 characters"),
+    ("password", "p" * 1025, "password must be 8 to 1024 characters"),
+    ("password", "nul\x00password", "password must not contain NUL bytes"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), INVALID)
+async def test_invalid_registration_is_refused(
+    client: httpx.AsyncClient, field: str, value: str, message: str
+) -> None:
+    data = user_data(**{field: value})
+
+    rest = await client.post("/api/v1/users/create", json=data)
+    graphql = await gql(
+        client,
+        "mutation($i: RegisterInput!) { register(input: $i) { sid } }",
+        {"i": user_data(**{field: value})},
+    )
+
+    assert rest.status_code == 400
+    assert rest.json()["error"]["code"] == "BAD_USER_INPUT"
+    assert message in rest.json()["error"]["message"]
+    assert error_codes(graphql) == ["BAD_USER_INPUT"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"sid": 123, "username": "abc", "email": "a@b.co", "password": "12345678"},
+        {"username": "abc", "email": "a@b.co", "password": "12345678"},
+    ],
+)
+async def test_wrong_types_and_missing_fields_are_refused(
+    client: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    response = await client.post("/api/v1/users/create", json=body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize("field", ["sid", "username", "email"])
+async def test_duplicates_name_the_field(client: httpx.AsyncClient, field: str) -> None:
+    first = await make_user(client)
+    taken = {"sid": first.sid, "username": first.username, "email": first.email.upper()}[field]
+
+    response = await client.post("/api/v1/users/create", json=user_data(**{field: taken}))
+
+    assert response.status_code == 409
+    assert response.json()["error"] == {"code": "CONFLICT", "message": f"{field} is already taken"}
+
+
+async def test_update_to_a_taken_email_conflicts_case_insensitively(
+    client: httpx.AsyncClient,
+) -> None:
+    alice, bob = await make_user(client), await make_user(client)
+
+    response = await client.put(
+        f"/api/v1/users/{alice.sid}", json={"email": bob.email.upper()}, headers=alice.auth
+    )
+
+    assert response.status_code == 409
+    assert response.json()["error"]["message"] == "email is already taken"
+
+
+async def test_unknown_user_is_not_found_for_admin(client: httpx.AsyncClient) -> None:
+    from tests.conftest import ADMIN
+    from tests.factories import login
+
+    token = await login(client, ADMIN["username"], ADMIN["password"])
+
+    response = await client.get(
+        "/api/v1/users/NOSUCHSID", headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"

@@ -1,0 +1,286 @@
+"""Accounts end to end through both APIs: register, log in, read, update, deactivate."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN
+from tests.factories import error_codes, gql, login, make_user, user_data
+
+REGISTER = """
+mutation($input: RegisterInput!) {
+  register(input: $input) { id sid username email role isActive createdAt }
+}"""
+LOGIN = """
+mutation($u: String!, $p: String!) {
+  login(username: $u, password: $p) { token expiresIn user { sid username role } }
+}"""
+ME = "{ me { sid username email role isActive } }"
+
+
+async def test_graphql_register_login_me_round_trip(client: httpx.AsyncClient) -> None:
+    data = user_data()
+
+    registered = await gql(client, REGISTER, {"input": data})
+    logged_in = await gql(client, LOGIN, {"u": data["username"], "p": data["password"]})
+    token = logged_in["data"]["login"]["token"]
+    me = await gql(client, ME, token=token)
+
+    assert registered["data"]["register"]["sid"] == data["sid"]
+    assert registered["data"]["register"]["role"] == "CUSTOMER"
+    assert logged_in["data"]["login"]["expiresIn"] == 3600
+    assert me["data"]["me"] == {
+        "sid": data["sid"],
+        "username": data["username"],
+        "email": data["email"],
+        "role": "CUSTOMER",
+        "isActive": True,
+    }
+
+
+async def test_rest_register_login_get_round_trip(client: httpx.AsyncClient) -> None:
+    data = user_data()
+
+    created = await client.post("/api/v1/users/create", json=data)
+    logged_in = await client.post(
+        "/api/v1/users/login", json={"username": data["username"], "password": data["password"]}
+    )
+    token = logged_in.json()["token"]
+    fetched = await client.get(
+        f"/api/v1/users/{data['sid']}", headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert created.status_code == 201
+    assert set(created.json()) == {
+        "id",
+        "sid",
+        "username",
+        "email",
+        "role",
+        "is_active",
+        "created_at",
+    }
+    assert logged_in.status_code == 200
+    assert logged_in.json()["token_type"] == "Bearer"
+    assert logged_in.json()["user"]["sid"] == data["sid"]
+    assert fetched.status_code == 200
+    assert fetched.json()["username"] == data["username"]
+    assert fetched.json()["role"] == "customer"
+
+
+async def test_request_id_is_echoed_or_created(client: httpx.AsyncClient) -> None:
+    given = await client.get("/api/v1", headers={"X-Request-ID": "abc-123"})
+    created = await client.get("/api/v1")
+
+    assert given.headers["x-request-id"] == "abc-123"
+    assert len(created.headers["x-request-id"]) == 32
+
+
+async def test_update_own_profile_and_password(client: httpx.AsyncClient) -> None:
+    user = await make_user(client)
+    new_name = f"{user.username}_x"
+
+    updated = await client.put(
+        f"/api/v1/users/{user.sid}",
+        json={"username": new_name, "password": "a brand new password"},
+        headers=user.auth,
+    )
+
+    assert updated.status_code == 200
+    assert updated.json()["username"] == new_name
+    assert await login(client, new_name, "a brand new password")
+
+
+async def test_graphql_update_and_deactivate_self(client: httpx.AsyncClient) -> None:
+    user = await make_user(client)
+    email = f"new_{user.email}"
+
+    updated = await gql(
+        client,
+        "mutation($s: String!, $e: String!) { updateUser(sid: $s, input: {email: $e}) { email } }",
+        {"s": user.sid, "e": email},
+        token=user.token,
+    )
+    deactivated = await gql(
+        client,
+        "mutation($s: String!) { deactivateUser(sid: $s) { isActive } }",
+        {"s": user.sid},
+        token=user.token,
+    )
+    after = await gql(client, ME, token=user.token)
+
+    assert updated["data"]["updateUser"]["email"] == email
+    assert deactivated["data"]["deactivateUser"]["isActive"] is False
+    # Deactivation revokes the token at once.
+    assert error_codes(after) == ["UNAUTHENTICATED"]
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("GET", None), ("PUT", {"username": "stolen_name"}), ("DELETE", None)],
+)
+async def test_customer_cannot_touch_another_user_rest(
+    client: httpx.AsyncClient, method: str, body: dict[str, str] | None
+) -> None:
+    alice, bob = await make_user(client), await make_user(client)
+
+    response = await client.request(
+        method, f"/api/v1/users/{bob.sid}", json=body, headers=alice.auth
+    )
+    still = await client.get(f"/api/v1/users/{bob.sid}", headers=bob.auth)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "FORBIDDEN"
+    assert still.json()["username"] == bob.username
+    assert still.json()["is_active"] is True
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "query($s: String!) { user(sid: $s) { username } }",
+        'mutation($s: String!) { updateUser(sid: $s, input: {username: "stolen_name"}) { sid } }',
+        "mutation($s: String!) { deactivateUser(sid: $s) { sid } }",
+    ],
+)
+async def test_customer_cannot_touch_another_user_graphql(
+    client: httpx.AsyncClient, operation: str
+) -> None:
+    alice, bob = await make_user(client), await make_user(client)
+
+    body = await gql(client, operation, {"s": bob.sid}, token=alice.token)
+    still = await gql(client, ME, token=bob.token)
+
+    assert error_codes(body) == ["FORBIDDEN"]
+    assert still["data"]["me"]["username"] == bob.username
+    assert still["data"]["me"]["isActive"] is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"role": "admin"}, {"is_active": True, "role": "admin"}, {"token_version": 0}],
+)
+async def test_customer_cannot_become_admin_by_any_rest_field(
+    client: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    user = await make_user(client)
+
+    response = await client.put(f"/api/v1/users/{user.sid}", json=body, headers=user.auth)
+    registered = await client.post("/api/v1/users/create", json={**user_data(), **body})
+    me = await client.get(f"/api/v1/users/{user.sid}", headers=user.auth)
+
+    assert response.status_code == 400
+    assert registered.status_code == 400
+    assert me.json()["role"] == "customer"
+
+
+async def test_customer_cannot_become_admin_through_graphql_input(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await make_user(client)
+
+    body = await gql(
+        client,
+        "mutation($s: String!) { updateUser(sid: $s, input: {role: ADMIN}) { role } }",
+        {"s": user.sid},
+        token=user.token,
+    )
+    registered = await gql(client, REGISTER, {"input": {**user_data(), "role": "ADMIN"}})
+    me = await gql(client, ME, token=user.token)
+
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert error_codes(registered) == ["BAD_USER_INPUT"]
+    assert me["data"]["me"]["role"] == "CUSTOMER"
+
+
+async def test_admin_lists_users_and_customer_cannot(client: httpx.AsyncClient) -> None:
+    customer = await make_user(client)
+    admin_token = await login(client, ADMIN["username"], ADMIN["password"])
+
+    listed = await client.get(
+        "/api/v1/users?limit=100", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    connection = await gql(
+        client,
+        "{ users(first: 2) { edges { node { sid role } cursor }"
+        " pageInfo { hasNextPage endCursor } } }",
+        token=admin_token,
+    )
+    refused_rest = await client.get("/api/v1/users", headers=customer.auth)
+    refused_gql = await gql(client, "{ users { edges { node { sid } } } }", token=customer.token)
+
+    assert listed.status_code == 200
+    assert any(u["sid"] == ADMIN["sid"] and u["role"] == "admin" for u in listed.json())
+    page = connection["data"]["users"]
+    assert len(page["edges"]) == 2
+    assert page["pageInfo"]["hasNextPage"] is True
+    assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
+    assert refused_rest.status_code == 403
+    assert error_codes(refused_gql) == ["FORBIDDEN"]
+
+
+async def test_users_connection_pages_do_not_overlap(client: httpx.AsyncClient) -> None:
+    await make_user(client)
+    admin_token = await login(client, ADMIN["username"], ADMIN["password"])
+    query = "query($a: String) { users(first: 1, after: $a) { edges { node { sid } cursor } } }"
+
+    first = await gql(client, query, {"a": None}, token=admin_token)
+    cursor = first["data"]["users"]["edges"][0]["cursor"]
+    second = await gql(client, query, {"a": cursor}, token=admin_token)
+
+    assert (
+        first["data"]["users"]["edges"][0]["node"]["sid"]
+        != (second["data"]["users"]["edges"][0]["node"]["sid"])
+    )
+
+
+async def test_concurrent_registrations_of_one_username_create_one_user(
+    client: httpx.AsyncClient,
+) -> None:
+    username = user_data()["username"]
+
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/users/create", json=user_data(username=username)) for _ in range(20))
+    )
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 19
+    conflicts = [r.json()["error"] for r in responses if r.status_code == 409]
+    assert all(e == {"code": "CONFLICT", "message": "username is already taken"} for e in conflicts)
+
+
+async def test_passwords_and_hashes_never_appear_in_responses(client: httpx.AsyncClient) -> None:
+    data = user_data()
+    admin_token = await login(client, ADMIN["username"], ADMIN["password"])
+    admin = {"Authorization": f"Bearer {admin_token}"}
+
+    bodies = [
+        (await client.post("/api/v1/users/create", json=data)).text,
+        (
+            await client.post(
+                "/api/v1/users/login",
+                json={"username": data["username"], "password": data["password"]},
+            )
+        ).text,
+        (await client.get("/api/v1/users?limit=100", headers=admin)).text,
+        (await client.get(f"/api/v1/users/{data['sid']}", headers=admin)).text,
+        str(
+            await gql(
+                client, "{ users(first: 100) { edges { node { sid email } } } }", token=admin_token
+            )
+        ),
+        (
+            await client.post(
+                "/api/v1/users/login",
+                json={"username": data["username"], "password": "wrong-password"},
+            )
+        ).text,
+    ]
+
+    for body in bodies:
+        assert data["password"] not in body
+        assert ADMIN["password"] not in body
+        assert "$argon2" not in body

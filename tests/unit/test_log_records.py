@@ -1,0 +1,132 @@
+"""Log records without services: redaction, limits, the JSON form on the topic, console lines."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+
+from logging_service.console import format_line
+from logging_service.records import JSON_FIELDS, from_json, redact, sanitize, to_json
+from protos import logging_service_pb2 as pb
+
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+    "eyJzdWIiOiIxMjExMzA1MyIsInJvbGUiOiJjdXN0b21lciJ9."
+    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+
+
+def make_record(**overrides: object) -> pb.LogRecord:
+    fields: dict[str, object] = {
+        "event_id": "0f" * 16,
+        "ts": 1732925683.25,
+        "service": "gateway",
+        "kind": "rest",
+        "operation": "POST /api/v1/users/create",
+        "user": "anonymous",
+        "outcome": "ok",
+        "duration_ms": 12.5,
+        "request_id": "req-1",
+    }
+    fields.update(overrides)
+    return pb.LogRecord(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"token {JWT} used", "token [REDACTED] used"),
+        (f"Authorization: Bearer {JWT}", "Authorization: Bearer [REDACTED]"),
+        ("Bearer abc.def", "Bearer [REDACTED]"),
+        ("login password=hunter2 ok", "login password=[REDACTED] ok"),
+        ('{"password": "hunter2", "user": "peter"}', '{"password": "[REDACTED]", "user": "peter"}'),
+        ("PASSWORD:hunter2&next=1", "PASSWORD:[REDACTED]&next=1"),
+        ("new_password=s3cret", "new_password=[REDACTED]"),
+        ("hash $argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA end", "hash [REDACTED] end"),
+        ("User 'peter' is created", "User 'peter' is created"),
+        ("GET /api/v1/products/3 in 2.5 ms", "GET /api/v1/products/3 in 2.5 ms"),
+        ("", ""),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_json_has_exactly_the_documented_fields_and_no_empty_message() -> None:
+    value = orjson.loads(to_json(make_record()))
+
+    assert set(value) == set(JSON_FIELDS)
+    assert value["ts"] == 1732925683.25
+    assert value["duration_ms"] == 12.5
+
+
+def test_json_carries_a_non_empty_message() -> None:
+    value = orjson.loads(to_json(make_record(message="User 'peter' is created")))
+
+    assert set(value) == {*JSON_FIELDS, "message"}
+    assert value["message"] == "User 'peter' is created"
+
+
+def test_json_round_trips_with_the_offset() -> None:
+    record = make_record(message="hello")
+
+    back = from_json(to_json(record), offset=42)
+
+    expected = pb.LogRecord()
+    expected.CopyFrom(record)
+    expected.offset = 42
+    assert back == expected
+
+
+@pytest.mark.parametrize("value", [b"[1, 2]", b'"text"', b"not json"])
+def test_from_json_rejects_values_that_are_not_objects(value: bytes) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - orjson's error is a ValueError too
+        from_json(value, offset=0)
+
+
+def test_sanitize_bounds_strings_and_numbers_and_fills_missing_ids() -> None:
+    record = make_record(
+        event_id="",
+        ts=0.0,
+        operation="o" * 500,
+        message="m" * 3000,
+        duration_ms=math.nan,
+        request_id="r" * 500,
+    )
+
+    clean = sanitize(record)
+
+    assert len(clean.event_id) == 32
+    assert clean.ts > 1_700_000_000
+    assert len(clean.operation) == 200
+    assert len(clean.message) == 2000
+    assert len(clean.request_id) == 128
+    assert clean.duration_ms == 0.0
+    assert orjson.loads(to_json(clean))["duration_ms"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        ({"message": "User 'peter' is created"}, "1732925683 - REST API: User 'peter' is created"),
+        (
+            {"kind": "graphql", "operation": "Query.products"},
+            "1732925683 - GraphQL API: Query.products by anonymous: ok (12.5 ms)",
+        ),
+        (
+            {
+                "service": "db_service",
+                "kind": "rpc",
+                "operation": "DBService/CreateUser",
+                "outcome": "ALREADY_EXISTS",
+            },
+            "1732925683 - DB Service: error: ALREADY_EXISTS - DBService/CreateUser by anonymous"
+            " (12.5 ms)",
+        ),
+        ({"message": "two\nlines"}, "1732925683 - REST API: two lines"),
+    ],
+)
+def test_console_line(overrides: dict[str, object], line: str) -> None:
+    assert format_line(make_record(**overrides)) == line
