@@ -20,6 +20,7 @@ from gateway.graphiql import GRAPHIQL_STATIC_PATH, graphiql_response, graphiql_s
 from gateway.graphql.context import Context
 from gateway.graphql.schema import WELCOME, build_schema
 from gateway.middleware import RequestIdMiddleware
+from gateway.rest import docs as rest_docs
 from gateway.rest import orders as rest_orders
 from gateway.rest import products as rest_products
 from gateway.rest import users as rest_users
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> Starlette:
         *rest_users.ROUTES,
         *rest_products.ROUTES,
         *rest_orders.ROUTES,
+        *rest_docs.ROUTES,
         Route("/graphql", graphql, methods=["GET", "POST"]),
         # WebSocket subscriptions on the same path.
         Mount("/graphql", graphql),

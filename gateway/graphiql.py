@@ -17,6 +17,7 @@ Wiring, in the gateway app::
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import importlib.metadata
 import importlib.resources
@@ -142,9 +143,13 @@ def _static_directory() -> pathlib.Path:
     return folder
 
 
+@functools.cache
+def _asset_version() -> str:
+    return quote(importlib.metadata.version(_ASSET_DISTRIBUTION), safe="")
+
+
 def _asset_url(filename: str) -> str:
-    version = quote(importlib.metadata.version(_ASSET_DISTRIBUTION), safe="")
-    return f"{GRAPHIQL_STATIC_PATH}/{quote(filename)}?v={version}"
+    return f"{GRAPHIQL_STATIC_PATH}/{quote(filename)}?v={_asset_version()}"
 
 
 class _LongLivedStaticFiles(StaticFiles):
@@ -170,8 +175,8 @@ def graphiql_static_app() -> StaticFiles:
 def render_graphiql_page(*, graphql_path: str = "/graphql", subscriptions: bool = True) -> str:
     """The GraphiQL HTML page, loading only assets under `GRAPHIQL_STATIC_PATH`.
 
-    Queries and mutations are POSTed as JSON to `graphql_path`; with `subscriptions`, they go
-    over graphql-transport-ws to the same path on ws:// or wss://.
+    Queries and mutations are POSTed as JSON to `graphql_path`; with `subscriptions`,
+    subscription operations use graphql-transport-ws on the same path (ws:// or wss://).
     """
     config = {
         "graphqlPath": graphql_path,

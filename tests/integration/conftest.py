@@ -124,12 +124,6 @@ async def own_broker() -> AsyncIterator[TansuBroker]:
         await asyncio.to_thread(own.stop)
 
 
-async def restart(broker: TansuBroker) -> None:
-    """Start a stopped broker again on its port (memory storage: it comes back empty)."""
-    broker.__init__(broker.port)  # type: ignore[misc]  # a ManagedProcess starts only once
-    await asyncio.to_thread(broker.start)
-
-
 @pytest.fixture
 async def logging_app(broker: TansuBroker) -> AsyncIterator[tuple[LoggingServiceApp, str]]:
     """A started logging service connected to the session broker: (app, "127.0.0.1:port")."""

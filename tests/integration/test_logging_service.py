@@ -115,6 +115,33 @@ async def test_unreachable_kafka_means_not_serving_until_the_broker_comes() -> N
         await asyncio.to_thread(late_broker.stop)
 
 
+async def test_service_recovers_by_itself_when_kafka_comes_back(own_broker: TansuBroker) -> None:
+    app = LoggingServiceApp(log_settings(own_broker.bootstrap_servers))
+    target = f"127.0.0.1:{await app.start()}"
+    try:
+        await wait_serving(target)
+
+        await asyncio.to_thread(own_broker.stop)
+        await wait_for(
+            lambda: app.producer.ready is False, within=10, message="broken Kafka not noticed"
+        )
+        assert await health_status(target) == NOT_SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stream(target, [make_record()])
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        await asyncio.to_thread(own_broker.start)  # empty again: the topic is recreated
+        await wait_serving(target)
+        record = make_record()
+        summary = await stream(target, [record])
+        messages = await read_topic(own_broker.bootstrap_servers, app.settings.kafka_topic, count=1)
+    finally:
+        await app.stop(1.0)
+
+    assert summary.acknowledged == 1
+    assert event_ids(messages) == [record.event_id]
+
+
 async def test_tail_from_beginning_yields_the_topic_in_order(logging_app: App) -> None:
     _, target = logging_app
     records = [make_record(n) for n in range(5)]

@@ -3,6 +3,7 @@ overflow is counted and reported once, stop() flushes within its timeout."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -94,6 +95,27 @@ async def test_records_recorded_while_the_service_is_down_all_arrive(
     arrived = await read_ids(broker, server, 50)
     assert set(arrived) == set(before + during)
     assert shipper.stats.dropped == 0
+
+
+async def test_records_recorded_while_kafka_is_down_all_arrive(own_broker: TansuBroker) -> None:
+    server = Server(log_settings(own_broker.bootstrap_servers, listen=f"127.0.0.1:{free_port()}"))
+    await server.start()
+    shipper = LogShipper(server.target, service="gateway", flush_interval_s=0.02)
+    await shipper.start()
+    try:
+        await asyncio.to_thread(own_broker.stop)
+        ids = [record(shipper, n) for n in range(40)]
+        await wait_for(lambda: shipper.stats.resent > 0, within=10, message="batch never re-sent")
+
+        await asyncio.to_thread(own_broker.start)
+
+        await wait_for(lambda: shipper.stats.sent == 40, within=15, message="records lost")
+        await shipper.stop()
+        arrived = await read_ids(own_broker, server, 40)
+    finally:
+        await shipper.stop()
+        await server.stop()
+    assert set(arrived) == set(ids)
 
 
 async def test_overflow_is_counted_and_reported_by_exactly_one_record(
