@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -92,8 +92,8 @@ def create_app(settings: Settings) -> Starlette:
         *rest_orders.ROUTES,
         *rest_docs.ROUTES,
         Route("/graphql", graphql, methods=["GET", "POST"]),
-        # WebSocket subscriptions on the same path.
-        Mount("/graphql", graphql),
+        # Subscriptions (graphql-transport-ws) on the same path.
+        WebSocketRoute("/graphql", graphql),
     ]
     if settings.graphiql_enabled:
         routes.append(Mount(GRAPHIQL_STATIC_PATH, graphiql_static_app()))

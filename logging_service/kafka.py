@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, NodeNotReadyError
+from aiokafka.errors import KafkaError
 
 from logging_service import metrics
 from logging_service.records import to_json
@@ -28,8 +28,6 @@ ReadyCallback = Callable[[bool], Awaitable[None]]
 
 _TOPIC_EXISTS = 36  # TopicAlreadyExists
 _INITIAL_BACKOFF_S = 0.2
-# Failures that say "no broker answered", as opposed to "a broker answered no".
-_UNREACHABLE = (KafkaConnectionError, NodeNotReadyError, TimeoutError, OSError)
 
 
 class KafkaUnavailable(Exception):
@@ -53,11 +51,6 @@ class LogProducer:
         """True while a connected producer takes records."""
         return self._ready
 
-    @property
-    def idempotent(self) -> bool:
-        """Whether producers are (or will first be tried) idempotent."""
-        return self._idempotence != "off"
-
     async def start(self) -> None:
         """Start connecting in the background; never waits for Kafka."""
         if self._task is None:
@@ -75,45 +68,24 @@ class LogProducer:
         if producer is not None:
             await self._close(producer)
 
-    async def send(self, record: pb.LogRecord) -> asyncio.Future[Any]:
-        """Hand one record to the producer; the returned future resolves when Kafka acks it."""
+    def batch(self) -> ProduceBatch:
+        """A batch for the records of one StreamLogs call; KafkaUnavailable when not ready."""
         producer = self._producer
         if producer is None or not self._ready:
             raise KafkaUnavailable("Kafka is not connected yet")
-        try:
-            async with asyncio.timeout(self._settings.kafka_produce_timeout_s):
-                future: asyncio.Future[Any] = await producer.send(
-                    self._settings.kafka_topic,
-                    to_json(record),
-                    key=record.request_id.encode() or None,
-                )
-        except Exception as exc:
-            self._mark_broken(exc)
-            raise KafkaUnavailable(f"Kafka did not take the record: {_describe(exc)}") from exc
-        return future
+        return ProduceBatch(self, producer)
 
-    async def wait_acknowledged(self, futures: list[asyncio.Future[Any]]) -> None:
-        """Wait, at most KAFKA_PRODUCE_TIMEOUT_S in all, until Kafka acknowledged every future."""
-        if not futures:
+    def _is_current(self, producer: AIOKafkaProducer) -> bool:
+        return self._ready and producer is self._producer
+
+    def _mark_broken(self, producer: AIOKafkaProducer, exc: BaseException) -> None:
+        """Stop taking records and let the supervisor rebuild `producer`, if it is current.
+
+        A late failure from a producer already replaced must not tear down its successor.
+        """
+        if producer is not self._producer or self._broken.is_set():
             return
-        done, pending = await asyncio.wait(futures, timeout=self._settings.kafka_produce_timeout_s)
-        failure: BaseException | None = None
-        for future in done:
-            if future.cancelled():
-                failure = failure or KafkaUnavailable("produce cancelled")
-            elif future.exception() is not None:
-                failure = failure or future.exception()
-        if pending:
-            discard(pending)
-            failure = failure or TimeoutError("no acknowledgement within the produce timeout")
-        if failure is not None:
-            self._mark_broken(failure)
-            raise KafkaUnavailable(f"Kafka did not acknowledge: {_describe(failure)}")
-
-    def _mark_broken(self, exc: BaseException) -> None:
-        """Stop taking records and let the supervisor rebuild the producer."""
-        if self._ready:
-            log.warning("Kafka produce failed (%s); reconnecting", _describe(exc))
+        log.warning("Kafka produce failed (%s); reconnecting", _describe(exc))
         self._ready = False
         self._broken.set()
 
@@ -179,12 +151,11 @@ class LogProducer:
             return await self._start_producer(idempotent=False)
         try:
             return await self._start_producer(idempotent=True)
-        except _UNREACHABLE:
-            raise
-        except Exception as exc:
-            if self._idempotence == "on":
+        except KafkaError as exc:
+            # Unreachable brokers and retriable answers (coordinator loading) are tried again
+            # as they are; a definite refusal is remembered for the life of the process.
+            if self._idempotence == "on" or exc.retriable:
                 raise
-            # Only a broker that answered can refuse; remember it for the life of the process.
             self._idempotence = "off"
             log.warning(
                 "Kafka refused an idempotent producer (%s); producing with acks=all without "
@@ -245,8 +216,57 @@ class LogProducer:
             log.warning("Kafka producer did not close cleanly (%s)", _describe(exc))
 
 
+class ProduceBatch:
+    """Records of one StreamLogs call on their way to Kafka, all through the same producer."""
+
+    def __init__(self, owner: LogProducer, producer: AIOKafkaProducer) -> None:
+        self._owner = owner
+        self._producer = producer
+        self._futures: list[asyncio.Future[Any]] = []
+
+    async def add(self, record: pb.LogRecord) -> None:
+        """Hand one record to the producer (bounded by the produce timeout)."""
+        s = self._owner._settings
+        if not self._owner._is_current(self._producer):
+            raise KafkaUnavailable("the Kafka connection was lost")
+        try:
+            async with asyncio.timeout(s.kafka_produce_timeout_s):
+                future = await self._producer.send(
+                    s.kafka_topic, to_json(record), key=record.request_id.encode() or None
+                )
+        except Exception as exc:
+            self._owner._mark_broken(self._producer, exc)
+            raise KafkaUnavailable(f"Kafka did not take the record: {_describe(exc)}") from exc
+        self._futures.append(future)
+
+    async def acknowledged(self) -> None:
+        """Wait, at most KAFKA_PRODUCE_TIMEOUT_S in all, until Kafka acknowledged every record."""
+        if not self._futures:
+            return
+        done, pending = await asyncio.wait(
+            self._futures, timeout=self._owner._settings.kafka_produce_timeout_s
+        )
+        failure: BaseException | None = None
+        for future in done:
+            if future.cancelled():
+                failure = failure or KafkaUnavailable("produce cancelled")
+            elif future.exception() is not None:
+                failure = failure or future.exception()
+        if pending:
+            failure = failure or TimeoutError("no acknowledgement within the produce timeout")
+        if failure is not None:
+            self._owner._mark_broken(self._producer, failure)
+            raise KafkaUnavailable(f"Kafka did not acknowledge: {_describe(failure)}")
+        self._futures = []
+
+    def abandon(self) -> None:
+        """Forget the records (client gone, limit hit, failure); their futures resolve later."""
+        discard(self._futures)
+        self._futures = []
+
+
 def discard(futures: Iterable[asyncio.Future[Any]]) -> None:
-    """Retrieve the eventual results of abandoned futures, so asyncio does not report them."""
+    """Retrieve the results of abandoned futures (now or once done), so asyncio stays quiet."""
     for future in futures:
         future.add_done_callback(_retrieve)
 

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 import grpc
 
 from logging_service import metrics
-from logging_service.kafka import KafkaUnavailable, LogProducer, discard
+from logging_service.kafka import KafkaUnavailable, LogProducer
 from logging_service.records import sanitize
 from logging_service.settings import Settings
 from logging_service.tail import TopicTail
@@ -44,9 +44,10 @@ class LoggingServiceServicer:
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.StreamLogsSummary:
         """Produce every record of the stream; answer only once Kafka acknowledged all of them."""
-        if not self._producer.ready:
-            await _abort(context, "StreamLogs", grpc.StatusCode.UNAVAILABLE, "Kafka is not ready")
-        futures: list[asyncio.Future[Any]] = []
+        try:
+            batch = self._producer.batch()
+        except KafkaUnavailable as exc:
+            await _abort(context, "StreamLogs", grpc.StatusCode.UNAVAILABLE, str(exc))
         received = 0
         failure: str | None = None
         try:
@@ -54,17 +55,16 @@ class LoggingServiceServicer:
                 received += 1
                 if received > MAX_RECORDS_PER_STREAM:
                     break
-                futures.append(await self._producer.send(sanitize(record)))
+                await batch.add(sanitize(record))
             if received <= MAX_RECORDS_PER_STREAM:
                 started = time.perf_counter()
-                await self._producer.wait_acknowledged(futures)
+                await batch.acknowledged()
                 metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
         except KafkaUnavailable as exc:
             metrics.PRODUCE_FAILURES.inc()
             failure = str(exc)
         finally:
-            # Futures not awaited here (client gone, limit hit, failure) still resolve later.
-            discard(f for f in futures if not f.done())
+            batch.abandon()
         if failure is not None:
             await _abort(context, "StreamLogs", grpc.StatusCode.UNAVAILABLE, failure)
         if received > MAX_RECORDS_PER_STREAM:

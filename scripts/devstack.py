@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import httpx
 
 from scripts.infra import EmbeddedPostgres, ManagedProcess, ServerStartError, TansuBroker
-from scripts.processes import emit, port_is_free
+from scripts.processes import describe_exit, emit, port_is_free
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -104,7 +104,7 @@ class Devstack:
     def __init__(self, config: DevstackConfig, environ: Mapping[str, str]) -> None:
         self.config = config
         self.environ = dict(environ)
-        self._stoppables: list[tuple[str, _Stoppable]] = []
+        self._stoppables: list[_Stoppable] = []
         self._services: list[ManagedProcess] = []
         self._child_exited = threading.Event()
 
@@ -114,13 +114,13 @@ class Devstack:
         database_url = config.database_url
         if database_url is None:
             pg = EmbeddedPostgres(config.data_dir / "pgdata", config.pg_port, die_with_parent=True)
-            self._stoppables.append(("postgres", pg))
+            self._stoppables.append(pg)
             pg.start()
             database_url = pg.ensure_database("merch")
         bootstrap = config.kafka_bootstrap_servers
         if bootstrap is None:
             broker = TansuBroker(config.kafka_port, die_with_parent=True)
-            self._stoppables.append(("tansu", broker))
+            self._stoppables.append(broker)
             broker.start()
             bootstrap = broker.bootstrap_servers
         db_addr = f"{HOST}:{config.db_service_port}"
@@ -182,7 +182,7 @@ class Devstack:
         """Stop everything, newest first, all within about `budget_s` seconds."""
         deadline = time.monotonic() + budget_s
         pending = list(reversed(self._stoppables))
-        for index, (_, child) in enumerate(pending):
+        for index, child in enumerate(pending):
             # Each may take what is left, less a second kept for every child after it,
             # so a hung gateway cannot rob PostgreSQL of its clean shutdown.
             later = len(pending) - index - 1
@@ -199,7 +199,7 @@ class Devstack:
             die_with_parent=True,
             on_exit=lambda _: self._child_exited.set(),
         )
-        self._stoppables.append((module, process))
+        self._stoppables.append(process)
         self._services.append(process)
         process.start()
 
@@ -207,7 +207,7 @@ class Devstack:
         for process in self._services:
             code = process.returncode
             if code is not None:
-                raise RuntimeError(f"{process.name} exited with code {code}")
+                raise RuntimeError(f"{process.name} {describe_exit(code)}")
 
 
 class _StopSignals:
@@ -238,6 +238,12 @@ class _StopSignals:
 
 
 def _busy_port_message(config: DevstackConfig) -> str | None:
+    """One line naming the first port that is taken (or given twice), else None."""
+    seen: dict[int, str] = {}
+    for port, _, variable in config.ports():
+        if port in seen:
+            return f"devstack: {seen[port]} and {variable} are both {port}; give each its own port"
+        seen[port] = variable
     for port, who, variable in config.ports():
         if not port_is_free(port, HOST):
             return (

@@ -57,6 +57,14 @@ def emit(line: str, output: TextIO | None = None) -> None:
         out.flush()
 
 
+def describe_exit(code: int) -> str:
+    """`exited with code 1` or `was killed by SIGKILL`, from a Popen return code."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port that is free right now, as chosen by the kernel."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -194,7 +202,7 @@ class ManagedProcess:
             # A paused child would sit on the stop signal forever.
             self._signal_group(signal.SIGCONT)
             self._exited.wait(timeout)
-        # Also reaps whatever the child left behind in its group.
+        # Also kills whatever the child left behind in its process group.
         self._signal_group(signal.SIGKILL)
         self._exited.wait(_KILL_WAIT_S)
         if self._reader is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TextIO
 
-from scripts.processes import ManagedProcess
+from scripts.processes import ManagedProcess, describe_exit
 
 _PROBE_INTERVAL_S = 0.1
 
@@ -37,7 +37,7 @@ def wait_ready(process: ManagedProcess, probe: Callable[[], bool], timeout: floa
         # Waiting on the exit is the pause between probes: a crash ends it at once.
         code = process.wait(min(_PROBE_INTERVAL_S, remaining))
         if code is not None:
-            raise ServerStartError(process.name, f"exited with code {code}", process.tail())
+            raise ServerStartError(process.name, describe_exit(code), process.tail())
 
 
 class ChildServer:

@@ -74,3 +74,31 @@ async def login(client: httpx.AsyncClient, username: str, password: str) -> str:
     assert response.status_code == 200, response.text
     token: str = response.json()["token"]
     return token
+
+
+async def admin_token(client: httpx.AsyncClient) -> str:
+    from tests.conftest import ADMIN
+
+    return await login(client, ADMIN["username"], ADMIN["password"])
+
+
+async def make_product(
+    client: httpx.AsyncClient, token: str, *, stock: int = 10, price: str = "12.50", **extra: Any
+) -> dict[str, Any]:
+    """Create a product as admin through REST; returns its JSON."""
+    n = next(_counter)
+    body = {
+        "name": f"Test product {_run}-{n}",
+        "description": "A product made by a test.",
+        "category": "Testing",
+        "price": price,
+        "slogan": "Tested with pride!",
+        "stock": stock,
+        **extra,
+    }
+    response = await client.post(
+        "/api/v1/products", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 201, response.text
+    product: dict[str, Any] = response.json()
+    return product

@@ -51,7 +51,6 @@ class ErrorCodes(SchemaExtension):
         log.error("unexpected error in resolver", exc_info=original)
         return _with(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"}, keep_original=False)
 
-
     def _request_error_code(self, error: GraphQLError) -> str:
         if self.execution_context.graphql_document is None:
             return "GRAPHQL_PARSE_FAILED"
