@@ -187,6 +187,8 @@ class LogShipper:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            elif task.exception() is not None:
+                log.error("log shipper failed: %r", task.exception())
         self._closed = True
         lost = len(self._queue) + self._in_flight
         if lost:

@@ -60,6 +60,7 @@ async def tail(target: str, *, from_beginning: bool = False, out: TextIO = sys.s
     """
     offset: int | None = None
     delay = 0.2
+    last_error = ""
     options = [("grpc.keepalive_time_ms", 20_000), ("grpc.keepalive_timeout_ms", 10_000)]
     async with grpc.aio.insecure_channel(target, options=options) as channel:
         stub = logging_service_pb2_grpc.LoggingServiceStub(channel)
@@ -72,10 +73,13 @@ async def tail(target: str, *, from_beginning: bool = False, out: TextIO = sys.s
                 async for record in stub.TailLogs(request, wait_for_ready=True):
                     print(format_line(record), file=out, flush=True)
                     offset = record.offset + 1
-                    delay = 0.2
+                    delay, last_error = 0.2, ""
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in _FATAL:
                     raise
-                print(f"tail: {exc.code().name} ({exc.details()}); reconnecting", file=sys.stderr)
+                error = f"tail: {exc.code().name} ({exc.details()}); reconnecting"
+                if error != last_error:  # once per outage, not once per attempt
+                    print(error, file=sys.stderr)
+                    last_error = error
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF_S)

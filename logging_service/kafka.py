@@ -239,13 +239,15 @@ class ProduceBatch:
             raise KafkaUnavailable(f"Kafka did not take the record: {_describe(exc)}") from exc
         self._futures.append(future)
 
-    async def acknowledged(self) -> None:
-        """Wait, at most KAFKA_PRODUCE_TIMEOUT_S in all, until Kafka acknowledged every record."""
+    async def acknowledged(self, within_s: float | None = None) -> None:
+        """Wait until Kafka acknowledged every record: at most KAFKA_PRODUCE_TIMEOUT_S in all,
+        or `within_s` when that is shorter (what is left of the caller's deadline)."""
         if not self._futures:
             return
-        done, pending = await asyncio.wait(
-            self._futures, timeout=self._owner._settings.kafka_produce_timeout_s
-        )
+        limit = self._owner._settings.kafka_produce_timeout_s
+        if within_s is not None:
+            limit = max(min(limit, within_s), 0.0)
+        done, pending = await asyncio.wait(self._futures, timeout=limit)
         failure: BaseException | None = None
         for future in done:
             if future.cancelled():

@@ -14,7 +14,7 @@ _run = os.getpid() % 10_000
 
 
 @dataclass
-class TestUser:
+class Account:
     sid: str
     username: str
     email: str
@@ -57,12 +57,12 @@ def error_codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
 
 
-async def make_user(client: httpx.AsyncClient, **overrides: str) -> TestUser:
+async def make_user(client: httpx.AsyncClient, **overrides: str) -> Account:
     """Register a fresh customer through REST and log it in."""
     data = user_data(**overrides)
     created = await client.post("/api/v1/users/create", json=data)
     assert created.status_code == 201, created.text
-    user = TestUser(**data)
+    user = Account(**data)
     user.token = await login(client, user.username, user.password)
     return user
 

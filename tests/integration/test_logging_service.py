@@ -4,6 +4,10 @@ health follows Kafka, TailLogs reads the topic back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import re
+import time
 
 import grpc
 import orjson
@@ -11,6 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from logging_service import servicer as servicer_module
+from logging_service.console import tail
 from logging_service.records import JSON_FIELDS
 from logging_service.server import LoggingServiceApp
 from protos import logging_service_pb2 as pb
@@ -142,6 +147,31 @@ async def test_service_recovers_by_itself_when_kafka_comes_back(own_broker: Tans
     assert event_ids(messages) == [record.event_id]
 
 
+async def test_a_hung_kafka_fails_calls_within_the_produce_timeout(own_broker: TansuBroker) -> None:
+    settings = log_settings(
+        own_broker.bootstrap_servers, kafka_request_timeout_s=1.0, kafka_produce_timeout_s=1.0
+    )
+    app = LoggingServiceApp(settings)
+    target = f"127.0.0.1:{await app.start()}"
+    try:
+        await wait_serving(target)
+
+        own_broker.pause()
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stream(target, [make_record()])
+        elapsed = time.monotonic() - started
+        own_broker.resume()
+
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert elapsed < 3
+        await wait_serving(target)
+        assert (await stream(target, [make_record()])).acknowledged == 1
+    finally:
+        own_broker.resume()
+        await app.stop(1.0)
+
+
 async def test_tail_from_beginning_yields_the_topic_in_order(logging_app: App) -> None:
     _, target = logging_app
     records = [make_record(n) for n in range(5)]
@@ -175,6 +205,20 @@ async def test_tail_from_now_yields_only_records_produced_after_the_call(logging
 
     assert [r.event_id for r in got] == [r.event_id for r in later]
     assert [r.offset for r in got] == [5, 6, 7]
+
+
+async def test_console_tail_prints_report_style_lines(logging_app: App) -> None:
+    _, target = logging_app
+    await stream(target, [make_record(0, message="User 'peter' is created", kind="rest")])
+    out = io.StringIO()
+
+    printer = asyncio.create_task(tail(target, from_beginning=True, out=out))
+    await wait_for(lambda: out.getvalue().endswith("\n"), within=10, message="nothing printed")
+    printer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await printer
+
+    assert re.fullmatch(r"\d{10} - REST API: User 'peter' is created\n", out.getvalue())
 
 
 async def test_tail_consumer_is_stopped_when_the_client_cancels(logging_app: App) -> None:

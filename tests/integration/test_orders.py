@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import TestUser, admin_token, error_codes, gql, make_product, make_user
+from tests.factories import Account, admin_token, error_codes, gql, make_product, make_user
 
 PLACE = """mutation($p: Int!, $q: Int!, $k: String) {
   placeOrder(productId: $p, quantity: $q, idempotencyKey: $k) {
@@ -21,7 +21,7 @@ async def _stock(client: httpx.AsyncClient, product_id: int) -> int:
     return stock
 
 
-async def _order(client: httpx.AsyncClient, user: TestUser, product_id: int, qty: int = 1) -> Any:
+async def _order(client: httpx.AsyncClient, user: Account, product_id: int, qty: int = 1) -> Any:
     response = await client.post(
         "/api/v1/orders", json={"product_id": product_id, "quantity": qty}, headers=user.auth
     )

@@ -15,14 +15,14 @@ import pytest
 from protos import db_service_pb2 as pb
 from protos import db_service_pb2_grpc
 from tests.conftest import JWT_SECRET, Stack
-from tests.factories import TestUser, error_codes, gql, make_user
+from tests.factories import Account, error_codes, gql, make_user
 
 
 def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-def _claims(user: TestUser, **changes: object) -> dict[str, object]:
+def _claims(user: Account, **changes: object) -> dict[str, object]:
     now = int(time.time())
     claims: dict[str, object] = {
         "sub": user.sid,
@@ -37,12 +37,14 @@ def _claims(user: TestUser, **changes: object) -> dict[str, object]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def _tampered(user: TestUser) -> str:
+def _tampered(user: Account) -> str:
     header, _, signature = user.token.split(".")
     return f"{header}.{_b64(_claims(user, role='admin'))}.{signature}"
 
 
-BAD_TOKENS: dict[str, Callable[[TestUser], str | None]] = {
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+
+BAD_TOKENS: dict[str, Callable[[Account], str | None]] = {
     "missing": lambda u: None,
     "malformed": lambda u: "not-a-jwt",
     "alg none": lambda u: f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(u))}.",
