@@ -49,7 +49,12 @@ class DBServiceApp:
         self.pool: asyncpg.Pool | None = None
         self.health = health.aio.HealthServicer()
         self.shipper = LogShipper(
-            settings.logging_service_addr, service="db_service", enabled=settings.log_shipping
+            settings.logging_service_addr,
+            service="db_service",
+            queue_max=settings.log_queue_max,
+            batch_max=settings.log_batch_max,
+            flush_interval_s=settings.log_flush_interval_s,
+            enabled=settings.log_shipping,
         )
         self._server: grpc.aio.Server | None = None
 

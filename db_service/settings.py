@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     shutdown_grace_s: float = Field(default=5.0, ge=0)
     log_shipping: bool = True
+    log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
+    log_batch_max: int = Field(default=500, ge=1, le=5_000)
+    log_flush_interval_s: float = Field(default=0.2, ge=0, le=10)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

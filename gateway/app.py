@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
 
 from gateway.graphiql import GRAPHIQL_STATIC_PATH, graphiql_response, graphiql_static_app
 from gateway.graphql.context import Context
@@ -38,6 +39,14 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         return Context.create(self.runtime.scope_for(request), self.runtime, request, response)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Take the bearer token from the connection_init payload, as GraphiQL sends it."""
+        params = context.connection_params or {}
+        authorization = params.get("Authorization") or params.get("authorization")
+        if isinstance(authorization, str):
+            context.scope.credentials = self.runtime.tokens.check(authorization)
+        return UnsetType()  # acknowledge with no payload
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return graphiql_response(graphql_path="/graphql")

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
 from gateway.errors import from_rpc_error
-from protos import db_service_pb2_grpc
+from protos import db_service_pb2_grpc, logging_service_pb2_grpc
 
 GRPC_CALLS = Counter(
     "gateway_grpc_calls_total", "gRPC calls made by the gateway", ["method", "code"]
@@ -100,6 +100,8 @@ class Backends:
         self.db_channel = grpc.aio.insecure_channel(db_addr, options=CHANNEL_OPTIONS)
         self.logging_channel = grpc.aio.insecure_channel(logging_addr, options=CHANNEL_OPTIONS[2:])
         self.db = DBClient(self.db_channel, timeout_s)
+        # Streams only (TailLogs); records are shipped by the LogShipper on its own channel.
+        self.logging = logging_service_pb2_grpc.LoggingServiceStub(self.logging_channel)
 
     async def health(self, timeout_s: float) -> Mapping[str, str]:
         """Each dependency's health-check answer: SERVING, NOT_SERVING or UNREACHABLE."""

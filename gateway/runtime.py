@@ -8,6 +8,7 @@ import uuid
 from starlette.requests import HTTPConnection
 
 from db_service.tokens import TokenCodec
+from gateway import metrics
 from gateway.backends import Backends
 from gateway.identity import TokenChecker
 from gateway.scope import RequestScope
@@ -29,7 +30,12 @@ class Runtime:
             TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, ttl_s=3600)
         )
         self.shipper = LogShipper(
-            settings.logging_service_addr, service=SERVICE, enabled=settings.log_shipping
+            settings.logging_service_addr,
+            service=SERVICE,
+            queue_max=settings.log_queue_max,
+            batch_max=settings.log_batch_max,
+            flush_interval_s=settings.log_flush_interval_s,
+            enabled=settings.log_shipping,
         )
 
     async def start(self) -> None:
@@ -40,8 +46,10 @@ class Runtime:
             timeout_s=self.settings.grpc_timeout_s,
         )
         await self.shipper.start()
+        self._collector = metrics.register_shipper(self.shipper)
 
     async def stop(self) -> None:
+        metrics.unregister(self._collector)
         await self.shipper.stop(timeout_s=5)
         await self.backends.close()
 
@@ -64,12 +72,15 @@ class Runtime:
         request_id: str,
         message: str = "",
     ) -> None:
+        elapsed = time.perf_counter() - started
+        metrics.REQUESTS.labels(kind, operation, outcome).inc()
+        metrics.LATENCY.labels(kind, operation).observe(elapsed)
         self.shipper.record(
             kind=kind,
             operation=operation,
             user=user,
             outcome=outcome,
-            duration_ms=(time.perf_counter() - started) * 1000,
+            duration_ms=elapsed * 1000,
             request_id=request_id,
             message=message,
         )

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     grpc_timeout_s: float = Field(default=5.0, gt=0, le=60)
     readiness_timeout_s: float = Field(default=1.0, gt=0, le=10)
     log_shipping: bool = True
+    log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
+    log_batch_max: int = Field(default=500, ge=1, le=5_000)
+    log_flush_interval_s: float = Field(default=0.2, ge=0, le=10)
     # None means "on in development, off in production".
     graphiql: bool | None = None
     introspection: bool | None = None

@@ -132,18 +132,34 @@ class LogProducer:
 
     async def _watch(self, producer: AIOKafkaProducer) -> None:
         """Return once the connection is lost: a failed produce, or a failed idle check."""
-        s = self._settings
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(s.kafka_health_interval_s):
-                    await self._broken.wait()
+        interval = self._settings.kafka_health_interval_s
+        broken: asyncio.Task[Any] = asyncio.create_task(self._broken.wait())
+        probe: asyncio.Task[bool] | None = None
+        try:
+            while not broken.done():
+                done, _ = await asyncio.wait({broken}, timeout=interval)
+                if done:
                     return
-            try:
-                async with asyncio.timeout(s.kafka_request_timeout_s):
-                    await producer.client.fetch_all_metadata()
-            except Exception as exc:
-                log.warning("lost Kafka at %s (%s)", s.kafka_bootstrap_servers, _describe(exc))
-                return
+                # A produce failing while the probe runs must end the watch at once too.
+                probe = asyncio.create_task(self._probe(producer))
+                await asyncio.wait({broken, probe}, return_when=asyncio.FIRST_COMPLETED)
+                if probe.done() and not probe.result():
+                    return
+        finally:
+            for task in (broken, probe):
+                if task is not None:
+                    task.cancel()
+
+    async def _probe(self, producer: AIOKafkaProducer) -> bool:
+        """Whether the cluster answers a metadata request within the request timeout."""
+        s = self._settings
+        try:
+            async with asyncio.timeout(s.kafka_request_timeout_s):
+                await producer.client.fetch_all_metadata()
+        except Exception as exc:
+            log.warning("lost Kafka at %s (%s)", s.kafka_bootstrap_servers, _describe(exc))
+            return False
+        return True
 
     async def _connect(self) -> AIOKafkaProducer:
         await self._ensure_topic()
@@ -231,6 +247,8 @@ class ProduceBatch:
             raise KafkaUnavailable("the Kafka connection was lost")
         try:
             async with asyncio.timeout(s.kafka_produce_timeout_s):
+                # Keyed by request id so one request's records share a partition; a record
+                # without one gets a null key and the producer's default partitioning.
                 future = await self._producer.send(
                     s.kafka_topic, to_json(record), key=record.request_id.encode() or None
                 )

@@ -100,12 +100,12 @@ class LoggingServiceServicer:
         try:
             try:
                 await tail.open(request)
+                await context.send_initial_metadata(((TAIL_READY_KEY, "1"),))
+                while not self._closing.is_set():
+                    for record in await tail.poll(_TAIL_POLL_S):
+                        yield record
             except KafkaUnavailable as exc:
                 await _abort(context, "TailLogs", grpc.StatusCode.UNAVAILABLE, str(exc))
-            await context.send_initial_metadata(((TAIL_READY_KEY, "1"),))
-            while not self._closing.is_set():
-                for record in await tail.poll(_TAIL_POLL_S):
-                    yield record
             metrics.RPCS.labels("TailLogs", "OK").inc()
         finally:
             await tail.close()

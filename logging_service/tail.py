@@ -8,6 +8,7 @@ import logging
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from logging_service.kafka import KafkaUnavailable
 from logging_service.records import from_json
@@ -68,9 +69,12 @@ class TopicTail:
 
     async def poll(self, timeout_s: float) -> list[pb.LogRecord]:
         """The next records, or [] when none arrived within `timeout_s`."""
-        batches = await self._consumer.getmany(
-            timeout_ms=int(timeout_s * 1000), max_records=_MAX_RECORDS_PER_POLL
-        )
+        try:
+            batches = await self._consumer.getmany(
+                timeout_ms=int(timeout_s * 1000), max_records=_MAX_RECORDS_PER_POLL
+            )
+        except KafkaError as exc:
+            raise KafkaUnavailable(f"reading the topic failed: {type(exc).__name__}") from exc
         records: list[pb.LogRecord] = []
         for messages in batches.values():
             for message in messages:

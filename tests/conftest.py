@@ -33,6 +33,7 @@ class Stack:
     kafka_bootstrap: str
     env: dict[str, str]
     log_dir: Path
+    broker: TansuBroker
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
 
@@ -123,6 +124,7 @@ def stack(
         kafka_bootstrap=broker.bootstrap_servers,
         env=env,
         log_dir=log_dir,
+        broker=broker,
     )
     for name in ("logging_service", "db_service", "gateway"):
         s.processes[name] = start_service(name, env, log_dir)

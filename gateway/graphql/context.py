@@ -23,6 +23,9 @@ class Context:
     request: Any
     response: Any
     loaders: Loaders
+    # Set by Strawberry from graphql-transport-ws `connection_init` (browsers cannot send
+    # headers on a WebSocket, so the token travels here).
+    connection_params: dict[str, object] | None = None
 
     @classmethod
     def create(

@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from gateway.graphql.catalog.mutations import CatalogMutations
 from gateway.graphql.catalog.queries import CatalogQueries
 from gateway.graphql.errors import ErrorCodes
+from gateway.graphql.logs.subscriptions import LogSubscriptions
 from gateway.graphql.orders.mutations import OrderMutations
 from gateway.graphql.orders.queries import OrderQueries
 from gateway.graphql.recording import RecordResolverCalls
@@ -29,6 +30,7 @@ class RootQueries:
 
 Query = merge_types("Query", (RootQueries, UserQueries, CatalogQueries, OrderQueries))
 Mutation = merge_types("Mutation", (UserMutations, CatalogMutations, OrderMutations))
+Subscription = merge_types("Subscription", (LogSubscriptions,))
 
 
 class Schema(strawberry.Schema):
@@ -47,5 +49,6 @@ def build_schema() -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[QueryDepthLimiter(max_depth=10), RecordResolverCalls, ErrorCodes],  # type: ignore[list-item]
     )

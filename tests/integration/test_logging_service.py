@@ -161,6 +161,10 @@ async def test_a_hung_kafka_fails_calls_within_the_produce_timeout(own_broker: T
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stream(target, [make_record()])
         elapsed = time.monotonic() - started
+        await wait_for(
+            lambda: app.producer.ready is False, within=5, message="hung Kafka not noticed"
+        )
+        assert await health_status(target) == NOT_SERVING
         own_broker.resume()
 
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -1,0 +1,1 @@
+"""The live log stream in GraphQL."""

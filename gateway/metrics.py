@@ -1,0 +1,57 @@
+"""The gateway's Prometheus metrics, served at /metrics.
+
+Requests are counted where they are recorded for the log (Runtime.record), so every resolver
+call and REST route is measured once; gRPC calls are counted in gateway.backends; the log
+shipper's counters are read at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from logging_service.client import LogShipper
+
+REQUESTS = Counter(
+    "gateway_requests_total",
+    "GraphQL resolver calls and REST requests, by kind, operation and outcome",
+    ["kind", "operation", "outcome"],
+)
+LATENCY = Histogram(
+    "gateway_request_seconds",
+    "Latency of GraphQL resolver calls and REST requests",
+    ["kind", "operation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class ShipperCollector(Collector):
+    """Reads the LogShipper's counters when Prometheus scrapes."""
+
+    def __init__(self, shipper: LogShipper) -> None:
+        self._shipper = shipper
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self._shipper.stats
+        yield GaugeMetricFamily(
+            "gateway_log_queue_depth", "Log records waiting to be shipped", value=stats.queued
+        )
+        for name, value, help_text in (
+            ("gateway_log_records_sent", stats.sent, "Log records acknowledged by Kafka"),
+            ("gateway_log_records_resent", stats.resent, "Log records sent again after a failure"),
+            ("gateway_log_records_dropped", stats.dropped, "Log records dropped: queue full"),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
+
+
+def register_shipper(shipper: LogShipper) -> Collector:
+    collector = ShipperCollector(shipper)
+    REGISTRY.register(collector)
+    return collector
+
+
+def unregister(collector: Collector) -> None:
+    REGISTRY.unregister(collector)
