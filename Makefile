@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest protos schema logs bench clean
+.PHONY: run test lint typecheck pytest protos schema readme logs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ protos: $(STAMP)
 ## schema: export the GraphQL SDL to schema.graphql
 schema: $(STAMP)
 	$(PY) -m gateway.export_schema > schema.graphql
+
+## readme: regenerate README.md's configuration table from the settings classes
+readme: $(STAMP)
+	$(PY) -m scripts.config_table
 
 ## logs: follow the log-channel topic like a console consumer
 logs: $(STAMP)

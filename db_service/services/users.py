@@ -160,6 +160,16 @@ class UserService:
             )
             log.info("created admin %s", sid)
             return user
+        found = await self._users.get_login(existing.username)
+        current_hash = found[1] if found else None
+        if (
+            existing.is_admin
+            and existing.is_active
+            and existing.username == username
+            and await self._passwords.verify(current_hash, validation.password(password))
+        ):
+            # Already as configured: leave it alone, so a restart does not revoke its tokens.
+            return existing
         password_hash = await self._passwords.hash(validation.password(password))
         updated = await self._users.update(
             sid,

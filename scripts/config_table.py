@@ -1,0 +1,152 @@
+"""The README's configuration table, generated from the services' settings classes.
+
+    python -m scripts.config_table          # rewrite the table in README.md
+    python -m scripts.config_table --check  # exit 1 if README.md is out of date
+
+Every field of every Settings class is an environment variable of that name in upper case;
+a test fails when a field has no description here or the README table is stale.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
+
+DESCRIPTIONS: dict[str, str] = {
+    "MERCH_ENV": "`development` or `production`; production refuses the development JWT secret "
+    "and turns GraphiQL and introspection off",
+    "JWT_SECRET": "HS256 signing key, at least 32 bytes; a development-only value is built in",
+    "JWT_ISSUER": "`iss` claim written and required in tokens",
+    "JWT_TTL_S": "token lifetime in seconds",
+    "GATEWAY_HOST": "address the gateway binds",
+    "GATEWAY_PORT": "port of the gateway (GraphQL, REST, health, metrics)",
+    "DB_SERVICE_ADDR": "where the gateway finds db_service",
+    "DB_SERVICE_LISTEN": "address db_service binds (`host:port`; port 0 picks a free one)",
+    "LOGGING_SERVICE_ADDR": "where log records are shipped (and `make logs` tails from)",
+    "LOGGING_SERVICE_LISTEN": "address logging_service binds",
+    "DATABASE_URL": "PostgreSQL DSN; with `make run`, set it to use your own server",
+    "DB_POOL_MIN": "asyncpg pool: connections kept open",
+    "DB_POOL_MAX": "asyncpg pool: most connections",
+    "DB_CONNECT_TIMEOUT_S": "bound on opening one database connection",
+    "DB_COMMAND_TIMEOUT_S": "bound on one SQL statement",
+    "HASH_CONCURRENCY": "Argon2 hashes computed at once (worker threads)",
+    "LOGIN_MAX_FAILURES": "login attempts allowed per account per window",
+    "LOGIN_WINDOW_S": "login throttling window in seconds",
+    "ADMIN_SID": "sid of the admin created or updated at start (with the two below)",
+    "ADMIN_USERNAME": "username of that admin",
+    "ADMIN_PASSWORD": "password of that admin",
+    "SHUTDOWN_GRACE_S": "seconds in-flight RPCs may finish after SIGTERM",
+    "GRPC_TIMEOUT_S": "deadline of every gateway → db_service call",
+    "READINESS_TIMEOUT_S": "deadline of each health check behind `/readyz`",
+    "LOG_SHIPPING": "`false` records nothing (used by the benchmark's logging-off run)",
+    "LOG_QUEUE_MAX": "log records queued before new ones are dropped (and counted)",
+    "LOG_BATCH_MAX": "log records per StreamLogs call",
+    "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch",
+    "GRAPHIQL": "serve GraphiQL at `GET /graphql` (default: on in development only)",
+    "INTROSPECTION": "allow schema introspection (default: on in development only)",
+    "KAFKA_BOOTSTRAP_SERVERS": "Kafka brokers; with `make run`, set it to use your own",
+    "KAFKA_TOPIC": "topic the records are produced to",
+    "KAFKA_TOPIC_PARTITIONS": "partitions when the topic is created",
+    "KAFKA_TOPIC_REPLICATION": "replication factor when the topic is created",
+    "KAFKA_IDEMPOTENCE": "`auto` (use idempotent production where the broker supports it), "
+    "`on` or `off`",
+    "KAFKA_REQUEST_TIMEOUT_S": "bound on one Kafka request",
+    "KAFKA_PRODUCE_TIMEOUT_S": "bound on Kafka acknowledging a whole StreamLogs batch",
+    "KAFKA_HEALTH_INTERVAL_S": "how often an idle producer checks the broker",
+    "KAFKA_RETRY_BACKOFF_MAX_S": "longest pause between reconnection attempts",
+    "LOGGING_METRICS_PORT": "Prometheus port of logging_service (0: off)",
+    "MERCH_DATA_DIR": "where `make run` keeps PostgreSQL's data",
+    "MERCH_PG_PORT": "port of the PostgreSQL that `make run` starts",
+    "MERCH_KAFKA_PORT": "port of the broker that `make run` starts",
+    "DB_SERVICE_PORT": "port `make run` gives db_service",
+    "LOGGING_SERVICE_PORT": "port `make run` gives logging_service",
+    "MERCH_READY_TIMEOUT": "seconds `make run` waits for `/readyz`",
+}
+
+# Variables of `make run` itself (scripts/devstack.py), with their defaults.
+DEVSTACK: dict[str, str] = {
+    "MERCH_DATA_DIR": "`.merch`",
+    "MERCH_PG_PORT": "`55432`",
+    "MERCH_KAFKA_PORT": "`9092`",
+    "DB_SERVICE_PORT": "`50051`",
+    "LOGGING_SERVICE_PORT": "`50052`",
+    "GATEWAY_PORT": "`8081`",
+    "MERCH_READY_TIMEOUT": "`90`",
+}
+
+
+def _settings() -> dict[str, type[BaseModel]]:
+    from db_service.settings import Settings as DBSettings
+    from gateway.settings import Settings as GatewaySettings
+    from logging_service.settings import Settings as LoggingSettings
+
+    return {
+        "gateway": GatewaySettings,
+        "db_service": DBSettings,
+        "logging_service": LoggingSettings,
+    }
+
+
+def _default(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return "development-only value"
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+def rows() -> dict[str, tuple[list[str], list[str]]]:
+    """Variable → (readers, defaults), in a stable order."""
+    table: dict[str, tuple[list[str], list[str]]] = {}
+    for service, settings in _settings().items():
+        for name, field in settings.model_fields.items():
+            readers, defaults = table.setdefault(name.upper(), ([], []))
+            readers.append(service)
+            default = _default(field.default)
+            if default not in defaults:
+                defaults.append(default)
+    for name, default in DEVSTACK.items():
+        readers, defaults = table.setdefault(name, ([], []))
+        readers.append("`make run`")
+        if default not in defaults:
+            defaults.append(default)
+    return table
+
+
+def render() -> str:
+    lines = ["| variable | default | read by | what it does |", "|---|---|---|---|"]
+    for name, (readers, defaults) in rows().items():
+        lines.append(
+            f"| `{name}` | {' / '.join(defaults)} | {', '.join(readers)} | {DESCRIPTIONS[name]} |"
+        )
+    return "\n".join(lines)
+
+
+def updated(readme: str) -> str:
+    head, _, rest = readme.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{render()}\n{END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    current = README.read_text(encoding="utf-8")
+    fresh = updated(current)
+    if "--check" in argv:
+        if fresh != current:
+            print("README.md's configuration table is stale: run `make readme`", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(fresh, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,76 @@
+"""`python -m db_service create-admin` creates an admin, and resets its password and role."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+
+from tests.conftest import ROOT, Stack
+from tests.factories import login
+
+
+def _create_admin(stack: Stack, password: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "db_service",
+            "create-admin",
+            "--sid",
+            "ADMIN2",
+            "--username",
+            "second_admin",
+            "--password",
+            password,
+        ],
+        env={**stack.env, "ADMIN_SID": "", "ADMIN_USERNAME": "", "ADMIN_PASSWORD": ""},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_create_admin_then_reset_its_password(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    created = _create_admin(stack, "first-admin-password")
+    token = await login(client, "second_admin", "first-admin-password")
+    listed = await client.get("/api/v1/users", headers={"Authorization": f"Bearer {token}"})
+    reset = _create_admin(stack, "second-admin-password")
+    old = await client.post(
+        "/api/v1/users/login",
+        json={"username": "second_admin", "password": "first-admin-password"},
+    )
+    new = await login(client, "second_admin", "second-admin-password")
+
+    assert created.returncode == 0, created.stderr
+    assert "admin ADMIN2 (second_admin) is ready" in created.stdout
+    assert listed.status_code == 200
+    assert reset.returncode == 0, reset.stderr
+    assert old.status_code == 401
+    assert new
+    assert "first-admin-password" not in created.stdout + created.stderr
+
+
+def test_create_admin_refuses_a_short_password(stack: Stack) -> None:
+    refused = _create_admin(stack, "short")
+
+    assert refused.returncode == 1
+    assert "password must be 8 to 1024 characters" in refused.stderr
+
+
+async def test_create_admin_again_unchanged_keeps_its_tokens(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    _create_admin(stack, "third-admin-password")
+    token = await login(client, "second_admin", "third-admin-password")
+
+    again = _create_admin(stack, "third-admin-password")
+    still = await client.get("/api/v1/users", headers={"Authorization": f"Bearer {token}"})
+
+    assert again.returncode == 0
+    assert still.status_code == 200
