@@ -10,18 +10,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from logging_service.records import JSON_FIELDS
+
 TOPIC = "log-channel"
-RECORD_FIELDS = {
-    "event_id",
-    "ts",
-    "service",
-    "kind",
-    "operation",
-    "user",
-    "outcome",
-    "duration_ms",
-    "request_id",
-}
+# The documented record fields; `message` is added only when non-empty.
+RECORD_FIELDS = set(JSON_FIELDS)
 
 
 async def read_all(
