@@ -58,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"db_service: invalid configuration: {exc}", file=sys.stderr)
+        # Messages only: pydantic's own text repeats the values given, secrets among them.
+        reasons = "; ".join(
+            ".".join(map(str, e["loc"])) + ": " + e["msg"] if e["loc"] else e["msg"]
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        print(f"db_service: invalid configuration: {reasons}", file=sys.stderr)
         return 2
 
     if args.command == "create-admin":

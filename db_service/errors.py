@@ -67,15 +67,17 @@ def invalid(message: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_ARGUMENT, message)
 
 
-# asyncpg failures that mean "the database is not reachable right now", not a bug.
+# asyncpg failures that mean "the database is not reachable right now", not a bug: the
+# connection failed or broke (SQLSTATE class 08), the server is shutting down, starting up or
+# crashed or cancelled the statement (class 57: operator intervention), it is out of
+# connections, memory or disk (class 53), or the client gave up waiting.
 _DB_UNAVAILABLE = (
     OSError,
     TimeoutError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
     asyncpg.InterfaceError,
-    asyncpg.AdminShutdownError,
-    asyncpg.TooManyConnectionsError,
 )
 
 
@@ -91,11 +93,22 @@ async def translate_errors(context: Context) -> AsyncIterator[None]:
             trailing.append((RETRY_AFTER_METADATA_KEY, str(exc.retry_after_s)))
         context.set_trailing_metadata(tuple(trailing))
         await context.abort(GRPC_STATUS[exc.code], exc.message)
-    except _DB_UNAVAILABLE:
-        log.warning("database unavailable", exc_info=True)
+    except _DB_UNAVAILABLE as exc:
+        # Expected while PostgreSQL is away, once per call: one line, not a traceback each.
+        log.warning("database unavailable: %s", type(exc).__name__)
         note_outcome(ErrorCode.UNAVAILABLE.value)
         context.set_trailing_metadata(((ERROR_CODE_METADATA_KEY, ErrorCode.UNAVAILABLE.value),))
         await context.abort(grpc.StatusCode.UNAVAILABLE, "the database is unavailable, retry later")
+    except asyncpg.DataError as exc:
+        # A value PostgreSQL cannot take (class 22: out of range, too long, a NUL byte) that
+        # validation let through: the client's input is wrong. The SQLSTATE says which rule;
+        # the message is not logged, as it may quote the value.
+        log.warning("database refused a value: SQLSTATE %s", exc.sqlstate)
+        note_outcome(ErrorCode.INVALID_ARGUMENT.value)
+        context.set_trailing_metadata(
+            ((ERROR_CODE_METADATA_KEY, ErrorCode.INVALID_ARGUMENT.value),)
+        )
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a value is out of range or invalid")
     except grpc.aio.AbortError:
         raise
     except Exception:

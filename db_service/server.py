@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from db_service.dbhealth import DatabaseMonitor
 from db_service.interceptors import CallRecordInterceptor
 from db_service.migrate import apply_migrations
 from db_service.passwords import Passwords
@@ -20,7 +21,7 @@ from db_service.repositories.products import ProductRepository
 from db_service.repositories.users import UserRepository
 from db_service.servicers import DBServiceServicer, Services
 from db_service.services.auth import Authenticator
-from db_service.services.orders import OrderService
+from db_service.services.orders import OrderRatePolicy, OrderService
 from db_service.services.products import ProductService
 from db_service.services.users import LoginPolicy, UserService
 from db_service.settings import Settings
@@ -57,6 +58,7 @@ class DBServiceApp:
             enabled=settings.log_shipping,
         )
         self._server: grpc.aio.Server | None = None
+        self._monitor: DatabaseMonitor | None = None
 
     async def start(self) -> int:
         """Connect, migrate, serve; returns the bound port (the listen port may be 0)."""
@@ -84,7 +86,12 @@ class DBServiceApp:
             auth=Authenticator(codec, user_repo),
             users=users,
             products=ProductService(products),
-            orders=OrderService(OrderRepository(self.pool), products, user_repo),
+            orders=OrderService(
+                OrderRepository(self.pool),
+                products,
+                user_repo,
+                OrderRatePolicy(max_orders=s.order_rate_limit, window_s=s.order_rate_window_s),
+            ),
         )
 
         server = grpc.aio.server(
@@ -101,17 +108,27 @@ class DBServiceApp:
         await server.start()
         self._server = server
         await self._set_serving(True)
+        # From now on health follows PostgreSQL: NOT_SERVING while it is down, SERVING again after.
+        self._monitor = DatabaseMonitor(
+            s.database_url, interval_s=s.db_health_interval_s, on_change=self._set_serving
+        )
+        self._monitor.start()
         log.info("db_service listening on port %d", port)
         return port
 
     async def stop(self) -> None:
         """Refuse new work, drain in-flight RPCs for the grace period, then close everything."""
+        if self._monitor is not None:
+            await self._monitor.stop()  # first, so it cannot report SERVING again
         await self._set_serving(False)
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
         if self.pool is not None:
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self.pool.close(), timeout=5)
+            except TimeoutError:
+                self.pool.terminate()  # PostgreSQL is not answering: do not wait on it
+
         await self.shipper.stop(timeout_s=5)
         log.info("db_service stopped")
 

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     hash_concurrency: int = Field(default=2, ge=1, le=64)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=60, ge=1)
+    # Orders one user may place per window; far above any shopper, far below a script.
+    order_rate_limit: int = Field(default=30, ge=1)
+    order_rate_window_s: int = Field(default=60, ge=1)
+    # How often PostgreSQL is probed; health follows the answer (NOT_SERVING while it is down).
+    db_health_interval_s: float = Field(default=2.0, gt=0, le=60)
     admin_sid: str | None = None
     admin_username: str | None = None
     admin_password: SecretStr | None = None

@@ -29,6 +29,11 @@ def sid(value: str) -> str:
     return value
 
 
+def is_sid(value: str) -> bool:
+    """Whether `value` could be someone's sid: a lookup by anything else finds nobody."""
+    return SID_RE.fullmatch(value) is not None
+
+
 def username(value: str) -> str:
     _no_nul("username", value)
     if not USERNAME_RE.fullmatch(value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 from types import FrameType
@@ -30,7 +31,12 @@ def main() -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"gateway: invalid configuration: {exc}", file=sys.stderr)
+        # Messages only: pydantic's own text repeats the values given, secrets among them.
+        reasons = "; ".join(
+            ".".join(map(str, e["loc"])) + ": " + e["msg"] if e["loc"] else e["msg"]
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        print(f"gateway: invalid configuration: {reasons}", file=sys.stderr)
         return 2
     config = uvicorn.Config(
         create_app(settings),
@@ -42,7 +48,9 @@ def main() -> int:
         lifespan="on",
         log_level="info",
         access_log=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+        # A WebSocket message is a request too: the same bound as an HTTP body.
+        ws_max_size=settings.request_max_bytes,
     )
     server = GatewayServer(config)
     server.run()

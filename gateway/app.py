@@ -4,52 +4,46 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types.unset import UnsetType
 
-from gateway.graphiql import GRAPHIQL_STATIC_PATH, graphiql_response, graphiql_static_app
-from gateway.graphql.context import Context
+from gateway.errors import ApiError
+from gateway.graphiql import GRAPHIQL_STATIC_PATH, graphiql_static_app
+from gateway.graphql import view as graphql_view
+from gateway.graphql.limits import GraphQLLimits
 from gateway.graphql.schema import WELCOME, build_schema
-from gateway.middleware import RequestIdMiddleware
+from gateway.middleware import InFlightMiddleware, RequestIdMiddleware
 from gateway.rest import docs as rest_docs
 from gateway.rest import orders as rest_orders
 from gateway.rest import products as rest_products
 from gateway.rest import users as rest_users
-from gateway.rest.common import json_response
+from gateway.rest.common import error_response, json_response, resources
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
 
-class GraphQLView(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our context and an offline GraphiQL page."""
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 in our error shape (REST, or GraphQL's on /graphql)."""
+    assert isinstance(exc, HTTPException)
+    message = "no such path" if exc.status_code == 404 else exc.detail
+    error = ApiError.http(exc.status_code, message)
+    if request.url.path == "/graphql":
+        return graphql_view.error_response(error, dict(exc.headers or {}))
+    response = error_response(error)
+    response.headers.update(exc.headers or {})
+    return response
 
-    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.runtime = runtime
 
-    async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
-        return Context.create(self.runtime.scope_for(request), self.runtime, request, response)
-
-    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """Take the bearer token from the connection_init payload, as GraphiQL sends it."""
-        params = context.connection_params or {}
-        authorization = params.get("Authorization") or params.get("authorization")
-        if isinstance(authorization, str):
-            context.scope.credentials = self.runtime.tokens.check(authorization)
-        return UnsetType()  # acknowledge with no payload
-
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        return graphiql_response(graphql_path="/graphql")
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A bug outside the routes' own handling: 500 with no details (logged by Starlette)."""
+    return error_response(ApiError.http(500, "internal error"))
 
 
 async def healthz(request: Request) -> Response:
@@ -75,9 +69,17 @@ async def metrics(request: Request) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """Build the ASGI app; resources open in the lifespan, so building it is cheap and pure."""
     runtime = Runtime(settings)
-    graphql = GraphQLView(
+    limits = GraphQLLimits(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_tokens=settings.graphql_max_tokens,
+        max_cost=settings.graphql_max_cost,
+        introspection=settings.introspection_enabled,
+        field_suggestions=settings.field_suggestions_enabled,
+    )
+    graphql = graphql_view.GraphQLView(
         runtime,
-        schema=build_schema(),
+        schema=build_schema(limits),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allow_queries_via_get=True,
@@ -96,9 +98,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/api/v1", welcome, methods=["GET"]),
-        *rest_users.ROUTES,
-        *rest_products.ROUTES,
-        *rest_orders.ROUTES,
+        *resources(rest_users.ROUTES + rest_products.ROUTES + rest_orders.ROUTES),
         *rest_docs.ROUTES,
         Route("/graphql", graphql, methods=["GET", "POST"]),
         # Subscriptions (graphql-transport-ws) on the same path.
@@ -106,6 +106,11 @@ def create_app(settings: Settings) -> Starlette:
     ]
     if settings.graphiql_enabled:
         routes.append(Mount(GRAPHIQL_STATIC_PATH, graphiql_static_app()))
-    app = Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(InFlightMiddleware), Middleware(RequestIdMiddleware)],
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        lifespan=lifespan,
+    )
     app.state.runtime = runtime
     return app

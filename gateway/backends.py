@@ -23,7 +23,10 @@ GRPC_LATENCY = Histogram(
 )
 
 # Reads retry on UNAVAILABLE, bounded; writes are never retried by the channel (a write is
-# only safe to repeat with an idempotency key, and the caller decides that).
+# only safe to repeat with an idempotency key, and the caller decides that: DBClient.call).
+# Retry throttling stops retries altogether while most calls fail, so a backend that is down
+# gets no more than the original load.
+READ_ATTEMPTS = 3
 _READS = [
     "GetUser",
     "GetUsersByIds",
@@ -41,16 +44,20 @@ SERVICE_CONFIG = json.dumps(
             {
                 "name": [{"service": "merch.v1.DBService", "method": m} for m in _READS],
                 "retryPolicy": {
-                    "maxAttempts": 3,
+                    "maxAttempts": READ_ATTEMPTS,
                     "initialBackoff": "0.05s",
                     "maxBackoff": "0.5s",
                     "backoffMultiplier": 2,
                     "retryableStatusCodes": ["UNAVAILABLE"],
                 },
             }
-        ]
+        ],
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
     }
 )
+# Writes that carry an idempotency key: attempts, and the pause before the first retry.
+KEYED_WRITE_ATTEMPTS = 3
+_KEYED_WRITE_BACKOFF_S = 0.05
 CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.enable_retries", 1),
     ("grpc.service_config", SERVICE_CONFIG),
@@ -75,18 +82,43 @@ class DBClient:
         *,
         authorization: str | None,
         request_id: str,
+        idempotent_write: bool = False,
     ) -> Any:
+        """One call, within one deadline of `timeout_s` however many attempts it takes.
+
+        Reads are retried by the channel (SERVICE_CONFIG). A write is retried here, on
+        UNAVAILABLE only, when `idempotent_write` says it carries an idempotency key: repeating
+        it cannot place a second order. Any other write is attempted exactly once.
+        """
         metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
         if authorization:
             metadata.append(("authorization", authorization))
         rpc = getattr(self._stub, method)
+        deadline = time.monotonic() + self._timeout_s
+        attempts = KEYED_WRITE_ATTEMPTS if idempotent_write else 1
+        backoff = _KEYED_WRITE_BACKOFF_S
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._attempt(method, rpc, request, metadata, deadline)
+            except grpc.aio.AioRpcError as exc:
+                retry = exc.code() == grpc.StatusCode.UNAVAILABLE and attempt < attempts
+                if not retry or deadline - time.monotonic() <= backoff:
+                    raise from_rpc_error(exc) from None
+            await asyncio.sleep(backoff)
+            backoff *= 2
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @staticmethod
+    async def _attempt(
+        method: str, rpc: Any, request: Any, metadata: list[tuple[str, str]], deadline: float
+    ) -> Any:
         started = time.perf_counter()
         code = "OK"
         try:
-            return await rpc(request, timeout=self._timeout_s, metadata=metadata)
+            return await rpc(request, timeout=deadline - time.monotonic(), metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             code = exc.code().name
-            raise from_rpc_error(exc) from None
+            raise
         finally:
             GRPC_CALLS.labels(method, code).inc()
             GRPC_LATENCY.labels(method).observe(time.perf_counter() - started)

@@ -38,6 +38,17 @@ INTERNAL = Mapping(500, "INTERNAL_SERVER_ERROR")
 # Domain codes that are more precise than their gRPC status.
 BY_DOMAIN_CODE: dict[str, str] = {"OUT_OF_STOCK": "OUT_OF_STOCK"}
 
+# HTTP-level refusals (the request itself, before any backend): status → code.
+BY_HTTP_STATUS: dict[int, str] = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    500: INTERNAL.code,
+}
+
 _SAFE_MESSAGES = {
     "UNAVAILABLE": "a backend service is unavailable, retry later",
     "DEADLINE_EXCEEDED": "a backend service did not answer in time",
@@ -67,6 +78,11 @@ class ApiError(Exception):
     @classmethod
     def bad_input(cls, message: str) -> ApiError:
         return cls("BAD_USER_INPUT", message, http_status=400)
+
+    @classmethod
+    def http(cls, status: int, message: str) -> ApiError:
+        """A refusal of the HTTP request itself (wrong path, method, media type, size, shape)."""
+        return cls(BY_HTTP_STATUS.get(status, "BAD_REQUEST"), message, http_status=status)
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:

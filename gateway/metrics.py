@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -25,6 +25,11 @@ LATENCY = Histogram(
     "Latency of GraphQL resolver calls and REST requests",
     ["kind", "operation"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+IN_FLIGHT = Gauge(
+    "gateway_http_requests_in_flight",
+    "HTTP requests received and not yet answered (WebSockets excluded)",
 )
 
 

@@ -1,4 +1,7 @@
-"""Request ids: taken from X-Request-ID when sane, otherwise created; echoed in the response."""
+"""Pure ASGI middleware: request ids, and the count of requests in flight.
+
+Request ids are taken from X-Request-ID when sane, otherwise created, and echoed in the response.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.metrics import IN_FLIGHT
 
 HEADER = "x-request-id"
 MAX_LENGTH = 128
@@ -39,3 +44,20 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class InFlightMiddleware:
+    """Counts HTTP requests being served, so a drain (shutdown, load) can be watched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            IN_FLIGHT.dec()

@@ -50,7 +50,8 @@ class Runtime:
 
     async def stop(self) -> None:
         metrics.unregister(self._collector)
-        await self.shipper.stop(timeout_s=5)
+        # Flushing the log is part of the graceful stop, bounded like the rest of it.
+        await self.shipper.stop(timeout_s=self.settings.shutdown_grace_s)
         await self.backends.close()
 
     def scope_for(self, conn: HTTPConnection) -> RequestScope:

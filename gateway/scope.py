@@ -36,11 +36,12 @@ class RequestScope:
             raise ApiError.forbidden()
         return identity
 
-    async def call(self, method: str, request: Any) -> Any:
-        """Call DBService as this request's caller."""
+    async def call(self, method: str, request: Any, *, idempotent_write: bool = False) -> Any:
+        """Call DBService as this request's caller (see DBClient.call for `idempotent_write`)."""
         return await self.db.call(
             method,
             request,
             authorization=self.credentials.authorization,
             request_id=self.request_id,
+            idempotent_write=idempotent_write,
         )

@@ -24,6 +24,17 @@ class Settings(BaseSettings):
     jwt_issuer: str = "merch-store"
     grpc_timeout_s: float = Field(default=5.0, gt=0, le=60)
     readiness_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    # How long an open `logs` subscription may stream before the client must re-subscribe.
+    log_tail_max_s: float = Field(default=3600.0, gt=0)
+    # In-flight requests get this long to finish after SIGTERM before they are cut off.
+    shutdown_grace_s: float = Field(default=5.0, ge=0, le=300)
+    # Hostile-input limits (README "Security and limits").
+    request_max_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    json_max_depth: int = Field(default=32, ge=2, le=512)
+    graphql_max_depth: int = Field(default=10, ge=1, le=100)
+    graphql_max_aliases: int = Field(default=15, ge=0, le=1000)
+    graphql_max_tokens: int = Field(default=2000, ge=10, le=100_000)
+    graphql_max_cost: int = Field(default=5000, ge=1)
     log_shipping: bool = True
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
     log_batch_max: int = Field(default=500, ge=1, le=5_000)
@@ -31,6 +42,7 @@ class Settings(BaseSettings):
     # None means "on in development, off in production".
     graphiql: bool | None = None
     introspection: bool | None = None
+    field_suggestions: bool | None = None
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
@@ -52,3 +64,10 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.introspection if self.introspection is not None else not self.is_production
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        """Whether errors may hint "Did you mean …?" (off in production: it reveals the schema)."""
+        if self.field_suggestions is not None:
+            return self.field_suggestions
+        return not self.is_production

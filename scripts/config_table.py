@@ -20,7 +20,7 @@ START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 
 DESCRIPTIONS: dict[str, str] = {
     "MERCH_ENV": "`development` or `production`; production refuses the development JWT secret "
-    "and turns GraphiQL and introspection off",
+    "and turns GraphiQL, introspection and field suggestions off",
     "JWT_SECRET": "HS256 signing key, at least 32 bytes; a development-only value is built in",
     "JWT_ISSUER": "`iss` claim written and required in tokens",
     "JWT_TTL_S": "token lifetime in seconds",
@@ -41,13 +41,31 @@ DESCRIPTIONS: dict[str, str] = {
     "ADMIN_SID": "sid of the admin created or updated at start (with the two below)",
     "ADMIN_USERNAME": "username of that admin",
     "ADMIN_PASSWORD": "password of that admin",
-    "SHUTDOWN_GRACE_S": "seconds in-flight RPCs may finish after SIGTERM",
+    "SHUTDOWN_GRACE_S": "seconds in-flight requests and RPCs may finish after SIGTERM (the "
+    "gateway flushes its log within it too)",
     "GRPC_TIMEOUT_S": "deadline of every gateway → db_service call",
     "READINESS_TIMEOUT_S": "deadline of each health check behind `/readyz`",
     "LOG_SHIPPING": "`false` records nothing (used by the benchmark's logging-off run)",
     "LOG_QUEUE_MAX": "log records queued before new ones are dropped (and counted)",
     "LOG_BATCH_MAX": "log records per StreamLogs call",
     "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch",
+    "LOG_TAIL_MAX_S": "longest a `logs` subscription streams before the client re-subscribes",
+    "REQUEST_MAX_BYTES": "largest request body (REST and GraphQL) and GraphQL query string; "
+    "larger is 413 (414 for a query string) before parsing",
+    "JSON_MAX_DEPTH": "deepest nesting of arrays and objects in a JSON body or GraphQL "
+    "`variables`; deeper is 400",
+    "GRAPHQL_MAX_DEPTH": "deepest field nesting of a GraphQL operation (introspection excluded)",
+    "GRAPHQL_MAX_ALIASES": "most aliased fields in a GraphQL operation",
+    "GRAPHQL_MAX_TOKENS": "most lexical tokens in a GraphQL document (the parser stops there)",
+    "GRAPHQL_MAX_COST": "highest GraphQL operation cost: 1 per field, a list field's selection "
+    "times its `first` (20 when omitted)",
+    "FIELD_SUGGESTIONS": '"Did you mean …?" hints in GraphQL errors (default: on in '
+    "development only)",
+    "ORDER_RATE_LIMIT": "orders (attempts, not idempotent replays) one user may place per window; "
+    "more is 429 with Retry-After",
+    "ORDER_RATE_WINDOW_S": "order rate-limit window in seconds",
+    "DB_HEALTH_INTERVAL_S": "how often db_service probes PostgreSQL; health is NOT_SERVING while "
+    "the probe fails",
     "GRAPHIQL": "serve GraphiQL at `GET /graphql` (default: on in development only)",
     "INTROSPECTION": "allow schema introspection (default: on in development only)",
     "KAFKA_BOOTSTRAP_SERVERS": "Kafka brokers; with `make run`, set it to use your own",

@@ -127,3 +127,28 @@ class OrderRepository:
             full = await conn.fetchrow(f"{_SELECT} WHERE o.id = $1", order_id)
         assert full is not None
         return _order(full)
+
+    async def count_order_attempt(self, user_id: int, *, window_s: int) -> tuple[int, int]:
+        """Count one order attempt in the user's window: (attempts so far, seconds left in it).
+
+        One atomic upsert (a fixed window that restarts once `window_s` has passed), so
+        concurrent attempts by one user are all counted, whichever replica serves them.
+        """
+        row = await self._pool.fetchrow(
+            """
+            INSERT INTO order_rate_windows AS w (user_id, attempts, window_start)
+            VALUES ($1, 1, now())
+            ON CONFLICT (user_id) DO UPDATE SET
+                attempts = CASE WHEN w.window_start <= now() - make_interval(secs => $2)
+                                THEN 1 ELSE w.attempts + 1 END,
+                window_start = CASE WHEN w.window_start <= now() - make_interval(secs => $2)
+                                    THEN now() ELSE w.window_start END
+            RETURNING attempts,
+                ceil(extract(epoch FROM
+                    window_start + make_interval(secs => $2) - now()))::int AS retry_after
+            """,
+            user_id,
+            float(window_s),
+        )
+        assert row is not None
+        return row["attempts"], max(1, row["retry_after"])

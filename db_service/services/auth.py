@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db_service import tokens
+from db_service import tokens, validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import User
 from db_service.repositories.users import UserRepository
@@ -25,7 +25,7 @@ class Authenticator:
             claims = self._codec.verify(token)
         except tokens.InvalidToken:
             raise DomainError(ErrorCode.UNAUTHENTICATED, _REFUSED) from None
-        user = await self._users.get_by_sid(claims.sid)
+        user = await self._users.get_by_sid(claims.sid) if validation.is_sid(claims.sid) else None
         # A deactivated user or a token older than the last password change is revoked.
         if user is None or not user.is_active or user.token_version != claims.version:
             raise DomainError(ErrorCode.UNAUTHENTICATED, _REFUSED)

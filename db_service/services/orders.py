@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Order, Page, User
@@ -23,13 +25,26 @@ def _visible(caller: User, order: Order | None) -> bool:
     return order is not None and (caller.is_admin or order.user_id == caller.id)
 
 
+@dataclass(frozen=True, slots=True)
+class OrderRatePolicy:
+    """At most `max_orders` order attempts per user in each window of `window_s` seconds."""
+
+    max_orders: int = 30
+    window_s: int = 60
+
+
 class OrderService:
     def __init__(
-        self, orders: OrderRepository, products: ProductRepository, users: UserRepository
+        self,
+        orders: OrderRepository,
+        products: ProductRepository,
+        users: UserRepository,
+        rate: OrderRatePolicy | None = None,
     ) -> None:
         self._orders = orders
         self._products = products
         self._users = users
+        self._rate = rate or OrderRatePolicy()
 
     async def place_order(
         self, caller: User, *, product_id: int, quantity: int, idempotency_key: str
@@ -41,6 +56,8 @@ class OrderService:
             earlier = await self._orders.get_by_key(user_id=caller.id, key=key)
             if earlier is not None:
                 return _replay(earlier, product_id, quantity)
+        # Replays above are free; every new attempt counts, successful or not.
+        await self._check_rate(caller)
         if not 1 <= product_id <= 2**31 - 1:
             raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
         try:
@@ -57,6 +74,18 @@ class OrderService:
                 raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
             raise DomainError(ErrorCode.OUT_OF_STOCK, f"product {product_id} is out of stock")
         return order
+
+    async def _check_rate(self, caller: User) -> None:
+        attempts, retry_after = await self._orders.count_order_attempt(
+            caller.id, window_s=self._rate.window_s
+        )
+        if attempts > self._rate.max_orders:
+            raise DomainError(
+                ErrorCode.RATE_LIMITED,
+                f"at most {self._rate.max_orders} orders per {self._rate.window_s} s;"
+                f" retry in {retry_after} s",
+                retry_after_s=retry_after,
+            )
 
     async def get_order(self, caller: User, order_id: int) -> Order:
         order = await self._orders.get(order_id) if 1 <= order_id <= 2**31 - 1 else None
@@ -85,7 +114,7 @@ class OrderService:
         owner: int | None = caller.id
         if user_sid and user_sid != caller.sid:
             require_self_or_admin(caller, user_sid)
-            user = await self._users.get_by_sid(user_sid)
+            user = await self._users.get_by_sid(user_sid) if validation.is_sid(user_sid) else None
             if user is None:
                 raise DomainError(ErrorCode.NOT_FOUND, f"user {user_sid!r} not found")
             owner = user.id

@@ -94,7 +94,7 @@ class UserService:
 
     async def get_user(self, caller: User, sid: str) -> User:
         require_self_or_admin(caller, sid)
-        user = await self._users.get_by_sid(sid)
+        user = await self._users.get_by_sid(sid) if validation.is_sid(sid) else None
         if user is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         return user
@@ -129,6 +129,8 @@ class UserService:
         password: str | None,
     ) -> User:
         require_self_or_admin(caller, sid)
+        if not validation.is_sid(sid):
+            raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         username = validation.username(username) if username is not None else None
         email = validation.email(email) if email is not None else None
         password = validation.password(password) if password is not None else None
@@ -145,7 +147,7 @@ class UserService:
 
     async def deactivate_user(self, caller: User, sid: str) -> User:
         require_self_or_admin(caller, sid)
-        user = await self._users.update(sid, deactivate=True)
+        user = await self._users.update(sid, deactivate=True) if validation.is_sid(sid) else None
         if user is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         return user

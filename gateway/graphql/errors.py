@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 from graphql import GraphQLError
@@ -13,6 +14,9 @@ from gateway.errors import ApiError
 log = logging.getLogger(__name__)
 
 MASKED_MESSAGE = "Unexpected error."
+# graphql-core ends messages about unknown fields, arguments, types and enum values with
+# " Did you mean …?", which spells out the schema to someone who may not see it.
+_SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 
 
 class ErrorCodes(SchemaExtension):
@@ -21,7 +25,18 @@ class ErrorCodes(SchemaExtension):
     `ApiError` (from the backend table in gateway/errors.py) keeps its code and message; errors
     raised before execution are GRAPHQL_PARSE_FAILED or GRAPHQL_VALIDATION_FAILED; anything
     else is a bug, logged here and answered as INTERNAL_SERVER_ERROR with no details.
+    With `field_suggestions=False` (production) no message carries a "Did you mean" hint.
     """
+
+    def __init__(self, *, field_suggestions: bool = True) -> None:
+        self.field_suggestions = field_suggestions
+        self._invalid: set[int] = set()
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        # Remembered by identity: a validation error about a variable ("Variable '$x' is never
+        # used") is still a validation error, unlike a variable value that fails coercion.
+        self._invalid = {id(e) for e in self.execution_context.pre_execution_errors or ()}
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -44,16 +59,26 @@ class ErrorCodes(SchemaExtension):
         if error.path is None:
             # Raised before any resolver ran: the request itself is wrong.
             extensions["code"] = self._request_error_code(error)
-            return _with(error, error.message, extensions, keep_original=False)
+            return _with(error, self._request_message(error), extensions, keep_original=False)
         if original is None:
             extensions["code"] = "BAD_USER_INPUT"
             return _with(error, error.message, extensions)
         log.error("unexpected error in resolver", exc_info=original)
         return _with(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"}, keep_original=False)
 
+    def _request_message(self, error: GraphQLError) -> str:
+        if isinstance(error.original_error, RecursionError):
+            # The parser recursed past Python's limit: say what that means, not how it broke.
+            return "the document is nested too deeply"
+        if self.field_suggestions:
+            return error.message
+        return _SUGGESTION.sub("", error.message)
+
     def _request_error_code(self, error: GraphQLError) -> str:
         if self.execution_context.graphql_document is None:
             return "GRAPHQL_PARSE_FAILED"
+        if id(error) in self._invalid:
+            return "GRAPHQL_VALIDATION_FAILED"
         if error.message.startswith("Variable '$"):
             return "BAD_USER_INPUT"
         return "GRAPHQL_VALIDATION_FAILED"

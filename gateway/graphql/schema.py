@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from gateway.graphql.catalog.mutations import CatalogMutations
 from gateway.graphql.catalog.queries import CatalogQueries
 from gateway.graphql.errors import ErrorCodes
+from gateway.graphql.limits import GraphQLLimits, limit_extensions
 from gateway.graphql.logs.subscriptions import LogSubscriptions
 from gateway.graphql.orders.mutations import OrderMutations
 from gateway.graphql.orders.queries import OrderQueries
@@ -45,10 +48,17 @@ class Schema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
+    """The schema with its limits; the defaults suit development and the exported SDL."""
+    limits = limits or GraphQLLimits()
     return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[QueryDepthLimiter(max_depth=10), RecordResolverCalls, ErrorCodes],  # type: ignore[list-item]
+        extensions=[
+            *limit_extensions(limits),
+            RecordResolverCalls,
+            functools.partial(ErrorCodes, field_suggestions=limits.field_suggestions),
+        ],
+        config=StrawberryConfig(disable_field_suggestions=not limits.field_suggestions),
     )

@@ -13,7 +13,10 @@ async def place_order(
     request = pb.PlaceOrderRequest(
         product_id=product_id, quantity=quantity, idempotency_key=idempotency_key or ""
     )
-    order: pb.Order = await scope.call("PlaceOrder", request)
+    # With a key, a retry after a lost answer returns the first order instead of a second one.
+    order: pb.Order = await scope.call(
+        "PlaceOrder", request, idempotent_write=bool(idempotency_key)
+    )
     return order
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,12 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.errors import ApiError
+from gateway.jsonbody import JSONRejected, loads, read_body, require_json
 from gateway.runtime import Runtime
 from gateway.scope import RequestScope
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 64 * 1024
 
 Handler = Callable[[Request, RequestScope], Awaitable[Response]]
 
@@ -47,35 +45,17 @@ def error_response(error: ApiError) -> Response:
 
 async def read_json(request: Request) -> dict[str, Any]:
     """The request's JSON object body, refusing wrong types, bad JSON and oversized bodies."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        raise ApiError(
-            "UNSUPPORTED_MEDIA_TYPE",
-            "send a JSON body with Content-Type: application/json",
-            http_status=415,
-        )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _too_large()
+    settings = request.app.state.runtime.settings
+    require_json(request)
+    body = await read_body(request, settings.request_max_bytes)
     try:
         # Decimals, not floats: a price of 49.99 must arrive as exactly 49.99.
-        data = json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):
-        raise ApiError.bad_input("the body is not valid JSON") from None
+        data = loads(body, max_depth=settings.json_max_depth, decimals=True)
+    except JSONRejected as exc:
+        raise ApiError.bad_input(str(exc)) from None
     if not isinstance(data, dict):
         raise ApiError.bad_input("the body must be a JSON object")
     return data
-
-
-def _too_large() -> ApiError:
-    return ApiError(
-        "PAYLOAD_TOO_LARGE", f"the body is larger than {MAX_BODY_BYTES} bytes", http_status=413
-    )
 
 
 def fields(
@@ -96,13 +76,23 @@ def fields(
         expected = (types or {}).get(name, (str,))
         if value is None and name in optional:
             continue
+        if expected == INTEGER and isinstance(value, Decimal) and value == value.to_integral():
+            # JSON (and JSON Schema) call 1.0 an integer; it is the number 1. The range comes
+            # first: int() of 1e999999999 would build a billion-digit number.
+            if not INT32_MIN <= value <= INT32_MAX:
+                raise ApiError.bad_input(f"field {name!r} is out of range")
+            value = data[name] = int(value)
         if not isinstance(value, expected) or isinstance(value, bool):
             raise ApiError.bad_input(f"field {name!r} must be {_type_name(expected)}")
+        if isinstance(value, int) and expected == INTEGER and not INT32_MIN <= value <= INT32_MAX:
+            # Every integer of the API is an int32 in protobuf, which would refuse it with a 500.
+            raise ApiError.bad_input(f"field {name!r} is out of range")
     return data
 
 
 NUMBER = (int, Decimal)
 INTEGER = (int,)
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def _type_name(types: tuple[type, ...]) -> str:
@@ -120,7 +110,14 @@ def money(value: str) -> orjson.Fragment:
 
 def decimal_text(value: int | Decimal | str) -> str:
     """A client's price as the decimal string db_service validates (format checks are its job)."""
-    return format(value, "f") if isinstance(value, Decimal) else str(value)
+    if isinstance(value, Decimal) and abs(value.adjusted()) < _PLAIN_DIGITS:
+        return format(value, "f")
+    # Far from any price (1e999999999): plain notation would be a billion digits long, so it
+    # goes as written and db_service refuses it.
+    return str(value)
+
+
+_PLAIN_DIGITS = 30
 
 
 def iso(ts: Timestamp) -> str:
@@ -149,6 +146,30 @@ def path_int(request: Request, name: str) -> int:
     if not 1 <= value <= 2**31 - 1:
         raise ApiError("NOT_FOUND", f"{name} {raw} not found", http_status=404)
     return value
+
+
+def resources(routes: list[Route]) -> list[Route]:
+    """One Starlette route per path, dispatching on the method, so a 405's Allow names them all.
+
+    (Starlette answers a wrong method with the methods of the first route whose path matched.)
+    """
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for each in routes:
+        for method in each.methods or ():
+            by_path.setdefault(each.path, {})[method] = each.endpoint
+    return [
+        Route(path, _by_method(endpoints), methods=list(endpoints))
+        for path, endpoints in by_path.items()
+    ]
+
+
+def _by_method(
+    endpoints: Mapping[str, Callable[[Request], Awaitable[Response]]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await endpoints[request.method](request)
+
+    return endpoint
 
 
 def route(method: str, path: str, handler: Handler, *, protected: bool = True) -> Route:

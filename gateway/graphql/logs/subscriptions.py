@@ -31,11 +31,15 @@ class LogSubscriptions:
         request = (
             pb.TailLogsRequest(from_beginning=True) if from_beginning else pb.TailLogsRequest()
         )
-        call = info.context.runtime.backends.logging.TailLogs(request)
+        # Even a stream has a deadline: at LOG_TAIL_MAX_S it ends and the client subscribes again.
+        runtime = info.context.runtime
+        call = runtime.backends.logging.TailLogs(request, timeout=runtime.settings.log_tail_max_s)
         try:
             async for record in call:
                 yield LogRecord.from_pb(record)
         except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return
             raise ApiError(
                 "UNAVAILABLE", "the log stream is unavailable, retry later", http_status=503
             ) from exc

@@ -1,0 +1,201 @@
+"""What an operation would cost to run, measured from its document before it is validated.
+
+    measure = measure_operation(schema, document, operation_name=None, variables={})
+    measure.depth, measure.aliases, measure.cost, measure.introspection_lists
+
+- depth: nesting of fields with selections; introspection (`__schema`, `__type`) is not
+  counted, as with Strawberry's QueryDepthLimiter, so GraphiQL's introspection query passes.
+- aliases: aliased fields, once per place a fragment is spread.
+- cost: every field costs 1 each time it can be resolved; a field that takes a `first`
+  argument (our connections) multiplies the cost of its selection by `first` (by the default
+  page size when `first` is left out). `first` may come from a variable.
+- introspection_lists: how deeply list fields of introspection types nest
+  (`types { fields { type { fields … } } }` is the classic introspection bomb).
+
+Fragments are measured once and reused wherever they are spread, so a document of fragments
+that each spread the next one twice (2^n expansions) is measured in linear time, and its
+cost comes out as the 2^n it is. The document is not validated yet: unknown fields, unknown
+fragments and fragment cycles measure as nothing (validation refuses them next).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SchemaMetaFieldDef,
+    SelectionNode,
+    SelectionSetNode,
+    TypeMetaFieldDef,
+    TypeNameMetaFieldDef,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
+)
+
+_META_FIELDS = {
+    "__schema": SchemaMetaFieldDef,
+    "__type": TypeMetaFieldDef,
+    "__typename": TypeNameMetaFieldDef,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    depth: int = 0
+    aliases: int = 0
+    cost: int = 0
+    introspection_lists: int = 0
+
+
+_NOTHING = Measure()
+
+
+def _together(parts: Iterable[Measure]) -> Measure:
+    """The measure of selections side by side in one selection set."""
+    depth = aliases = cost = lists = 0
+    for part in parts:
+        depth = max(depth, part.depth)
+        aliases += part.aliases
+        cost += part.cost
+        lists = max(lists, part.introspection_lists)
+    return Measure(depth, aliases, cost, lists)
+
+
+class _Measurer:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: Mapping[str, Any],
+        default_first: int,
+    ) -> None:
+        self._schema = schema
+        self._variables = variables
+        self._default_first = default_first
+        self._fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self._measured: dict[str, Measure] = {}
+        self._measuring: set[str] = set()
+
+    def operation(self, operation: OperationDefinitionNode) -> Measure:
+        root = self._schema.get_root_type(operation.operation)
+        return self._selection_set(operation.selection_set, root)
+
+    def _selection_set(
+        self, node: SelectionSetNode | None, parent: GraphQLNamedType | None
+    ) -> Measure:
+        if node is None:
+            return _NOTHING
+        return _together(self._selection(s, parent) for s in node.selections)
+
+    def _selection(self, node: SelectionNode, parent: GraphQLNamedType | None) -> Measure:
+        if isinstance(node, FieldNode):
+            return self._field(node, parent)
+        if isinstance(node, InlineFragmentNode):
+            on = self._type(node.type_condition.name.value) if node.type_condition else parent
+            return self._selection_set(node.selection_set, on)
+        if isinstance(node, FragmentSpreadNode):
+            return self._fragment(node.name.value)
+        return _NOTHING
+
+    def _fragment(self, name: str) -> Measure:
+        if name in self._measured:
+            return self._measured[name]
+        definition = self._fragments.get(name)
+        if definition is None or name in self._measuring:
+            return _NOTHING  # unknown or cyclic: validation refuses the document
+        self._measuring.add(name)
+        measure = self._selection_set(
+            definition.selection_set, self._type(definition.type_condition.name.value)
+        )
+        self._measuring.discard(name)
+        self._measured[name] = measure
+        return measure
+
+    def _field(self, node: FieldNode, parent: GraphQLNamedType | None) -> Measure:
+        name = node.name.value
+        definition = self._definition(name, parent)
+        child_type = get_named_type(definition.type) if definition else None
+        child = self._selection_set(node.selection_set, child_type)
+        is_list_of_introspection = bool(
+            parent is not None
+            and parent.name.startswith("__")
+            and definition is not None
+            and is_list_type(get_nullable_type(definition.type))
+        )
+        # Introspection subtrees do not count, as in Strawberry's QueryDepthLimiter.
+        depth = 0 if name.startswith("__") or node.selection_set is None else 1 + child.depth
+        return Measure(
+            depth=depth,
+            aliases=(1 if node.alias else 0) + child.aliases,
+            cost=1 + self._first(node, definition) * child.cost,
+            introspection_lists=child.introspection_lists + is_list_of_introspection,
+        )
+
+    def _definition(self, name: str, parent: GraphQLNamedType | None) -> GraphQLField | None:
+        if name in _META_FIELDS:
+            return _META_FIELDS[name]
+        if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            field: GraphQLField | None = parent.fields.get(name)
+            return field
+        return None
+
+    def _first(self, node: FieldNode, definition: GraphQLField | None) -> int:
+        """How many times the field's selection can be resolved: its `first`, or 1."""
+        if definition is None or "first" not in definition.args:
+            return 1
+        value: Any = None
+        for argument in node.arguments or ():
+            if argument.name.value != "first":
+                continue
+            if isinstance(argument.value, IntValueNode):
+                value = int(argument.value.value)
+            elif isinstance(argument.value, VariableNode):
+                value = self._variables.get(argument.value.name.value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return self._default_first
+        return max(value, 1)
+
+    def _type(self, name: str) -> GraphQLNamedType | None:
+        return self._schema.get_type(name)
+
+
+def measure_operation(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    *,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    default_first: int,
+) -> Measure:
+    """The measure of the operation that would run; of the largest one if that is unclear."""
+    measurer = _Measurer(schema, document, variables or {}, default_first)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    measures = [measurer.operation(o) for o in operations]
+    if not measures:
+        return _NOTHING
+    return Measure(
+        depth=max(m.depth for m in measures),
+        aliases=max(m.aliases for m in measures),
+        cost=max(m.cost for m in measures),
+        introspection_lists=max(m.introspection_lists for m in measures),
+    )

@@ -1,0 +1,107 @@
+"""Limits on what one GraphQL operation may ask for: depth, aliases, tokens, cost, introspection.
+
+    schema = build_schema(GraphQLLimits(max_depth=10, max_cost=5000, introspection=False))
+
+Tokens are bounded by the parser itself (graphql-core stops at `max_tokens`), so a huge
+document is never built. Everything else is measured by `OperationLimits` between parsing and
+validation, in time linear in the document (see gateway.graphql.analysis), and an operation over
+a limit is refused before validation or execution with `extensions.code`
+GRAPHQL_VALIDATION_FAILED and `extensions.limit` naming the limit. Strawberry's own depth and
+alias limiters are not used: they re-walk a fragment at every spread, so a 1 kB document of
+fragments spreading each other twice keeps them busy for minutes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from graphql import GraphQLError
+from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
+
+from gateway.graphql.analysis import Measure, measure_operation
+from gateway.graphql.pagination import DEFAULT_PAGE
+
+# GraphiQL's introspection query nests list fields three deep (types → fields → args); any
+# deeper is a query that multiplies the schema by itself.
+MAX_INTROSPECTION_LISTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLLimits:
+    """Per-operation limits; the defaults are the gateway's (README "Security and limits")."""
+
+    max_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_cost: int = 5000
+    introspection: bool = True
+    field_suggestions: bool = True
+
+
+class OperationLimits(SchemaExtension):
+    """Refuses an operation whose depth, aliases, cost or introspection nesting is over a limit."""
+
+    def __init__(self, limits: GraphQLLimits) -> None:
+        self.limits = limits
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None:
+            error = self._check(context.graphql_document)
+            if error is not None:
+                # Strawberry skips validation when errors are already there, and stops.
+                context.pre_execution_errors = [error]
+        yield
+
+    def _check(self, document: object) -> GraphQLError | None:
+        context = self.execution_context
+        try:
+            measure = measure_operation(
+                context.schema._schema,
+                document,  # type: ignore[arg-type]
+                operation_name=context.operation_name,
+                variables=context.variables,
+                default_first=DEFAULT_PAGE,
+            )
+        except RecursionError:
+            return _refusal("depth", "the operation is nested too deeply", self.limits.max_depth)
+        return self._first_exceeded(measure)
+
+    def _first_exceeded(self, measure: Measure) -> GraphQLError | None:
+        limits = self.limits
+        if measure.depth > limits.max_depth:
+            message = f"the operation is {measure.depth} levels deep; at most {limits.max_depth}"
+            return _refusal("depth", message, limits.max_depth)
+        if measure.aliases > limits.max_aliases:
+            message = f"the operation uses {measure.aliases} aliases; at most {limits.max_aliases}"
+            return _refusal("aliases", message, limits.max_aliases)
+        if measure.introspection_lists > MAX_INTROSPECTION_LISTS:
+            message = f"introspection may nest list fields at most {MAX_INTROSPECTION_LISTS} deep"
+            return _refusal("introspection", message, MAX_INTROSPECTION_LISTS)
+        if measure.cost > limits.max_cost:
+            message = (
+                f"the operation costs {measure.cost}; at most {limits.max_cost}"
+                " (a list field costs its `first` times its selection)"
+            )
+            return _refusal("cost", message, limits.max_cost)
+        return None
+
+
+def _refusal(limit: str, message: str, maximum: int) -> GraphQLError:
+    return GraphQLError(
+        message,
+        extensions={"code": "GRAPHQL_VALIDATION_FAILED", "limit": limit, "max": maximum},
+    )
+
+
+def limit_extensions(limits: GraphQLLimits) -> list[Callable[[], SchemaExtension]]:
+    """The schema extensions enforcing `limits`, as factories (one instance per operation)."""
+    extensions: list[Callable[[], SchemaExtension]] = [
+        functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+        functools.partial(OperationLimits, limits),
+    ]
+    if not limits.introspection:
+        extensions.append(DisableIntrospection)
+    return extensions

@@ -1,0 +1,295 @@
+"""Matrix, GraphQL transport and limits: each hostile request to /graphql and its exact refusal.
+
+HTTP-level refusals carry their status and `{"errors": [{"extensions": {"code"}}]}`; document
+refusals are 200 with GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED (and `limit`). Nothing
+ends in a 5xx, a traceback or a change to the data, and each refusal is quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from graphql import get_introspection_query
+
+from tests.conftest import Stack
+from tests.factories import make_user
+from tests.security.conftest import assert_safe, graphql_codes, unchanged
+
+MAX_BYTES = 64 * 1024
+JSON = {"Content-Type": "application/json"}
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _body(query: str, variables: str = "{}") -> bytes:
+    return f'{{"query": {json.dumps(query)}, "variables": {variables}}}'.encode()
+
+
+async def _chunks(size: int) -> AsyncIterator[bytes]:
+    """A body sent chunked, with no Content-Length to refuse it by."""
+    chunk = b" " * 8192
+    for _ in range(size // len(chunk) + 1):
+        yield chunk
+
+
+def _big_query() -> bytes:
+    return _body("{ welcome }" + " " * (MAX_BYTES + 10))
+
+
+# (case, request arguments for client.request, expected HTTP status, expected extensions.code)
+TRANSPORT: list[tuple[str, Callable[[], dict[str, Any]], int, str]] = [
+    ("oversized body, declared", lambda: {"content": _big_query(), "headers": JSON}, 413,
+     "PAYLOAD_TOO_LARGE"),
+    ("oversized body, chunked", lambda: {"content": _chunks(MAX_BYTES + 1), "headers": JSON},
+     413, "PAYLOAD_TOO_LARGE"),
+    ("variables nested 30 000 deep", lambda: {"content": _body("{ welcome }",
+     '{"v": ' + _nested(30_000) + "}"), "headers": JSON}, 400, "BAD_REQUEST"),
+    ("variables nested 5 000 deep", lambda: {"content": _body("{ welcome }",
+     '{"v": ' + _nested(5000) + "}"), "headers": JSON}, 400, "BAD_REQUEST"),
+    ("variables nested 40 deep", lambda: {"content": _body("{ welcome }",
+     '{"v": ' + _nested(40) + "}"), "headers": JSON}, 400, "BAD_REQUEST"),
+    ("extensions nested 5 000 deep", lambda: {"content": b'{"query": "{ welcome }", '
+     b'"extensions": {"x": ' + _nested(5000).encode() + b"}}", "headers": JSON}, 400,
+     "BAD_REQUEST"),
+    ("malformed JSON", lambda: {"content": b'{"query": "{ welcome }"', "headers": JSON}, 400,
+     "BAD_REQUEST"),
+    ("NaN in variables", lambda: {"content": _body("{ welcome }", '{"n": NaN}'),
+     "headers": JSON}, 400, "BAD_REQUEST"),
+    ("invalid UTF-8", lambda: {"content": b'{"query": "{ welcome \xff\xfe }"}', "headers": JSON},
+     400, "BAD_REQUEST"),
+    ("a batch (JSON array)", lambda: {"json": [{"query": "{ welcome }"}] * 2}, 400, "BAD_REQUEST"),
+    ("body is a JSON string", lambda: {"json": "{ welcome }"}, 400, "BAD_REQUEST"),
+    ("query is not a string", lambda: {"json": {"query": ["{ welcome }"]}}, 400, "BAD_REQUEST"),
+    ("variables is a list", lambda: {"json": {"query": "{ welcome }", "variables": [1]}}, 400,
+     "BAD_REQUEST"),
+    ("no query at all", lambda: {"json": {"variables": {}}}, 400, "BAD_REQUEST"),
+    ("text/plain (a CSRF-able simple request)", lambda: {"content": _body("{ welcome }"),
+     "headers": {"Content-Type": "text/plain"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("form-urlencoded", lambda: {"data": {"query": "{ welcome }"}}, 415,
+     "UNSUPPORTED_MEDIA_TYPE"),
+    ("multipart", lambda: {"files": {"query": ("q", b"{ welcome }")}}, 415,
+     "UNSUPPORTED_MEDIA_TYPE"),
+    ("application/graphql", lambda: {"content": b"{ welcome }",
+     "headers": {"Content-Type": "application/graphql"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("no Content-Type", lambda: {"content": _body("{ welcome }")}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "make_request", "status", "code"), TRANSPORT, ids=[row[0] for row in TRANSPORT]
+)
+async def test_hostile_posts_are_refused_with_their_status(
+    client: httpx.AsyncClient,
+    stack: Stack,
+    case: str,
+    make_request: Callable[[], dict[str, Any]],
+    status: int,
+    code: str,
+) -> None:
+    # given a hostile POST to /graphql
+    started = time.monotonic()
+    async with unchanged(stack):
+        # when it is sent
+        response = await client.post("/graphql", **make_request())
+
+    # then it is refused with its status and code, quickly, and changed nothing
+    assert_safe(response)
+    assert response.status_code == status, response.text[:300]
+    assert graphql_codes(response) == [code]
+    assert time.monotonic() - started < 5
+
+
+def _get(query: str, **params: str) -> dict[str, Any]:
+    return {"query": query, **params}
+
+
+# GET: (case, query parameters, expected status, expected code or None when it succeeds)
+GETS: list[tuple[str, dict[str, Any], int, str | None]] = [
+    ("a query over GET", _get("{ welcome }"), 200, None),
+    ("a mutation over GET", _get('mutation { login(username: "x", password: "y") { token } }'),
+     405, "METHOD_NOT_ALLOWED"),
+    ("deeply nested variables over GET", _get("{ welcome }", variables=_nested(5000)), 400,
+     "BAD_REQUEST"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "params", "status", "code"), GETS, ids=[row[0] for row in GETS])
+async def test_get_allows_queries_only(
+    client: httpx.AsyncClient,
+    stack: Stack,
+    case: str,
+    params: dict[str, Any],
+    status: int,
+    code: str | None,
+) -> None:
+    # given a GET /graphql; when it is sent
+    async with unchanged(stack):
+        response = await client.get("/graphql", params=params)
+
+    # then only a plain query runs; mutations name the method that works
+    assert_safe(response)
+    assert response.status_code == status, response.text[:300]
+    if code is None:
+        assert response.json()["data"] == {"welcome": response.json()["data"]["welcome"]}
+    else:
+        assert graphql_codes(response) == [code]
+    if status == 405:
+        assert response.headers["allow"] == "POST"
+
+
+async def raw_get(url: str, target: str) -> tuple[int, bytes]:
+    """Send a GET of `target` over a raw socket (httpx refuses over-long URLs); (status, body)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        writer.write(request.encode())
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+async def test_a_url_over_64_kib_is_refused_by_the_server(stack: Stack) -> None:
+    # given a GET whose query string is longer than the HTTP parser accepts
+    target = "/graphql?query=%7Bwelcome%7D" + "+" * (MAX_BYTES + 100)
+
+    # when it is sent
+    status, _ = await raw_get(stack.gateway_url, target)
+
+    # then uvicorn refuses it before the application sees it: a 400, not a 5xx
+    assert status == 400
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_other_methods_are_405(client: httpx.AsyncClient, method: str) -> None:
+    # given /graphql; when called with another method
+    response = await client.request(method, "/graphql", json={"query": "{ welcome }"})
+
+    # then 405 in the GraphQL error shape, naming the methods that work
+    assert response.status_code == 405
+    assert graphql_codes(response) == ["METHOD_NOT_ALLOWED"]
+    assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
+def _aliases(n: int, field: str = "welcome") -> str:
+    return "{ " + " ".join(f"a{i}: {field}" for i in range(n)) + " }"
+
+
+def _depth(levels: int) -> str:
+    """`me { orders { edges { node { user { orders … } } } } }`, `levels` selections deep."""
+    parts = ["me"] + ["orders(first: 2)", "edges", "node", "user"] * 3
+    opened = parts[:levels]
+    return "{ " + " { ".join(opened) + " { __typename }" + " }" * len(opened)
+
+
+def _fragment_bomb(n: int) -> str:
+    spreads = "".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }} " for i in range(n))
+    return "query { ...F0 } " + spreads + f"fragment F{n} on Query {{ welcome }}"
+
+
+_INTROSPECTION = get_introspection_query(
+    descriptions=True, input_value_deprecation=True, directive_is_repeatable=True
+)
+
+# Documents: (case, query, variables, expected code or None for success, expected `limit`)
+DOCUMENTS: list[tuple[str, str, dict[str, Any], str | None, str | None]] = [
+    ("depth 10 is allowed", _depth(10), {}, None, None),
+    ("depth 11 is refused", _depth(11), {}, "GRAPHQL_VALIDATION_FAILED", "depth"),
+    ("15 aliases are allowed", _aliases(15), {}, None, None),
+    ("16 aliases are refused", _aliases(16), {}, "GRAPHQL_VALIDATION_FAILED", "aliases"),
+    ("aliases counted across fragments", "query { ...A ...B } fragment A on Query { "
+     + " ".join(f"a{i}: welcome" for i in range(8)) + " } fragment B on Query { "
+     + " ".join(f"b{i}: welcome" for i in range(8)) + " }", {}, "GRAPHQL_VALIDATION_FAILED",
+     "aliases"),
+    ("over 2000 tokens", "{ " + "welcome " * 2001 + "}", {}, "GRAPHQL_PARSE_FAILED", None),
+    ("nested 400 selections deep", "{" + " me {" * 400 + " sid" + " }" * 401, {},
+     "GRAPHQL_PARSE_FAILED", None),
+    ("a fragment bomb (2^60 expansions)", _fragment_bomb(60), {}, "GRAPHQL_VALIDATION_FAILED",
+     "cost"),
+    ("cost over the limit (100 × 100 orders)", "{ orders(first: 100) { edges { node { user "
+     "{ orders(first: 100) { edges { node { id } } } } } } } }", {},
+     "GRAPHQL_VALIDATION_FAILED", "cost"),
+    ("cost through a variable `first`", "query($n: Int) { products(first: $n) "
+     "{ edges { node { id name } } } }", {"n": 100_000}, "GRAPHQL_VALIDATION_FAILED", "cost"),
+    ("a 100-product page costs little", "{ products(first: 100) { edges { node { id name } } } }",
+     {}, None, None),
+    ("GraphiQL's introspection query", _INTROSPECTION, {}, None, None),
+    ("introspection nested 4 lists deep", "{ __schema { types { fields { type { fields { type "
+     "{ fields { name } } } } } } } }", {}, "GRAPHQL_VALIDATION_FAILED", "introspection"),
+    ("a syntax error", "{ welcome", {}, "GRAPHQL_PARSE_FAILED", None),
+    ("an unknown field", "{ secrets }", {}, "GRAPHQL_VALIDATION_FAILED", None),
+    ("an unused variable", "query($x: Int) { welcome }", {}, "GRAPHQL_VALIDATION_FAILED", None),
+    ("an Int over 32 bits", "{ product(id: 2147483648) { id } }", {},
+     "GRAPHQL_VALIDATION_FAILED", None),
+    ("a variable of the wrong type", "query($id: Int!) { product(id: $id) { id } }",
+     {"id": "1; DROP TABLE products"}, "BAD_USER_INPUT", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "query", "variables", "code", "limit"), DOCUMENTS, ids=[row[0] for row in DOCUMENTS]
+)
+async def test_documents_over_a_limit_are_refused_before_running(
+    client: httpx.AsyncClient,
+    stack: Stack,
+    case: str,
+    query: str,
+    variables: dict[str, Any],
+    code: str | None,
+    limit: str | None,
+) -> None:
+    # given a document (possibly over a limit)
+    started = time.monotonic()
+    async with unchanged(stack):
+        # when it is posted
+        response = await client.post("/graphql", json={"query": query, "variables": variables})
+
+    # then it runs, or is refused with its code (and the limit it broke) without running
+    assert_safe(response)
+    assert response.status_code == 200
+    body = response.json()
+    if code is None:
+        assert "errors" not in body or all(
+            e["extensions"]["code"] == "UNAUTHENTICATED" for e in body["errors"]
+        ), body.get("errors")
+    else:
+        assert graphql_codes(response) == [code] or set(graphql_codes(response)) == {code}
+        assert body.get("data") is None
+    if limit is not None:
+        assert body["errors"][0]["extensions"]["limit"] == limit
+    assert time.monotonic() - started < 2
+
+
+async def test_throttled_login_checks_one_password_with_15_aliases(
+    client: httpx.AsyncClient,
+) -> None:
+    # given a fresh customer and 15 aliased logins with wrong passwords (the alias maximum)
+    user = await make_user(client)
+    aliases = " ".join(
+        f'a{i}: login(username: "{user.username}", password: "wrong-{i}-password") {{ token }}'
+        for i in range(15)
+    )
+
+    # when the request is sent twice
+    request = {"query": f"mutation {{ {aliases} }}"}
+    codes = [
+        c for _ in range(2) for c in graphql_codes(await client.post("/graphql", json=request))
+    ]
+
+    # then each request stops at its first failed login: two passwords checked, not thirty
+    assert codes == ["UNAUTHENTICATED", "UNAUTHENTICATED"]
+    right = await client.post(
+        "/api/v1/users/login", json={"username": user.username, "password": user.password}
+    )
+    assert right.status_code == 200

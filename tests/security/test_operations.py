@@ -1,0 +1,142 @@
+"""Matrix, operations: health, metrics, request ids, configuration refusals, and no secret in
+any response, service log or Kafka record."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import uuid
+
+import httpx
+import pytest
+
+from gateway.backends import CHANNEL_OPTIONS, READ_ATTEMPTS, SERVICE_CONFIG
+from scripts.processes import ManagedProcess, free_port
+from tests.conftest import ADMIN, JWT_SECRET, ROOT, Stack
+from tests.factories import login, user_data
+from tests.logtopic import read_all, wait_for_records
+from tests.security.conftest import Actors, assert_safe
+
+
+async def test_liveness_and_readiness_name_every_dependency(client: httpx.AsyncClient) -> None:
+    # given the running stack; when its probes are read
+    live, ready = await client.get("/healthz"), await client.get("/readyz")
+
+    # then both are up and readiness names each backend
+    assert live.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["dependencies"] == {"db_service": "SERVING", "logging_service": "SERVING"}
+
+
+async def test_metrics_show_load_and_no_secret(client: httpx.AsyncClient, actors: Actors) -> None:
+    # given calls made with tokens; when /metrics is scraped
+    await client.get("/api/v1/orders", headers=actors.headers("alice"))
+    metrics = await client.get("/metrics")
+
+    # then it counts requests in flight and holds no token, password or key
+    assert "gateway_http_requests_in_flight" in metrics.text
+    assert_safe(metrics, secrets=[actors.alice.token, actors.admin, actors.alice.password])
+
+
+@pytest.mark.parametrize(
+    ("case", "given"),
+    [
+        ("129 characters", "r" * 129),
+        ("spaces and quotes", 'a b "c"'),
+        ("markup", "<script>alert(1)</script>"),
+        ("a path", "../../etc/passwd"),
+    ],
+)
+async def test_hostile_request_ids_are_replaced(
+    client: httpx.AsyncClient, case: str, given: str
+) -> None:
+    # given a request id no log should carry; when it is sent
+    response = await client.get("/api/v1", headers={"X-Request-ID": given})
+
+    # then the gateway answers with an id of its own
+    assert response.headers["x-request-id"] != given
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_backend_calls_have_deadlines_keepalive_and_bounded_read_retries() -> None:
+    # given the gateway's channel configuration
+    options = dict(CHANNEL_OPTIONS)
+    config = json.loads(SERVICE_CONFIG)
+    (policy,) = config["methodConfig"]
+    methods = {name["method"] for name in policy["name"]}
+
+    # then dead peers are noticed, and only reads are retried, on UNAVAILABLE, a bounded number
+    assert options["grpc.keepalive_time_ms"] > 0
+    assert options["grpc.keepalive_timeout_ms"] > 0
+    assert policy["retryPolicy"]["maxAttempts"] == READ_ATTEMPTS <= 5
+    assert policy["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert all(m.startswith(("Get", "List")) for m in methods)
+    assert config["retryThrottling"]["maxTokens"] > 0
+
+
+@pytest.mark.parametrize("service", ["gateway", "db_service"])
+def test_production_refuses_the_development_secret(stack: Stack, service: str) -> None:
+    # given production settings with no JWT secret of their own
+    env = {k: v for k, v in stack.env.items() if k != "JWT_SECRET"}
+    env.update(MERCH_ENV="production", GATEWAY_PORT=str(free_port()))
+    env["DB_SERVICE_LISTEN"] = f"127.0.0.1:{free_port()}"
+
+    # when the service starts
+    output = io.StringIO()
+    proc = ManagedProcess(
+        service, [sys.executable, "-m", service], env=env, cwd=ROOT, output=output
+    )
+    proc.start()
+    try:
+        code = proc.wait(timeout=30)
+    finally:
+        proc.stop(timeout=5)
+
+    # then it refuses, saying why without repeating any value it was given (the admin password)
+    assert code == 2
+    assert any("JWT_SECRET" in line for line in proc.tail())
+    assert not any(ADMIN["password"] in line for line in proc.tail())
+
+
+async def test_no_password_token_or_hash_reaches_a_log(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given an account's whole life, through both APIs, with distinctive secrets
+    password, wrong, new = (f"{kind}-{uuid.uuid4().hex}" for kind in ("pw", "wrong", "new"))
+    data = user_data(password=password)
+    rid = f"secrets-{uuid.uuid4().hex}"
+    headers = {"X-Request-ID": rid}
+    created = await client.post("/api/v1/users/create", json=data, headers=headers)
+    assert created.status_code == 201
+    failed = await client.post(
+        "/graphql",
+        json={
+            "query": "mutation($u: String!, $p: String!) { login(username: $u, password: $p)"
+            " { token } }",
+            "variables": {"u": data["username"], "p": wrong},
+        },
+        headers=headers,
+    )
+    token = await login(client, data["username"], password)
+    changed = await client.put(
+        f"/api/v1/users/{data['sid']}",
+        json={"password": new},
+        headers={**headers, "Authorization": f"Bearer {token}"},
+    )
+    assert changed.status_code == 200
+    assert_safe(failed, secrets=[wrong])
+
+    # when their records have reached Kafka
+    await wait_for_records(
+        stack.kafka_bootstrap,
+        [rid],
+        lambda groups: len(groups[rid]) >= 6,  # 3 calls, each by the gateway and db_service
+    )
+
+    # then no record and no service log holds a password, a token, a hash or the signing key
+    topic = json.dumps(await read_all(stack.kafka_bootstrap))
+    logs = "".join(path.read_text(errors="replace") for path in stack.log_dir.glob("*.log"))
+    for secret in (password, wrong, new, token, "$argon2", JWT_SECRET, ADMIN["password"]):
+        assert secret not in topic, f"{secret[:12]}… in the log topic"
+        assert secret not in logs, f"{secret[:12]}… in a service log"
