@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest protos schema readme logs bench clean
+.PHONY: run test lint typecheck pytest protos schema readme postman logs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[dev,test]'
 	touch $(STAMP)
 
 ## run: PostgreSQL, the broker and the three services; GraphiQL on http://127.0.0.1:8081/graphql
@@ -41,12 +41,17 @@ schema: $(STAMP)
 readme: $(STAMP)
 	$(PY) -m scripts.config_table
 
+## postman: regenerate the Postman collection from openapi.yaml
+postman: $(STAMP)
+	$(PY) -m scripts.postman
+
 ## logs: follow the log-channel topic like a console consumer
 logs: $(STAMP)
 	$(PY) -m logging_service tail
 
+## bench: the benchmark suite (options: make bench BENCH_ARGS="--quick")
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
