@@ -45,6 +45,8 @@ DESCRIPTIONS: dict[str, str] = {
     "gateway flushes its log within it too)",
     "GRPC_TIMEOUT_S": "deadline of every gateway → db_service call",
     "READINESS_TIMEOUT_S": "deadline of each health check behind `/readyz`",
+    "PERSISTED_QUERIES_MAX": "documents kept for hash-only (persisted) GraphQL requests, per "
+    "gateway process",
     "LOG_SHIPPING": "`false` records nothing (used by the benchmark's logging-off run)",
     "LOG_QUEUE_MAX": "log records queued before new ones are dropped (and counted)",
     "LOG_BATCH_MAX": "log records per StreamLogs call",

@@ -36,7 +36,7 @@ class Context:
             runtime=runtime,
             request=request,
             response=response,
-            loaders=Loaders(scope),
+            loaders=Loaders(scope, runtime),
         )
 
 

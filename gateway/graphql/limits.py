@@ -13,12 +13,14 @@ fragments spreading each other twice keeps them busy for minutes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from graphql import GraphQLError
+from graphql import GraphQLError, parse
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
+from strawberry.schema.schema import validate_document
 
 from gateway.graphql.analysis import Measure, measure_operation
 from gateway.graphql.pagination import DEFAULT_PAGE
@@ -26,6 +28,25 @@ from gateway.graphql.pagination import DEFAULT_PAGE
 # GraphiQL's introspection query nests list fields three deep (types → fields → args); any
 # deeper is a query that multiplies the schema by itself.
 MAX_INTROSPECTION_LISTS = 3
+
+# Parsed and validated documents, by text: GraphQL parsing and validation are most of the cost
+# of a small query. Bounded, so distinct texts sent by an attacker only evict each other.
+DOCUMENT_CACHE_SIZE = 1000
+_validate = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
+_parse = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
+
+
+class CachedParse(SchemaExtension):
+    """Parses each distinct document text once (Strawberry's ParserCache, minus its flaw of
+    raising syntax errors out of the hook, where they lose their GRAPHQL_PARSE_FAILED code)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query:
+            # A syntax error is not cached: Strawberry parses again and reports it itself.
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = _parse(context.query, **context.parse_options)
+        yield
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +71,17 @@ class OperationLimits(SchemaExtension):
         context = self.execution_context
         if context.graphql_document is not None:
             error = self._check(context.graphql_document)
-            if error is not None:
-                # Strawberry skips validation when errors are already there, and stops.
-                context.pre_execution_errors = [error]
+            # Strawberry skips its own validation when errors (even none) are already there:
+            # within the limits, the validation of a document seen before comes from the cache.
+            context.pre_execution_errors = (
+                [error]
+                if error is not None
+                else _validate(
+                    context.schema._schema,
+                    context.graphql_document,
+                    tuple(context.validation_rules),
+                )
+            )
         yield
 
     def _check(self, document: object) -> GraphQLError | None:
@@ -100,6 +129,7 @@ def limit_extensions(limits: GraphQLLimits) -> list[Callable[[], SchemaExtension
     """The schema extensions enforcing `limits`, as factories (one instance per operation)."""
     extensions: list[Callable[[], SchemaExtension]] = [
         functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+        CachedParse,
         functools.partial(OperationLimits, limits),
     ]
     if not limits.introspection:

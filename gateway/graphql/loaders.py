@@ -1,48 +1,94 @@
-"""Per-request DataLoaders: one batched gRPC call per entity type instead of one per row."""
+"""Per-request DataLoaders: one batched gRPC call per entity type instead of one per row.
+
+Each batch is recorded once, as the field that asked for it (`Order.product`, `Order.user`):
+the backend is called once per batch, not once per field, so that is what the log shows.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
 from strawberry.dataloader import DataLoader
 
+from gateway.errors import ApiError
 from gateway.operations import catalog, users
 from gateway.scope import RequestScope
 from protos import db_service_pb2 as pb
 
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+E = TypeVar("E", bound=_HasId)
+
+
+def _batch(
+    scope: RequestScope,
+    runtime: Runtime,
+    operation: str,
+    fetch: Callable[[RequestScope, list[int]], Awaitable[Sequence[E]]],
+) -> Callable[[list[int]], Awaitable[list[E | None]]]:
+    """A DataLoader load function: fetch the ids in one call, record that call once."""
+
+    async def load(ids: list[int]) -> list[E | None]:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            found = {item.id: item for item in await fetch(scope, list(ids))}
+        except ApiError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            runtime.record(
+                kind="graphql",
+                operation=operation,
+                user=scope.user_label,
+                outcome=outcome,
+                started=started,
+                request_id=scope.request_id,
+                message=f"{len(ids)} loaded in one call",
+            )
+        return [found.get(i) for i in ids]
+
+    return load
+
 
 class ProductByIdLoader(DataLoader[int, pb.Product | None]):
-    def __init__(self, scope: RequestScope) -> None:
-        async def load(ids: list[int]) -> list[pb.Product | None]:
-            found = {p.id: p for p in await catalog.get_products_by_ids(scope, list(ids))}
-            return [found.get(i) for i in ids]
-
+    def __init__(self, scope: RequestScope, runtime: Runtime) -> None:
+        load = _batch(scope, runtime, "Order.product", catalog.get_products_by_ids)
         super().__init__(load_fn=load, max_batch_size=100)
 
 
 class UserByIdLoader(DataLoader[int, pb.User | None]):
-    def __init__(self, scope: RequestScope) -> None:
-        async def load(ids: list[int]) -> list[pb.User | None]:
-            found = {u.id: u for u in await users.get_users_by_ids(scope, list(ids))}
-            return [found.get(i) for i in ids]
-
+    def __init__(self, scope: RequestScope, runtime: Runtime) -> None:
+        load = _batch(scope, runtime, "Order.user", users.get_users_by_ids)
         super().__init__(load_fn=load, max_batch_size=100)
 
 
 class Loaders:
     """Created lazily per request, so requests that need none pay nothing."""
 
-    def __init__(self, scope: RequestScope) -> None:
+    def __init__(self, scope: RequestScope, runtime: Runtime) -> None:
         self._scope = scope
+        self._runtime = runtime
         self._products: ProductByIdLoader | None = None
         self._users: UserByIdLoader | None = None
 
     @property
     def product_by_id(self) -> ProductByIdLoader:
         if self._products is None:
-            self._products = ProductByIdLoader(self._scope)
+            self._products = ProductByIdLoader(self._scope, self._runtime)
         return self._products
 
     @property
     def user_by_id(self) -> UserByIdLoader:
         if self._users is None:
-            self._users = UserByIdLoader(self._scope)
+            self._users = UserByIdLoader(self._scope, self._runtime)
         return self._users

@@ -17,10 +17,9 @@ from strawberry.extensions import SchemaExtension
 from gateway.errors import ApiError
 from gateway.graphql.context import Context
 
-# Non-root fields whose resolvers call a backend (directly or through a DataLoader).
-BACKEND_FIELDS: frozenset[tuple[str, str]] = frozenset(
-    {("Order", "product"), ("Order", "user"), ("User", "orders")}
-)
+# Non-root fields whose resolvers call a backend themselves. Fields that go through a
+# DataLoader (Order.product, Order.user) are recorded once per batch by the loader instead.
+BACKEND_FIELDS: frozenset[tuple[str, str]] = frozenset({("User", "orders")})
 
 
 def outcome_of(exc: BaseException | None) -> str:
@@ -44,7 +43,10 @@ def _message(operation: str, kwargs: dict[str, Any]) -> str:
 
 
 class RecordResolverCalls(SchemaExtension):
-    """Sends a record per root field and backend field through the gateway's LogShipper."""
+    """Sends a record per root field and backend field through the gateway's LogShipper.
+
+    schema = strawberry.Schema(query=Query, extensions=[RecordResolverCalls])
+    """
 
     def resolve(
         self,
@@ -54,6 +56,9 @@ class RecordResolverCalls(SchemaExtension):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
+        # The hot path: every plain attribute read of every row passes here.
+        if info.path.prev is not None and info.field_name != "orders":
+            return _next(root, info, *args, **kwargs)
         parent = info.parent_type.name
         if info.path.prev is not None and (parent, info.field_name) not in BACKEND_FIELDS:
             return _next(root, info, *args, **kwargs)

@@ -16,9 +16,11 @@ status.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -32,6 +34,7 @@ from strawberry.types.unset import UnsetType
 from gateway.errors import ApiError
 from gateway.graphiql import graphiql_response
 from gateway.graphql.context import Context
+from gateway.graphql.persisted import PersistedQueries, PersistedQueryError
 from gateway.jsonbody import JSONRejected, loads, read_body, require_json
 from gateway.rest.common import json_response
 from gateway.runtime import Runtime
@@ -51,6 +54,11 @@ class GraphQLView(GraphQL[Context, None]):
         self.runtime = runtime
         self.max_bytes = runtime.settings.request_max_bytes
         self.max_json_depth = runtime.settings.json_max_depth
+        self.persisted = PersistedQueries(maxsize=runtime.settings.persisted_queries_max)
+
+    def encode_json(self, data: object) -> bytes:
+        """Responses are encoded by orjson: the hot path of every request."""
+        return orjson.dumps(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,6 +115,12 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: Any,
     ) -> ExecutionResult:
+        try:
+            query = self.persisted.resolve(request_data.query, request_data.extensions)
+        except PersistedQueryError as exc:
+            return ExecutionResult(data=None, errors=[exc.error])
+        if query is not request_data.query:
+            request_data = dataclasses.replace(request_data, query=query)
         try:
             return await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data

@@ -1,0 +1,56 @@
+"""Persisted queries: a known document can be sent as its sha256 instead of its text."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import httpx
+
+from tests.factories import error_codes
+
+QUERY = "query Product($id: Int!) { product(id: $id) { id name price } }"
+HASH = hashlib.sha256(QUERY.encode()).hexdigest()
+
+
+def _persisted(digest: str) -> dict[str, Any]:
+    return {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+
+
+async def _post(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/graphql", json=body)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def test_unknown_hash_asks_for_the_text(client: httpx.AsyncClient) -> None:
+    unknown = hashlib.sha256(b"{ welcome } # never sent").hexdigest()
+
+    body = await _post(client, {"extensions": _persisted(unknown)})
+
+    assert error_codes(body) == ["PERSISTED_QUERY_NOT_FOUND"]
+
+
+async def test_hash_with_text_registers_then_hash_alone_runs_it(
+    client: httpx.AsyncClient,
+) -> None:
+    variables = {"id": 1}
+
+    first = await _post(
+        client, {"query": QUERY, "variables": variables, "extensions": _persisted(HASH)}
+    )
+    again = await _post(client, {"variables": variables, "extensions": _persisted(HASH)})
+
+    assert first["data"]["product"]["id"] == 1
+    assert again == first
+
+
+async def test_a_hash_that_does_not_match_the_text_is_refused(client: httpx.AsyncClient) -> None:
+    wrong = hashlib.sha256(b"something else").hexdigest()
+
+    body = await _post(client, {"query": QUERY, "extensions": _persisted(wrong)})
+    later = await _post(client, {"extensions": _persisted(wrong)})
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert error_codes(later) == ["PERSISTED_QUERY_NOT_FOUND"]
