@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from graphql import GraphQLError, parse
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
 from strawberry.schema.schema import validate_document
 
@@ -34,6 +34,22 @@ MAX_INTROSPECTION_LISTS = 3
 DOCUMENT_CACHE_SIZE = 1000
 _validate = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
 _parse = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
+
+
+@functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def _measure(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    int_variables: tuple[tuple[str, int], ...],
+) -> Measure:
+    return measure_operation(
+        schema,
+        document,
+        operation_name=operation_name,
+        variables=dict(int_variables),
+        default_first=DEFAULT_PAGE,
+    )
 
 
 class CachedParse(SchemaExtension):
@@ -84,16 +100,12 @@ class OperationLimits(SchemaExtension):
             )
         yield
 
-    def _check(self, document: object) -> GraphQLError | None:
+    def _check(self, document: DocumentNode) -> GraphQLError | None:
         context = self.execution_context
+        # Only integer variables can change the measure (as `first`), so they are the key.
+        ints = tuple(sorted((k, v) for k, v in (context.variables or {}).items() if type(v) is int))
         try:
-            measure = measure_operation(
-                context.schema._schema,
-                document,  # type: ignore[arg-type]
-                operation_name=context.operation_name,
-                variables=context.variables,
-                default_first=DEFAULT_PAGE,
-            )
+            measure = _measure(context.schema._schema, document, context.operation_name, ints)
         except RecursionError:
             return _refusal("depth", "the operation is nested too deeply", self.limits.max_depth)
         return self._first_exceeded(measure)

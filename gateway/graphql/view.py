@@ -16,6 +16,7 @@ status.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 from typing import Any
@@ -38,6 +39,11 @@ from gateway.graphql.persisted import PersistedQueries, PersistedQueryError
 from gateway.jsonbody import JSONRejected, loads, read_body, require_json
 from gateway.rest.common import json_response
 from gateway.runtime import Runtime
+
+# The POST body `_handle` parsed, so Strawberry's own parse of the same bytes is free.
+_checked_body: contextvars.ContextVar[tuple[bytes, Any] | None] = contextvars.ContextVar(
+    "checked_body", default=None
+)
 
 
 def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
@@ -82,6 +88,7 @@ class GraphQLView(GraphQL[Context, None]):
             require_json(request)
             body = await read_body(request, self.max_bytes)
             payload = self.parse_json(body)
+            _checked_body.set((body, payload))
             if isinstance(payload, list):
                 raise ApiError.http(400, "batched operations are not accepted")
             if not isinstance(payload, dict):
@@ -94,6 +101,10 @@ class GraphQLView(GraphQL[Context, None]):
 
     def parse_json(self, data: str | bytes) -> Any:
         """A request body or GET `variables`: bounded JSON, or a 400."""
+        checked = _checked_body.get()
+        if checked is not None and checked[0] == data:
+            # The body this request's checks already parsed: Strawberry asks again.
+            return checked[1]
         try:
             return loads(data, max_depth=self.max_json_depth)
         except JSONRejected as exc:
