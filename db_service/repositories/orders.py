@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Mapping
+from typing import Any
 
 import asyncpg
 
@@ -15,7 +16,7 @@ _SELECT = (
 )
 
 
-def _order(row: asyncpg.Record) -> Order:
+def _order(row: asyncpg.Record | Mapping[str, Any]) -> Order:
     return Order(
         id=row["id"],
         user_id=row["user_id"],
@@ -29,6 +30,23 @@ def _order(row: asyncpg.Record) -> Order:
         created_at=row["created_at"],
         cancelled_at=row["cancelled_at"],
     )
+
+
+_PLACE = """
+WITH taken AS (
+    UPDATE products SET stock = stock - $3, updated_at = now()
+    WHERE id = $2 AND stock >= $3
+    RETURNING price
+), placed AS (
+    INSERT INTO orders (user_id, product_id, quantity, unit_price, total_price, idempotency_key)
+    SELECT $1, $2, $3, price, price * $3, $4 FROM taken
+    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, user_id, product_id, quantity, unit_price, total_price, status,
+              idempotency_key, created_at, cancelled_at
+)
+SELECT EXISTS (SELECT 1 FROM taken) AS taken, placed.*
+FROM (SELECT 1) AS one LEFT JOIN placed ON true
+"""
 
 
 class KeyTaken(Exception):
@@ -68,41 +86,27 @@ class OrderRepository:
         return [_order(r) for r in rows]
 
     async def place(
-        self, *, user_id: int, product_id: int, quantity: int, key: str | None
+        self, *, user_id: int, user_sid: str, product_id: int, quantity: int, key: str | None
     ) -> Order | None:
         """Take stock and insert the order atomically; None when stock is short.
 
-        The conditional UPDATE is the whole oversell guard: it takes the product row lock, and
-        only succeeds while enough stock is left. Raises KeyTaken (after rolling back, so the
-        stock comes back) when a concurrent request with the same key won.
+        One statement: the conditional UPDATE is the whole oversell guard (it takes the product
+        row lock and only succeeds while enough stock is left) and feeds the INSERT. With a key,
+        a concurrent request with the same key may win the unique index: then this one raises
+        KeyTaken and its transaction rolls back, so its stock comes back. Without a key there is
+        nothing to roll back, and the statement alone is atomic.
         """
-        async with self._pool.acquire() as conn, conn.transaction():
-            price: Decimal | None = await conn.fetchval(
-                "UPDATE products SET stock = stock - $2, updated_at = now()"
-                " WHERE id = $1 AND stock >= $2 RETURNING price",
-                product_id,
-                quantity,
-            )
-            if price is None:
-                return None
-            order_id = await conn.fetchval(
-                "INSERT INTO orders"
-                " (user_id, product_id, quantity, unit_price, total_price, idempotency_key)"
-                " VALUES ($1, $2, $3, $4, $5, $6)"
-                " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-                " DO NOTHING RETURNING id",
-                user_id,
-                product_id,
-                quantity,
-                price,
-                price * quantity,
-                key,
-            )
-            if order_id is None:
-                raise KeyTaken
-            row = await conn.fetchrow(f"{_SELECT} WHERE o.id = $1", order_id)
-        assert row is not None
-        return _order(row)
+        async with self._pool.acquire() as conn:
+            if key is None:
+                row = await conn.fetchrow(_PLACE, user_id, product_id, quantity, None)
+            else:
+                async with conn.transaction():
+                    row = await conn.fetchrow(_PLACE, user_id, product_id, quantity, key)
+                    if row is not None and row["taken"] and row["id"] is None:
+                        raise KeyTaken
+        if row is None or not row["taken"]:
+            return None
+        return _order({**dict(row), "user_sid": user_sid})
 
     async def cancel(self, order_id: int, *, user_id: int | None) -> Order | None:
         """Cancel a placed order and put its stock back, exactly once; None if not placed.

@@ -62,7 +62,11 @@ class OrderService:
             raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
         try:
             order = await self._orders.place(
-                user_id=caller.id, product_id=product_id, quantity=quantity, key=key
+                user_id=caller.id,
+                user_sid=caller.sid,
+                product_id=product_id,
+                quantity=quantity,
+                key=key,
             )
         except KeyTaken:
             assert key is not None
