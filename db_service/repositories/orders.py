@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from db_service.models import Order, OrderStatus
+from db_service.repositories.windows import count_attempt
 
 _SELECT = (
     "SELECT o.id, o.user_id, u.sid AS user_sid, o.product_id, o.quantity, o.unit_price,"
@@ -133,26 +134,5 @@ class OrderRepository:
         return _order(full)
 
     async def count_order_attempt(self, user_id: int, *, window_s: int) -> tuple[int, int]:
-        """Count one order attempt in the user's window: (attempts so far, seconds left in it).
-
-        One atomic upsert (a fixed window that restarts once `window_s` has passed), so
-        concurrent attempts by one user are all counted, whichever replica serves them.
-        """
-        row = await self._pool.fetchrow(
-            """
-            INSERT INTO order_rate_windows AS w (user_id, attempts, window_start)
-            VALUES ($1, 1, now())
-            ON CONFLICT (user_id) DO UPDATE SET
-                attempts = CASE WHEN w.window_start <= now() - make_interval(secs => $2)
-                                THEN 1 ELSE w.attempts + 1 END,
-                window_start = CASE WHEN w.window_start <= now() - make_interval(secs => $2)
-                                    THEN now() ELSE w.window_start END
-            RETURNING attempts,
-                ceil(extract(epoch FROM
-                    window_start + make_interval(secs => $2) - now()))::int AS retry_after
-            """,
-            user_id,
-            float(window_s),
-        )
-        assert row is not None
-        return row["attempts"], max(1, row["retry_after"])
+        """Count one order attempt in the user's window: (attempts so far, seconds left in it)."""
+        return await count_attempt(self._pool, "order_rate_windows", user_id, window_s=window_s)

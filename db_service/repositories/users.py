@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from db_service.models import Role, User
+from db_service.repositories.windows import count_attempt
 
 _COLUMNS = "id, sid, username, email, role, is_active, token_version, created_at, updated_at"
 
@@ -130,27 +131,10 @@ class UserRepository:
     async def count_login_attempt(self, username_key: str, *, window_s: int) -> tuple[int, int]:
         """Count one attempt in the current window: (attempts so far, seconds until it ends).
 
-        Counted before the password is checked, atomically, so attempts racing each other
-        (for example many aliased `login` fields in one request) are all counted.
+        Counted before the password is checked, so attempts racing each other (for example many
+        aliased `login` fields in one request) are all counted.
         """
-        row = await self._pool.fetchrow(
-            """
-            INSERT INTO login_attempts AS a (username_key, attempts, window_start)
-            VALUES ($1, 1, now())
-            ON CONFLICT (username_key) DO UPDATE SET
-                attempts = CASE WHEN a.window_start <= now() - make_interval(secs => $2)
-                                THEN 1 ELSE a.attempts + 1 END,
-                window_start = CASE WHEN a.window_start <= now() - make_interval(secs => $2)
-                                    THEN now() ELSE a.window_start END
-            RETURNING attempts,
-                ceil(extract(epoch FROM
-                    window_start + make_interval(secs => $2) - now()))::int AS retry_after
-            """,
-            username_key,
-            float(window_s),
-        )
-        assert row is not None
-        return row["attempts"], max(1, row["retry_after"])
+        return await count_attempt(self._pool, "login_attempts", username_key, window_s=window_s)
 
     async def clear_login_attempts(self, username_key: str) -> None:
         await self._pool.execute("DELETE FROM login_attempts WHERE username_key = $1", username_key)
