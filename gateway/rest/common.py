@@ -200,6 +200,12 @@ def route(method: str, path: str, handler: Handler, *, protected: bool = True) -
                 outcome=outcome,
                 started=started,
                 request_id=scope.request_id,
+                message=getattr(request.state, "log_message", "") if outcome == "ok" else "",
             )
 
     return Route(path, endpoint, methods=[method])
+
+
+def log_message(request: Request, message: str) -> None:
+    """A seed-style line for this route's log record (`User 'peter' is created`)."""
+    request.state.log_message = message

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.operations import users as ops
-from gateway.rest.common import fields, iso, json_response, query_int, read_json, route
+from gateway.rest.common import fields, iso, json_response, log_message, query_int, read_json, route
 from gateway.scope import RequestScope
 from protos import db_service_pb2 as pb
 
@@ -31,12 +31,14 @@ def user_json(user: pb.User) -> dict[str, Any]:
 async def create_user(request: Request, scope: RequestScope) -> Response:
     body = fields(await read_json(request), required=("sid", "username", "email", "password"))
     user = await ops.register(scope, **body)
+    log_message(request, f"User '{user.username}' is created")
     return json_response(user_json(user), 201)
 
 
 async def login(request: Request, scope: RequestScope) -> Response:
     body = fields(await read_json(request), required=("username", "password"))
     reply = await ops.login(scope, username=body["username"], password=body["password"])
+    log_message(request, f"User {reply.user.username} successfully logged in")
     return json_response(
         {
             "token": reply.token,

@@ -115,6 +115,10 @@ async def test_a_scripted_session_is_recorded_call_by_call(
     assert by_op[(GW, "Mutation.placeOrder")]["user"] == data["sid"]
     assert by_op[(DB, "DBService/PlaceOrder")]["user"] == data["sid"]
     assert {r["user"] for r in groups[rid["register"]]} <= {"anonymous", data["sid"]}
+    # Seed-style lines, as the original report's console consumer printed them.
+    messages = {(r["service"], r["operation"]): r.get("message") for r in records}
+    assert messages[(GW, "POST /api/v1/users/create")] == f"User '{data['username']}' is created"
+    assert messages[(GW, "Mutation.login")] == f"User '{data['username']}' logged in"
     denied = {(r["service"], r["operation"]): r["outcome"] for r in groups[rid["denied"]]}
     assert denied == {(GW, "Query.user"): "FORBIDDEN", (DB, "DBService/GetUser"): "FORBIDDEN"}
     assert all(r["outcome"] == "ok" for r in groups[rid["order"]])
