@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import grpc
 
 from db_service.calls import CallInfo, Context, current_call
+from db_service.metrics import RPC_SECONDS, RPCS
 
 _SERVICE_PREFIX = "/merch.v1.DBService/"
 REQUEST_ID_KEY = "x-request-id"
@@ -47,7 +48,8 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
         method: str = handler_call_details.method
         if handler is None or handler.unary_unary is None or not method.startswith(_SERVICE_PREFIX):
             return handler
-        operation = "DBService/" + method.removeprefix(_SERVICE_PREFIX)
+        method_name = method.removeprefix(_SERVICE_PREFIX)
+        operation = "DBService/" + method_name
         request_id = _request_id(handler_call_details.invocation_metadata)
         # The stubs type handler behaviours as synchronous; ours are coroutines.
         inner: Callable[[Any, Context], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
@@ -65,12 +67,15 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
                 raise
             finally:
                 current_call.reset(token)
+                elapsed = time.perf_counter() - started
+                RPCS.labels(method_name, call.outcome).inc()
+                RPC_SECONDS.labels(method_name).observe(elapsed)
                 recorder.record(
                     kind="rpc",
                     operation=operation,
                     user=call.user,
                     outcome=call.outcome,
-                    duration_ms=(time.perf_counter() - started) * 1000,
+                    duration_ms=elapsed * 1000,
                     request_id=call.request_id,
                 )
 

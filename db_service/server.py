@@ -6,12 +6,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import Any
 
 import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import REGISTRY, start_http_server
+from prometheus_client.registry import Collector
 
+from db_service import metrics
 from db_service.dbhealth import DatabaseMonitor
 from db_service.interceptors import CallRecordInterceptor
 from db_service.migrate import apply_migrations
@@ -46,6 +50,8 @@ class DBServiceApp:
     """Owns every long-lived resource of db_service; `start` opens them, `stop` closes them."""
 
     def __init__(self, settings: Settings) -> None:
+        self._metrics_server: Any = None
+        self._pool_metrics: Collector | None = None
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
         self.health = health.aio.HealthServicer()
@@ -66,6 +72,9 @@ class DBServiceApp:
         await self._set_serving(False)
         await self.shipper.start()
         self.pool = await self._connect()
+        if s.db_metrics_port:
+            self._pool_metrics = metrics.register_pool(self.pool)
+            self._metrics_server, _ = start_http_server(s.db_metrics_port)
         await apply_migrations(self.pool)
         codec = TokenCodec(s.jwt_secret.get_secret_value(), s.jwt_issuer, s.jwt_ttl_s)
         user_repo = UserRepository(self.pool)
@@ -129,6 +138,10 @@ class DBServiceApp:
             except TimeoutError:
                 self.pool.terminate()  # PostgreSQL is not answering: do not wait on it
 
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+        if self._pool_metrics is not None:
+            REGISTRY.unregister(self._pool_metrics)
         await self.shipper.stop(timeout_s=5)
         log.info("db_service stopped")
 

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     admin_username: str | None = None
     admin_password: SecretStr | None = None
     shutdown_grace_s: float = Field(default=5.0, ge=0)
+    db_metrics_port: int = Field(default=0, ge=0, le=65535)  # 0 = no metrics endpoint
     log_shipping: bool = True
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
     log_batch_max: int = Field(default=500, ge=1, le=5_000)

@@ -80,6 +80,8 @@ DESCRIPTIONS: dict[str, str] = {
     "KAFKA_PRODUCE_TIMEOUT_S": "bound on Kafka acknowledging a whole StreamLogs batch",
     "KAFKA_HEALTH_INTERVAL_S": "how often an idle producer checks the broker",
     "KAFKA_RETRY_BACKOFF_MAX_S": "longest pause between reconnection attempts",
+    "DB_METRICS_PORT": "Prometheus port of db_service: RPCs per method and outcome, pool usage "
+    "(0: off)",
     "LOGGING_METRICS_PORT": "Prometheus port of logging_service (0: off)",
     "MERCH_DATA_DIR": "where `make run` keeps PostgreSQL's data",
     "MERCH_PG_PORT": "port of the PostgreSQL that `make run` starts",
