@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class DatabaseMonitor:
-    """Probes the pool periodically and reports each change between reachable and not."""
+    """Probes PostgreSQL periodically and reports each change between reachable and not."""
 
     def __init__(
         self,
