@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +77,14 @@ def finish_recording(process: subprocess.Popen[str], seconds: int) -> str:
     return out or ""
 
 
+def _stacks(collapsed: str) -> Iterator[tuple[list[str], int]]:
+    """(frames, samples) of each line of py-spy's collapsed output; malformed lines skipped."""
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if stack and count_text.isdigit():
+            yield stack.split(";"), int(count_text)
+
+
 def _function(frame: str) -> str:
     """`resolve (strawberry/schema/x.py:123)` -> `resolve (strawberry/schema/x.py)`."""
     name, _, where = frame.partition(" (")
@@ -89,13 +97,9 @@ def top_costs(collapsed: str, limit: int = 15) -> tuple[int, list[FrameCost]]:
     self_counts: Counter[str] = Counter()
     total_counts: Counter[str] = Counter()
     samples = 0
-    for line in collapsed.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for stack, count in _stacks(collapsed):
         samples += count
-        frames = [_function(f) for f in stack.split(";") if f]
+        frames = [_function(f) for f in stack if f]
         if not frames:
             continue
         self_counts[frames[-1]] += count
@@ -114,12 +118,9 @@ def layers(collapsed: str) -> list[tuple[str, float]]:
     """The share of samples per layer (see LAYERS), largest first; the rest is "event loop"."""
     counts: Counter[str] = Counter()
     samples = 0
-    for line in collapsed.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        samples += int(count_text)
-        counts[_layer(stack.split(";"))] += int(count_text)
+    for stack, count in _stacks(collapsed):
+        samples += count
+        counts[_layer(stack)] += count
     return [(name, 100 * n / samples) for name, n in counts.most_common()] if samples else []
 
 
@@ -137,15 +138,12 @@ def top_inclusive(collapsed: str, prefixes: tuple[str, ...], limit: int = 12) ->
     """The functions of our own packages (`prefixes`) with the most time under them."""
     total_counts: Counter[str] = Counter()
     samples = 0
-    for line in collapsed.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        samples += int(count_text)
-        for frame in {_function(f) for f in stack.split(";") if f}:
+    for stack, count in _stacks(collapsed):
+        samples += count
+        for frame in {_function(f) for f in stack if f}:
             # Entry points (`__main__.py`) are under every sample and say nothing.
             if any(p in frame for p in prefixes) and "__main__.py" not in frame:
-                total_counts[frame] += int(count_text)
+                total_counts[frame] += count
     if not samples:
         return []
     return [
