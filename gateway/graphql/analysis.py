@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    ArgumentNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -43,9 +44,11 @@ from graphql import (
     TypeMetaFieldDef,
     TypeNameMetaFieldDef,
     VariableNode,
+    Visitor,
     get_named_type,
     get_nullable_type,
     is_list_type,
+    visit,
 )
 
 _META_FIELDS = {
@@ -199,3 +202,21 @@ def measure_operation(
         cost=max(m.cost for m in measures),
         introspection_lists=max(m.introspection_lists for m in measures),
     )
+
+
+class _FirstVariables(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_argument(self, node: ArgumentNode, *_: object) -> None:
+        if node.name.value == "first" and isinstance(node.value, VariableNode):
+            self.names.add(node.value.name.value)
+
+
+def first_variables(document: DocumentNode) -> frozenset[str]:
+    """The variables given as a `first` argument anywhere in `document`: the only variables a
+    measure depends on, so the only ones a cache of measures needs in its key."""
+    visitor = _FirstVariables()
+    visit(document, visitor)
+    return frozenset(visitor.names)

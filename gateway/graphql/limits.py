@@ -22,7 +22,7 @@ from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from gateway.graphql.analysis import Measure, measure_operation
+from gateway.graphql.analysis import Measure, first_variables, measure_operation
 from gateway.graphql.pagination import DEFAULT_PAGE
 
 # GraphiQL's introspection query nests list fields three deep (types → fields → args); any
@@ -34,6 +34,7 @@ MAX_INTROSPECTION_LISTS = 3
 DOCUMENT_CACHE_SIZE = 1000
 _validate = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
 _parse = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
+_first_variables = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(first_variables)
 
 
 @functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
@@ -102,8 +103,16 @@ class OperationLimits(SchemaExtension):
 
     def _check(self, document: DocumentNode) -> GraphQLError | None:
         context = self.execution_context
-        # Only integer variables can change the measure (as `first`), so they are the key.
-        ints = tuple(sorted((k, v) for k, v in (context.variables or {}).items() if type(v) is int))
+        # Only the variables given as `first` change the measure, so only they are in the key:
+        # product(id: $id) over 1,000 ids is one entry, not 1,000.
+        variables = context.variables or {}
+        ints = tuple(
+            sorted(
+                (name, value)
+                for name in _first_variables(document)
+                if type(value := variables.get(name)) is int
+            )
+        )
         try:
             measure = _measure(context.schema._schema, document, context.operation_name, ints)
         except RecursionError:
