@@ -9,6 +9,10 @@ Usage::
     ...
     await shipper.stop(timeout_s=5)
 
+A batch travels as one `StreamLogBatches` call, usually as a single `LogBatch` message (several
+when it would exceed about 1 MiB). A logging service that answers UNIMPLEMENTED for it (an older
+one) gets this and every later batch over `StreamLogs`, one message per record.
+
 Delivery is at least once: a batch is re-sent until a `StreamLogsSummary` acknowledges all of
 it, so a record can reach the topic twice (same `event_id`); readers deduplicate on `event_id`.
 """
@@ -33,6 +37,11 @@ log = logging.getLogger("logging_service.client")
 
 # The server refuses longer streams (servicer.MAX_RECORDS_PER_STREAM); a batch never exceeds it.
 MAX_BATCH = 10_000
+# gRPC refuses a message over 4 MiB by default; a LogBatch message stays at about a quarter of
+# that (a record is at most ~11 kB: its fields are clipped, records.FIELD_LIMITS).
+MESSAGE_MAX_BYTES = 1024 * 1024
+# A record's framing inside a LogBatch: the field tag and a length of up to 4 bytes.
+_RECORD_FRAMING_BYTES = 5
 _INITIAL_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 2.0
 # Codes a re-send cannot fix: the target is not a logging service, or it refuses us for good.
@@ -67,7 +76,7 @@ class ShipperStats:
 
 
 class LogShipper:
-    """Queues records without blocking and ships them in acknowledged batches over StreamLogs.
+    """Queues records without blocking and ships them in acknowledged batches (StreamLogBatches).
 
     `record()` must be called from the event loop's thread. Memory is bounded by `queue_max`
     queued records plus one in-flight batch of at most `batch_max`; a record that finds the queue
@@ -104,6 +113,7 @@ class LogShipper:
         self._stopping = False
         self._closed = False
         self._failing = False
+        self._use_batches = True  # False once the service answered UNIMPLEMENTED for them
         self._in_flight = 0
         self._sent = 0
         self._resent = 0
@@ -247,7 +257,7 @@ class LogShipper:
     async def _deliver(
         self, stub: logging_service_pb2_grpc.LoggingServiceStub, batch: list[pb.LogRecord]
     ) -> None:
-        """Send `batch` as one StreamLogs call, again and again, until it is acknowledged."""
+        """Send `batch` in one call, again and again, until it is acknowledged."""
         delay = _INITIAL_BACKOFF_S
         attempt = 0
         while True:
@@ -255,7 +265,7 @@ class LogShipper:
                 self._resent += len(batch)
             attempt += 1
             try:
-                summary = await stub.StreamLogs(iter(batch), timeout=self._call_timeout_s)
+                summary = await self._call(stub, batch)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in _PERMANENT_CODES:
                     self._dropped += len(batch)
@@ -284,3 +294,49 @@ class LogShipper:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF_S)
+
+    async def _call(
+        self, stub: logging_service_pb2_grpc.LoggingServiceStub, batch: list[pb.LogRecord]
+    ) -> pb.StreamLogsSummary:
+        """One call carrying `batch`: StreamLogBatches, or StreamLogs for a service without it."""
+        summary: pb.StreamLogsSummary
+        if self._use_batches:
+            try:
+                summary = await stub.StreamLogBatches(
+                    iter(log_batches(batch)), timeout=self._call_timeout_s
+                )
+                return summary
+            except grpc.aio.AioRpcError as exc:
+                # The service took nothing; UNIMPLEMENTED again on StreamLogs is permanent.
+                if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+            self._use_batches = False
+            log.warning(
+                "logging service at %s does not implement StreamLogBatches (an older version); "
+                "shipping over StreamLogs from now on",
+                self._target,
+            )
+        summary = await stub.StreamLogs(iter(batch), timeout=self._call_timeout_s)
+        return summary
+
+
+def log_batches(
+    records: list[pb.LogRecord], max_bytes: int = MESSAGE_MAX_BYTES
+) -> list[pb.LogBatch]:
+    """`records`, in order, as LogBatch messages of at most `max_bytes` each: usually one.
+
+    A single record larger than `max_bytes` still travels, alone in its message.
+    """
+    whole = pb.LogBatch(records=records)
+    if whole.ByteSize() <= max_bytes:
+        return [whole]
+    messages: list[pb.LogBatch] = []
+    start = size = 0
+    for i, record in enumerate(records):
+        record_size = record.ByteSize() + _RECORD_FRAMING_BYTES
+        if size + record_size > max_bytes and i > start:
+            messages.append(pb.LogBatch(records=records[start:i]))
+            start, size = i, 0
+        size += record_size
+    messages.append(pb.LogBatch(records=records[start:]))
+    return messages

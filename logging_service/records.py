@@ -83,26 +83,32 @@ def _finite(value: float, default: float) -> float:
     return value if math.isfinite(value) else default
 
 
+def _clean(record: pb.LogRecord) -> dict[str, Any]:
+    """The record's fields made safe to produce, in the order of its JSON form (`sanitize`)."""
+    ts = _finite(record.ts, 0.0)
+    duration_ms = _finite(record.duration_ms, 0.0)
+    message = record.message
+    return {
+        "event_id": clip(record.event_id, "event_id") or uuid.uuid4().hex,
+        "ts": ts if ts > 0 else time.time(),
+        "service": clip(record.service, "service"),
+        "kind": clip(record.kind, "kind"),
+        "operation": clip(record.operation, "operation"),
+        "user": clip(record.user, "user"),
+        "outcome": clip(record.outcome, "outcome"),
+        "duration_ms": max(duration_ms, 0.0),
+        "request_id": clip(record.request_id, "request_id"),
+        "message": clip(redact(clip(message, "message")), "message") if message else "",
+    }
+
+
 def sanitize(record: pb.LogRecord) -> pb.LogRecord:
     """A copy of `record` that is safe to produce: bounded strings, finite numbers, an id.
 
     The server applies it to every record it receives, whoever sent it: truncation, a fresh
     event id when one is missing, `ts` = now when unset, and redaction of the message.
     """
-    ts = _finite(record.ts, 0.0)
-    duration_ms = _finite(record.duration_ms, 0.0)
-    return pb.LogRecord(
-        event_id=clip(record.event_id, "event_id") or uuid.uuid4().hex,
-        ts=ts if ts > 0 else time.time(),
-        service=clip(record.service, "service"),
-        kind=clip(record.kind, "kind"),
-        operation=clip(record.operation, "operation"),
-        user=clip(record.user, "user"),
-        outcome=clip(record.outcome, "outcome"),
-        duration_ms=max(duration_ms, 0.0),
-        request_id=clip(record.request_id, "request_id"),
-        message=clip(redact(clip(record.message, "message")), "message"),
-    )
+    return pb.LogRecord(**_clean(record))
 
 
 def to_json(record: pb.LogRecord) -> bytes:
@@ -121,6 +127,15 @@ def to_json(record: pb.LogRecord) -> bytes:
     if record.message:
         data["message"] = record.message
     return orjson.dumps(data)
+
+
+def to_kafka(record: pb.LogRecord) -> tuple[bytes | None, bytes]:
+    """Key and value of a received record on the topic: its sanitized request id (None when
+    empty) and `to_json(sanitize(record))`, without building the sanitized copy."""
+    data = _clean(record)
+    if not data["message"]:
+        del data["message"]
+    return data["request_id"].encode() or None, orjson.dumps(data)
 
 
 def from_json(value: bytes, *, offset: int) -> pb.LogRecord:

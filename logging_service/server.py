@@ -25,7 +25,7 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
-    # 10 000 records of at most ~2.6 kB each fit; anything larger is not a LogShipper batch.
+    # gRPC's default, per message: LogShipper keeps a LogBatch message near 1 MiB at most.
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
     ("grpc.max_concurrent_streams", 1000),
 ]

@@ -1,28 +1,32 @@
-"""LoggingServiceServicer: StreamLogs into Kafka, TailLogs out of it. Thin: proto ↔ producer."""
+"""LoggingServiceServicer: StreamLogs and StreamLogBatches into Kafka, TailLogs out of it.
+
+Thin: proto ↔ producer.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
 from logging_service import metrics
 from logging_service.kafka import KafkaUnavailable, LogProducer
-from logging_service.records import sanitize
 from logging_service.settings import Settings
 from logging_service.tail import TopicTail
 from protos import logging_service_pb2 as pb
 
 # A stream is answered only once all its records are acknowledged, so its size bounds both the
-# memory held per call and the work repeated when the client re-sends it. Longer streams are
-# refused with RESOURCE_EXHAUSTED before anything past the limit is produced; LogShipper never
-# sends more than this in one call.
+# memory held per call and the work repeated when the client re-sends it. It counts records,
+# not messages (a LogBatch carries many). Longer streams are refused with RESOURCE_EXHAUSTED
+# before anything past the limit is produced; LogShipper never sends more than this in one call.
 MAX_RECORDS_PER_STREAM = 10_000
 TAIL_READY_KEY = "x-tail-positioned"
 _TAIL_POLL_S = 0.5
+
+_Message = TypeVar("_Message", pb.LogRecord, pb.LogBatch)
 
 
 class LoggingServiceServicer:
@@ -44,18 +48,42 @@ class LoggingServiceServicer:
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.StreamLogsSummary:
         """Produce every record of the stream; answer only once Kafka acknowledged all of them."""
+        return await self._produce("StreamLogs", request_iterator, _one_record, context)
+
+    async def StreamLogBatches(
+        self,
+        request_iterator: AsyncIterator[pb.LogBatch],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> pb.StreamLogsSummary:
+        """StreamLogs with many records per message (what LogShipper sends)."""
+        return await self._produce("StreamLogBatches", request_iterator, _batch_records, context)
+
+    async def _produce(
+        self,
+        method: str,
+        messages: AsyncIterator[_Message],
+        records_of: Callable[[_Message], Sequence[pb.LogRecord]],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> pb.StreamLogsSummary:
+        """Produce the records of every message (`records_of`); answer once all are acknowledged.
+
+        A message that would take the stream past MAX_RECORDS_PER_STREAM records is not
+        produced: the call ends with RESOURCE_EXHAUSTED.
+        """
         try:
             batch = self._producer.batch()
         except KafkaUnavailable as exc:
-            await _abort(context, "StreamLogs", grpc.StatusCode.UNAVAILABLE, str(exc))
+            await _abort(context, method, grpc.StatusCode.UNAVAILABLE, str(exc))
         received = 0
         failure: str | None = None
         try:
-            async for record in request_iterator:
-                received += 1
+            async for message in messages:
+                records = records_of(message)
+                received += len(records)
                 if received > MAX_RECORDS_PER_STREAM:
                     break
-                await batch.add(sanitize(record))
+                if records:
+                    await batch.add_many(records)
             if received <= MAX_RECORDS_PER_STREAM:
                 started = time.perf_counter()
                 remaining = context.time_remaining()
@@ -68,16 +96,16 @@ class LoggingServiceServicer:
         finally:
             batch.abandon()
         if failure is not None:
-            await _abort(context, "StreamLogs", grpc.StatusCode.UNAVAILABLE, failure)
+            await _abort(context, method, grpc.StatusCode.UNAVAILABLE, failure)
         if received > MAX_RECORDS_PER_STREAM:
             await _abort(
                 context,
-                "StreamLogs",
+                method,
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"at most {MAX_RECORDS_PER_STREAM} records per stream; split the batch",
             )
         metrics.RECORDS.inc(received)
-        metrics.RPCS.labels("StreamLogs", "OK").inc()
+        metrics.RPCS.labels(method, "OK").inc()
         return pb.StreamLogsSummary(received=received, acknowledged=received)
 
     async def TailLogs(
@@ -111,6 +139,14 @@ class LoggingServiceServicer:
             await tail.close()
             self.open_tails -= 1
             metrics.OPEN_TAILS.dec()
+
+
+def _one_record(record: pb.LogRecord) -> Sequence[pb.LogRecord]:
+    return (record,)
+
+
+def _batch_records(batch: pb.LogBatch) -> Sequence[pb.LogRecord]:
+    return batch.records
 
 
 async def _abort(

@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     # auto: try an idempotent producer, fall back to a plain one if the broker refuses it.
     kafka_idempotence: Literal["auto", "on", "off"] = "auto"
     kafka_request_timeout_s: float = Field(default=5.0, gt=0, le=300)
-    # Bound on the wait for Kafka to acknowledge all records of one StreamLogs call.
+    # Bound on the wait for Kafka to acknowledge all records of one StreamLogs/StreamLogBatches
+    # call (and on handing the records of one message to the producer).
     kafka_produce_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # How often an idle connection to Kafka is checked, so health turns NOT_SERVING on its own.
     kafka_health_interval_s: float = Field(default=5.0, gt=0)

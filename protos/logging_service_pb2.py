@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprotos/logging_service.proto\x12\x08merch.v1\"\xc4\x01\n\tLogRecord\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\n\n\x02ts\x18\x02 \x01(\x01\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x11\n\toperation\x18\x05 \x01(\t\x12\x0c\n\x04user\x18\x06 \x01(\t\x12\x0f\n\x07outcome\x18\x07 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x08 \x01(\x01\x12\x12\n\nrequest_id\x18\t \x01(\t\x12\x0f\n\x07message\x18\n \x01(\t\x12\x0e\n\x06offset\x18\x0b \x01(\x03\";\n\x11StreamLogsSummary\x12\x10\n\x08received\x18\x01 \x01(\x03\x12\x14\n\x0c\x61\x63knowledged\x18\x02 \x01(\x03\"F\n\x0fTailLogsRequest\x12\x10\n\x06offset\x18\x01 \x01(\x03H\x00\x12\x18\n\x0e\x66rom_beginning\x18\x02 \x01(\x08H\x00\x42\x07\n\x05start2\x90\x01\n\x0eLoggingService\x12@\n\nStreamLogs\x12\x13.merch.v1.LogRecord\x1a\x1b.merch.v1.StreamLogsSummary(\x01\x12<\n\x08TailLogs\x12\x19.merch.v1.TailLogsRequest\x1a\x13.merch.v1.LogRecord0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprotos/logging_service.proto\x12\x08merch.v1\"\xc4\x01\n\tLogRecord\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\n\n\x02ts\x18\x02 \x01(\x01\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x11\n\toperation\x18\x05 \x01(\t\x12\x0c\n\x04user\x18\x06 \x01(\t\x12\x0f\n\x07outcome\x18\x07 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x08 \x01(\x01\x12\x12\n\nrequest_id\x18\t \x01(\t\x12\x0f\n\x07message\x18\n \x01(\t\x12\x0e\n\x06offset\x18\x0b \x01(\x03\"0\n\x08LogBatch\x12$\n\x07records\x18\x01 \x03(\x0b\x32\x13.merch.v1.LogRecord\";\n\x11StreamLogsSummary\x12\x10\n\x08received\x18\x01 \x01(\x03\x12\x14\n\x0c\x61\x63knowledged\x18\x02 \x01(\x03\"F\n\x0fTailLogsRequest\x12\x10\n\x06offset\x18\x01 \x01(\x03H\x00\x12\x18\n\x0e\x66rom_beginning\x18\x02 \x01(\x08H\x00\x42\x07\n\x05start2\xd7\x01\n\x0eLoggingService\x12@\n\nStreamLogs\x12\x13.merch.v1.LogRecord\x1a\x1b.merch.v1.StreamLogsSummary(\x01\x12\x45\n\x10StreamLogBatches\x12\x12.merch.v1.LogBatch\x1a\x1b.merch.v1.StreamLogsSummary(\x01\x12<\n\x08TailLogs\x12\x19.merch.v1.TailLogsRequest\x1a\x13.merch.v1.LogRecord0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LOGRECORD']._serialized_start=43
   _globals['_LOGRECORD']._serialized_end=239
-  _globals['_STREAMLOGSSUMMARY']._serialized_start=241
-  _globals['_STREAMLOGSSUMMARY']._serialized_end=300
-  _globals['_TAILLOGSREQUEST']._serialized_start=302
-  _globals['_TAILLOGSREQUEST']._serialized_end=372
-  _globals['_LOGGINGSERVICE']._serialized_start=375
-  _globals['_LOGGINGSERVICE']._serialized_end=519
+  _globals['_LOGBATCH']._serialized_start=241
+  _globals['_LOGBATCH']._serialized_end=289
+  _globals['_STREAMLOGSSUMMARY']._serialized_start=291
+  _globals['_STREAMLOGSSUMMARY']._serialized_end=350
+  _globals['_TAILLOGSREQUEST']._serialized_start=352
+  _globals['_TAILLOGSREQUEST']._serialized_end=422
+  _globals['_LOGGINGSERVICE']._serialized_start=425
+  _globals['_LOGGINGSERVICE']._serialized_end=640
 # @@protoc_insertion_point(module_scope)

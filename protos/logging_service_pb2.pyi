@@ -1,6 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -29,6 +31,12 @@ class LogRecord(_message.Message):
     message: str
     offset: int
     def __init__(self, event_id: _Optional[str] = ..., ts: _Optional[float] = ..., service: _Optional[str] = ..., kind: _Optional[str] = ..., operation: _Optional[str] = ..., user: _Optional[str] = ..., outcome: _Optional[str] = ..., duration_ms: _Optional[float] = ..., request_id: _Optional[str] = ..., message: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class LogBatch(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[LogRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[LogRecord, _Mapping]]] = ...) -> None: ...
 
 class StreamLogsSummary(_message.Message):
     __slots__ = ("received", "acknowledged")

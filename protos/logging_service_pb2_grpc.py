@@ -39,6 +39,11 @@ class LoggingServiceStub:
                 request_serializer=protos_dot_logging__service__pb2.LogRecord.SerializeToString,
                 response_deserializer=protos_dot_logging__service__pb2.StreamLogsSummary.FromString,
                 _registered_method=True)
+        self.StreamLogBatches = channel.stream_unary(
+                '/merch.v1.LoggingService/StreamLogBatches',
+                request_serializer=protos_dot_logging__service__pb2.LogBatch.SerializeToString,
+                response_deserializer=protos_dot_logging__service__pb2.StreamLogsSummary.FromString,
+                _registered_method=True)
         self.TailLogs = channel.unary_stream(
                 '/merch.v1.LoggingService/TailLogs',
                 request_serializer=protos_dot_logging__service__pb2.TailLogsRequest.SerializeToString,
@@ -57,6 +62,16 @@ class LoggingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamLogBatches(self, request_iterator, context):
+        """Client streaming, many records per message: answered only after Kafka acknowledged every
+        record of every batch of the stream. The record limit per stream (MAX_RECORDS_PER_STREAM)
+        counts records, not messages. A message must stay under gRPC's 4 MiB limit: send a large
+        batch as several messages of one stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def TailLogs(self, request, context):
         """Server streaming: records of the topic from a given position, or from now.
         """
@@ -70,6 +85,11 @@ def add_LoggingServiceServicer_to_server(servicer, server):
             'StreamLogs': grpc.stream_unary_rpc_method_handler(
                     servicer.StreamLogs,
                     request_deserializer=protos_dot_logging__service__pb2.LogRecord.FromString,
+                    response_serializer=protos_dot_logging__service__pb2.StreamLogsSummary.SerializeToString,
+            ),
+            'StreamLogBatches': grpc.stream_unary_rpc_method_handler(
+                    servicer.StreamLogBatches,
+                    request_deserializer=protos_dot_logging__service__pb2.LogBatch.FromString,
                     response_serializer=protos_dot_logging__service__pb2.StreamLogsSummary.SerializeToString,
             ),
             'TailLogs': grpc.unary_stream_rpc_method_handler(
@@ -104,6 +124,33 @@ class LoggingService:
             target,
             '/merch.v1.LoggingService/StreamLogs',
             protos_dot_logging__service__pb2.LogRecord.SerializeToString,
+            protos_dot_logging__service__pb2.StreamLogsSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamLogBatches(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/merch.v1.LoggingService/StreamLogBatches',
+            protos_dot_logging__service__pb2.LogBatch.SerializeToString,
             protos_dot_logging__service__pb2.StreamLogsSummary.FromString,
             options,
             channel_credentials,

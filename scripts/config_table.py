@@ -49,7 +49,7 @@ DESCRIPTIONS: dict[str, str] = {
     "gateway process",
     "LOG_SHIPPING": "`false` records nothing (used by the benchmark's logging-off run)",
     "LOG_QUEUE_MAX": "log records queued before new ones are dropped (and counted)",
-    "LOG_BATCH_MAX": "log records per StreamLogs call",
+    "LOG_BATCH_MAX": "log records per StreamLogBatches call",
     "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch",
     "LOG_TAIL_MAX_S": "longest a `logs` subscription streams before the client re-subscribes",
     "REQUEST_MAX_BYTES": "largest request body (REST and GraphQL) and GraphQL query string; "
@@ -77,7 +77,7 @@ DESCRIPTIONS: dict[str, str] = {
     "KAFKA_IDEMPOTENCE": "`auto` (use idempotent production where the broker supports it), "
     "`on` or `off`",
     "KAFKA_REQUEST_TIMEOUT_S": "bound on one Kafka request",
-    "KAFKA_PRODUCE_TIMEOUT_S": "bound on Kafka acknowledging a whole StreamLogs batch",
+    "KAFKA_PRODUCE_TIMEOUT_S": "bound on Kafka acknowledging all records of one log stream call",
     "KAFKA_HEALTH_INTERVAL_S": "how often an idle producer checks the broker",
     "KAFKA_RETRY_BACKOFF_MAX_S": "longest pause between reconnection attempts",
     "DB_METRICS_PORT": "Prometheus port of db_service: RPCs per method and outcome, pool usage "

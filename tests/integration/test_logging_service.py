@@ -1,5 +1,5 @@
-"""The logging service against a real broker: StreamLogs acks only what Kafka acknowledged,
-health follows Kafka, TailLogs reads the topic back."""
+"""The logging service against a real broker: StreamLogs and StreamLogBatches ack only what
+Kafka acknowledged, health follows Kafka, TailLogs reads the topic back."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import grpc
 import orjson
 import pytest
 from grpc_health.v1 import health_pb2
+from prometheus_client import REGISTRY
 
 from logging_service import servicer as servicer_module
 from logging_service.console import tail
@@ -40,6 +41,24 @@ async def stream(target: str, records: list[pb.LogRecord]) -> pb.StreamLogsSumma
     async with grpc.aio.insecure_channel(target) as channel:
         stub = logging_service_pb2_grpc.LoggingServiceStub(channel)
         return await stub.StreamLogs(iter(records), timeout=10)
+
+
+async def stream_batches(target: str, batches: list[list[pb.LogRecord]]) -> pb.StreamLogsSummary:
+    """One StreamLogBatches call, one LogBatch message per list."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = logging_service_pb2_grpc.LoggingServiceStub(channel)
+        messages = [pb.LogBatch(records=records) for records in batches]
+        return await stub.StreamLogBatches(iter(messages), timeout=10)
+
+
+def rpcs(method: str, code: str) -> float:
+    """logging_service_rpcs_total{method, code}, as the in-process service counted it."""
+    labels = {"method": method, "code": code}
+    return REGISTRY.get_sample_value("logging_service_rpcs_total", labels) or 0.0
+
+
+def records_acknowledged() -> float:
+    return REGISTRY.get_sample_value("logging_service_records_total") or 0.0
 
 
 async def test_stream_logs_is_acknowledged_once_every_record_is_in_the_topic(
@@ -89,6 +108,95 @@ async def test_stream_logs_refuses_streams_over_the_limit(
         await stream(target, [make_record(n) for n in range(6)])
 
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_stream_log_batches_produces_every_record_of_every_message(
+    logging_app: App, broker: TansuBroker
+) -> None:
+    app, target = logging_app
+    records = [make_record(n, message="checkout done" if n % 3 else "") for n in range(15)]
+    ok_before, records_before = rpcs("StreamLogBatches", "OK"), records_acknowledged()
+
+    summary = await stream_batches(target, [records[:4], [], records[4:14], records[14:]])
+
+    assert (summary.received, summary.acknowledged) == (15, 15)
+    messages = await read_topic(broker.bootstrap_servers, app.settings.kafka_topic, count=15)
+    assert event_ids(messages) == [r.event_id for r in records]
+    for message, record in zip(messages, records, strict=True):
+        value = orjson.loads(message.value)
+        assert message.key == record.request_id.encode()
+        assert set(value) == set(JSON_FIELDS) | ({"message"} if record.message else set())
+    assert rpcs("StreamLogBatches", "OK") == ok_before + 1
+    assert records_acknowledged() == records_before + 15
+
+
+async def test_stream_log_batches_sanitizes_like_stream_logs(
+    logging_app: App, broker: TansuBroker
+) -> None:
+    app, target = logging_app
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlLXZhbHVl"
+    long_record = make_record(operation="x" * 500, message="m" * 5000, request_id="")
+    secret_record = make_record(message=f"login with {jwt} and password=hunter2", event_id="")
+
+    await stream_batches(target, [[long_record, secret_record]])
+
+    messages = await read_topic(broker.bootstrap_servers, app.settings.kafka_topic, count=2)
+    long_value, secret_value = (orjson.loads(m.value) for m in messages)
+    assert len(long_value["operation"]) == 200
+    assert long_value["message"] == "m" * 2000
+    assert messages[0].key is None
+    assert secret_value["message"] == "login with [REDACTED] and password=[REDACTED]"
+    assert len(secret_value["event_id"]) == 32
+
+
+async def test_stream_log_batches_limit_counts_records_not_messages(
+    logging_app: App, broker: TansuBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, target = logging_app
+    monkeypatch.setattr(servicer_module, "MAX_RECORDS_PER_STREAM", 5)
+    exhausted_before = rpcs("StreamLogBatches", "RESOURCE_EXHAUSTED")
+    at_limit = [make_record(n) for n in range(5)]
+    within, beyond = [make_record(n) for n in range(3)], [make_record(n) for n in range(3)]
+    marker = make_record(99)
+
+    summary = await stream_batches(target, [at_limit[:3], at_limit[3:]])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stream_batches(target, [within, beyond])
+    # Produced after the refused call on the same partition: nothing refused can come after it.
+    await stream(target, [marker])
+
+    assert (summary.received, summary.acknowledged) == (5, 5)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert rpcs("StreamLogBatches", "RESOURCE_EXHAUSTED") == exhausted_before + 1
+    messages = await read_topic(broker.bootstrap_servers, app.settings.kafka_topic, count=9)
+    # As with StreamLogs, what came before the limit was produced; the message crossing it not.
+    assert event_ids(messages) == [r.event_id for r in [*at_limit, *within, marker]]
+
+
+async def test_stream_log_batches_without_records_is_acknowledged_at_once(
+    logging_app: App,
+) -> None:
+    _, target = logging_app
+
+    no_messages = await stream_batches(target, [])
+    empty_messages = await stream_batches(target, [[], []])
+
+    assert (no_messages.received, no_messages.acknowledged) == (0, 0)
+    assert (empty_messages.received, empty_messages.acknowledged) == (0, 0)
+
+
+async def test_stream_log_batches_is_unavailable_without_kafka() -> None:
+    app = LoggingServiceApp(log_settings(f"127.0.0.1:{free_port()}"))
+    target = f"127.0.0.1:{await app.start()}"
+    unavailable_before = rpcs("StreamLogBatches", "UNAVAILABLE")
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stream_batches(target, [[make_record()]])
+    finally:
+        await app.stop(1.0)
+
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert rpcs("StreamLogBatches", "UNAVAILABLE") == unavailable_before + 1
 
 
 async def test_health_is_serving_for_both_names_once_kafka_is_up(logging_app: App) -> None:

@@ -1,23 +1,30 @@
 """LogShipper against a real logging service and broker: records arrive, outages lose nothing,
-overflow is counted and reported once, stop() flushes within its timeout."""
+overflow is counted and reported once, stop() flushes within its timeout, large batches are
+split into messages gRPC accepts, and an older service without StreamLogBatches gets StreamLogs."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+import grpc
 import orjson
 import pytest
 
 from logging_service.client import LogShipper
+from logging_service.kafka import LogProducer
 from logging_service.server import LoggingServiceApp
+from logging_service.servicer import LoggingServiceServicer
 from logging_service.settings import Settings
+from protos import logging_service_pb2 as pb
 from scripts.infra import TansuBroker, free_port
 from tests.integration.conftest import event_ids, log_settings, read_topic, wait_for, wait_serving
 
 
-def record(shipper: LogShipper, n: int) -> str:
+def record(shipper: LogShipper, n: int, message: str = "") -> str:
     return shipper.record(
         kind="graphql",
         operation="Query.products",
@@ -25,6 +32,7 @@ def record(shipper: LogShipper, n: int) -> str:
         outcome="ok",
         duration_ms=0.5,
         request_id=f"req-{n}",
+        message=message,
     )
 
 
@@ -47,6 +55,58 @@ class Server:
             self.app = None
 
 
+class CallCounter(grpc.aio.ServerInterceptor):
+    """Counts the calls a server receives by method name, implemented or not."""
+
+    def __init__(self) -> None:
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        self.calls[handler_call_details.method.rsplit("/", 1)[-1]] += 1
+        return await continuation(handler_call_details)
+
+
+class OlderService:
+    """A logging service from before StreamLogBatches: the real servicer and Kafka producer,
+    registered the way the generated code of that version did, StreamLogs only. With
+    `stream_logs=False` it serves no LoggingService method at all (not a logging service)."""
+
+    def __init__(self, settings: Settings, *, stream_logs: bool = True) -> None:
+        self.settings = settings
+        self.producer = LogProducer(settings)
+        self.servicer = LoggingServiceServicer(self.producer, settings)
+        self.counter = CallCounter()
+        self._stream_logs = stream_logs
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> str:
+        self._server = server = grpc.aio.server(interceptors=[self.counter])
+        handlers: dict[str, Any] = {}
+        if self._stream_logs:
+            handlers["StreamLogs"] = grpc.stream_unary_rpc_method_handler(
+                self.servicer.StreamLogs,
+                request_deserializer=pb.LogRecord.FromString,
+                response_serializer=pb.StreamLogsSummary.SerializeToString,
+            )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("merch.v1.LoggingService", handlers),)
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        await self.producer.start()
+        await wait_for(lambda: self.producer.ready, within=15, message="Kafka never ready")
+        return f"127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(0.5)
+        await self.producer.stop()
+
+
 @pytest.fixture
 async def server(broker: TansuBroker) -> AsyncIterator[Server]:
     """Not started: each test decides when the logging service is up."""
@@ -57,7 +117,7 @@ async def server(broker: TansuBroker) -> AsyncIterator[Server]:
         await s.stop()
 
 
-async def read_ids(broker: TansuBroker, server: Server, count: int) -> list[str]:
+async def read_ids(broker: TansuBroker, server: Server | OlderService, count: int) -> list[str]:
     return event_ids(
         await read_topic(broker.bootstrap_servers, server.settings.kafka_topic, count=count)
     )
@@ -180,3 +240,64 @@ async def test_disabled_shipper_records_nothing(server: Server) -> None:
     assert record(shipper, 1) == ""
     await shipper.stop(timeout_s=1)
     assert shipper.stats == type(shipper.stats)(sent=0, resent=0, dropped=0, queued=0)
+
+
+async def test_a_batch_too_large_for_one_grpc_message_is_split_and_arrives(
+    server: Server, broker: TansuBroker
+) -> None:
+    await server.start()
+    # 600 records of ~8 kB (2 000 four-byte characters each): ~4.9 MB, over gRPC's 4 MiB.
+    shipper = LogShipper(server.target, service="gateway", batch_max=600, flush_interval_s=30)
+    await shipper.start()
+    ids = [record(shipper, n, message="\U0001d11e" * 2000) for n in range(600)]
+
+    await wait_for(lambda: shipper.stats.sent == 600, within=20, message="large batch not sent")
+    await shipper.stop()
+
+    # One call, never refused: a refused message would have been re-sent.
+    assert (shipper.stats.resent, shipper.stats.dropped) == (0, 0)
+    assert await read_ids(broker, server, 600) == ids
+
+
+async def test_an_older_service_gets_stream_logs_from_the_first_batch_on(
+    broker: TansuBroker,
+) -> None:
+    older = OlderService(log_settings(broker.bootstrap_servers))
+    target = await older.start()
+    shipper = LogShipper(target, service="gateway", batch_max=5, flush_interval_s=0.02)
+    await shipper.start()
+    try:
+        ids = [record(shipper, n) for n in range(12)]  # batches of 5, 5 and 2
+
+        await wait_for(lambda: shipper.stats.sent == 12, within=10, message="records not sent")
+        await shipper.stop()
+        arrived = await read_ids(broker, older, 12)
+    finally:
+        await shipper.stop()
+        await older.stop()
+
+    assert (shipper.stats.resent, shipper.stats.dropped) == (0, 0)
+    assert arrived == ids
+    # StreamLogBatches was tried once; this and the later batches went over StreamLogs.
+    assert older.counter.calls == {"StreamLogBatches": 1, "StreamLogs": 3}
+
+
+async def test_a_service_without_either_method_gets_the_batch_dropped_for_good(
+    broker: TansuBroker,
+) -> None:
+    stranger = OlderService(log_settings(broker.bootstrap_servers), stream_logs=False)
+    target = await stranger.start()
+    shipper = LogShipper(target, service="gateway", flush_interval_s=0.02)
+    await shipper.start()
+    try:
+        for n in range(7):
+            record(shipper, n)
+
+        await wait_for(lambda: shipper.stats.dropped == 7, within=10, message="not dropped")
+        await shipper.stop()
+    finally:
+        await shipper.stop()
+        await stranger.stop()
+
+    assert (shipper.stats.sent, shipper.stats.resent, shipper.stats.queued) == (0, 0, 0)
+    assert stranger.counter.calls == {"StreamLogBatches": 1, "StreamLogs": 1}

@@ -1,4 +1,5 @@
-"""Log records without services: redaction, limits, the JSON form on the topic, console lines."""
+"""Log records without services: redaction, limits, the JSON form on the topic, console lines,
+and how LogShipper packs a batch into LogBatch messages."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import math
 import orjson
 import pytest
 
+from logging_service.client import MESSAGE_MAX_BYTES, log_batches
 from logging_service.console import format_line
-from logging_service.records import JSON_FIELDS, from_json, redact, sanitize, to_json
+from logging_service.records import JSON_FIELDS, from_json, redact, sanitize, to_json, to_kafka
 from protos import logging_service_pb2 as pb
 
 JWT = (
@@ -105,6 +107,68 @@ def test_sanitize_bounds_strings_and_numbers_and_fills_missing_ids() -> None:
     assert len(clean.request_id) == 128
     assert clean.duration_ms == 0.0
     assert orjson.loads(to_json(clean))["duration_ms"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"message": "User 'peter' is created"},
+        {"message": f"login with {JWT} and password=hunter2"},
+        {"operation": "o" * 500, "message": "m" * 3000, "request_id": "r" * 500},
+        {"request_id": ""},
+        {"duration_ms": math.inf},
+        {"duration_ms": -3.0, "service": "s" * 100, "user": "u" * 100},
+    ],
+)
+def test_to_kafka_is_the_sanitized_record_keyed_by_its_request_id(
+    overrides: dict[str, object],
+) -> None:
+    record = make_record(**overrides)
+    clean = sanitize(record)
+
+    key, value = to_kafka(record)
+
+    assert value == to_json(clean)
+    assert key == (clean.request_id.encode() or None)
+
+
+@pytest.mark.parametrize("ts", [0.0, -5.0, math.nan])
+def test_to_kafka_fills_a_missing_event_id_and_time(ts: float) -> None:
+    _, value = to_kafka(make_record(event_id="", ts=ts))
+
+    data = orjson.loads(value)
+    assert set(data) == set(JSON_FIELDS)
+    assert len(data["event_id"]) == 32
+    assert data["ts"] > 1_700_000_000
+
+
+def test_a_batch_that_fits_travels_as_one_message() -> None:
+    records = [make_record(request_id=f"req-{n}") for n in range(500)]
+
+    messages = log_batches(records)
+
+    assert len(messages) == 1
+    assert list(messages[0].records) == records
+
+
+def test_a_large_batch_is_split_in_order_into_messages_under_the_limit() -> None:
+    # ~8 kB per record: 600 of them are ~4.9 MB, over gRPC's 4 MiB per message.
+    records = [make_record(request_id=f"req-{n}", message="\U0001d11e" * 2000) for n in range(600)]
+
+    messages = log_batches(records)
+
+    assert len(messages) == 5
+    assert all(m.ByteSize() <= MESSAGE_MAX_BYTES for m in messages)
+    assert [r for m in messages for r in m.records] == records
+
+
+def test_a_record_larger_than_the_limit_travels_alone() -> None:
+    small, large = make_record(), make_record(message="m" * 2000)
+
+    messages = log_batches([small, large, small], max_bytes=1000)
+
+    assert [list(m.records) for m in messages] == [[small], [large], [small]]
 
 
 @pytest.mark.parametrize(
