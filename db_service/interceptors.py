@@ -14,6 +14,10 @@ from db_service.metrics import RPC_SECONDS, RPCS
 
 _SERVICE_PREFIX = "/merch.v1.DBService/"
 REQUEST_ID_KEY = "x-request-id"
+# A call made for several requests (the gateway coalesces product reads) carries one
+# `x-request-id` entry per request and is recorded once per request; beyond this many, the
+# rest are ignored.
+MAX_REQUEST_IDS = 100
 
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -50,13 +54,13 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method_name = method.removeprefix(_SERVICE_PREFIX)
         operation = "DBService/" + method_name
-        request_id = _request_id(handler_call_details.invocation_metadata)
+        request_ids = _request_ids(handler_call_details.invocation_metadata)
         # The stubs type handler behaviours as synchronous; ours are coroutines.
         inner: Callable[[Any, Context], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
         recorder = self._recorder
 
         async def recorded(request: Any, context: Context) -> Any:
-            call = CallInfo(request_id=request_id)
+            call = CallInfo(request_id=request_ids[0])
             token = current_call.set(call)
             started = time.perf_counter()
             try:
@@ -70,14 +74,15 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
                 elapsed = time.perf_counter() - started
                 RPCS.labels(method_name, call.outcome).inc()
                 RPC_SECONDS.labels(method_name).observe(elapsed)
-                recorder.record(
-                    kind="rpc",
-                    operation=operation,
-                    user=call.user,
-                    outcome=call.outcome,
-                    duration_ms=elapsed * 1000,
-                    request_id=call.request_id,
-                )
+                for request_id in request_ids:
+                    recorder.record(
+                        kind="rpc",
+                        operation=operation,
+                        user=call.user,
+                        outcome=call.outcome,
+                        duration_ms=elapsed * 1000,
+                        request_id=request_id,
+                    )
 
         return grpc.unary_unary_rpc_method_handler(
             recorded,
@@ -86,10 +91,12 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-def _request_id(metadata: Any) -> str:
+def _request_ids(metadata: Any) -> list[str]:
+    """The well-formed request ids of the call, in order and each once; a new one if none."""
+    ids: dict[str, None] = {}
     for key, raw in metadata or ():
-        if key == REQUEST_ID_KEY:
+        if key == REQUEST_ID_KEY and len(ids) < MAX_REQUEST_IDS:
             value = raw.decode() if isinstance(raw, bytes) else str(raw)
             if 0 < len(value) <= 128 and value.isprintable():
-                return value
-    return uuid.uuid4().hex
+                ids[value] = None
+    return list(ids) or [uuid.uuid4().hex]

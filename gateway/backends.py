@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
+from gateway.coalesce import ProductReads
 from gateway.errors import from_rpc_error
 from protos import db_service_pb2_grpc, logging_service_pb2_grpc
 
@@ -74,6 +75,7 @@ class DBClient:
     def __init__(self, channel: grpc.aio.Channel, timeout_s: float) -> None:
         self._stub = db_service_pb2_grpc.DBServiceStub(channel)
         self._timeout_s = timeout_s
+        self.product_reads = ProductReads(self)
 
     async def call(
         self,
@@ -93,6 +95,17 @@ class DBClient:
         metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
         if authorization:
             metadata.append(("authorization", authorization))
+        return await self._call(method, request, metadata, idempotent_write)
+
+    async def call_for_many(self, method: str, request: Any, *, request_ids: list[str]) -> Any:
+        """One anonymous read on behalf of several requests: each id travels as its own
+        `x-request-id` entry, and db_service records the call once per request."""
+        metadata = [("x-request-id", request_id) for request_id in request_ids]
+        return await self._call(method, request, metadata, False)
+
+    async def _call(
+        self, method: str, request: Any, metadata: list[tuple[str, str]], idempotent_write: bool
+    ) -> Any:
         rpc = getattr(self._stub, method)
         deadline = time.monotonic() + self._timeout_s
         attempts = KEYED_WRITE_ATTEMPTS if idempotent_write else 1

@@ -76,8 +76,19 @@ class ApiError(Exception):
         return cls("FORBIDDEN", message, http_status=403)
 
     @classmethod
+    def not_found(cls, message: str) -> ApiError:
+        mapping = BY_STATUS[grpc.StatusCode.NOT_FOUND]
+        return cls(mapping.code, message, http_status=mapping.http_status)
+
+    @classmethod
     def bad_input(cls, message: str) -> ApiError:
         return cls("BAD_USER_INPUT", message, http_status=400)
+
+    def copy(self) -> ApiError:
+        """The same failure as a new exception, for another request to raise."""
+        return ApiError(
+            self.code, self.message, http_status=self.http_status, retry_after_s=self.retry_after_s
+        )
 
     @classmethod
     def http(cls, status: int, message: str) -> ApiError:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+_GRPC_CALLS = re.compile(
+    r'^gateway_grpc_calls_total\{code="[A-Z_]+",method="(\w+)"\} ([0-9.e+]+)$', re.M
+)
 _counter = itertools.count(1)
 _run = os.getpid() % 10_000
 
@@ -102,3 +106,11 @@ async def make_product(
     assert response.status_code == 201, response.text
     product: dict[str, Any] = response.json()
     return product
+
+
+async def grpc_calls(client: httpx.AsyncClient) -> dict[str, float]:
+    """The gateway's gRPC calls so far, by method (all codes), from its /metrics."""
+    totals: dict[str, float] = {}
+    for method, value in _GRPC_CALLS.findall((await client.get("/metrics")).text):
+        totals[method] = totals.get(method, 0.0) + float(value)
+    return totals

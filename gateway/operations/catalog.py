@@ -9,8 +9,10 @@ PRODUCT_FIELDS = ("name", "description", "category", "price", "slogan", "stock")
 
 
 async def get_product(scope: RequestScope, product_id: int) -> pb.Product:
-    product: pb.Product = await scope.call("GetProduct", pb.GetProductRequest(id=product_id))
-    return product
+    """GetProduct, coalesced with the concurrent reads of other requests (gateway.coalesce)."""
+    return await scope.db.product_reads.get(
+        product_id, request_id=scope.request_id, authorization=scope.credentials.authorization
+    )
 
 
 async def get_products_by_ids(scope: RequestScope, ids: list[int]) -> list[pb.Product]:

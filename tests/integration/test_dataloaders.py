@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import httpx
 
-from tests.factories import admin_token, gql, make_product, make_user
-
-_CALLS = re.compile(
-    r'^gateway_grpc_calls_total\{code="[A-Z_]+",method="(\w+)"\} ([0-9.e+]+)$', re.M
-)
-
-
-async def _grpc_calls(client: httpx.AsyncClient) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for method, value in _CALLS.findall((await client.get("/metrics")).text):
-        totals[method] = totals.get(method, 0.0) + float(value)
-    return totals
+from tests.factories import admin_token, gql, grpc_calls, make_product, make_user
 
 
 async def test_100_orders_with_product_and_user_cost_at_most_3_grpc_calls(
@@ -34,9 +21,9 @@ async def test_100_orders_with_product_and_user_cost_at_most_3_grpc_calls(
         assert placed.status_code == 201
     query = "{ orders(first: 100) { edges { node { id product { name } user { username } } } } }"
 
-    before = await _grpc_calls(client)
+    before = await grpc_calls(client)
     body = await gql(client, query, token=admin)
-    after = await _grpc_calls(client)
+    after = await grpc_calls(client)
 
     calls = {m: after[m] - before.get(m, 0.0) for m in after if after[m] != before.get(m, 0.0)}
     edges = body["data"]["orders"]["edges"]

@@ -1,0 +1,125 @@
+"""Product reads of concurrent requests, coalesced into one GetProductsByIds call.
+
+    product = await db.product_reads.get(product_id, request_id=scope.request_id)
+
+A read of one product costs db_service far more in gRPC machinery than in SQL (bench/README.md:
+two thirds of its CPU per GetProduct is grpc.aio's). Under load many requests ask for a product
+in the same turn of the event loop, so the reads queued during one turn go out together at its
+end: a lone read as GetProduct, exactly as before, and two or more as one GetProductsByIds call
+(one SELECT … = ANY) that carries every waiting request's id (one `x-request-id` entry each), so
+db_service still writes a log record for each request. Nothing is cached: every read is answered
+by a call that began after it was asked.
+
+Product reads are public (db_service reads no caller for them), so requests of different callers
+may share a call. Batches hold at most MAX_BATCH ids; a caller that gives up (client gone,
+cancelled) leaves the others' answers alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gateway.errors import ApiError
+from protos import db_service_pb2 as pb
+
+if TYPE_CHECKING:
+    from gateway.backends import DBClient
+
+# Under GetProductsByIds's own limit (100), and small enough that a batch's request ids stay
+# well inside gRPC's 8 KiB metadata limit (64 × ~50 bytes).
+MAX_BATCH = 64
+_ID_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    product_id: int
+    request_id: str
+    authorization: str | None
+    future: asyncio.Future[pb.Product]
+
+
+class ProductReads:
+    """Coalesces GetProduct calls made in the same event-loop turn (see the module docstring)."""
+
+    def __init__(self, db: DBClient) -> None:
+        self._db = db
+        self._waiting: list[_Read] = []
+
+    async def get(
+        self, product_id: int, *, request_id: str, authorization: str | None
+    ) -> pb.Product:
+        """The product, or ApiError NOT_FOUND (or the backend's failure) as GetProduct gives it."""
+        if not 1 <= product_id <= _ID_MAX:
+            # Out of range: db_service's own answer (its NOT_FOUND) without joining a batch.
+            return await self._single(product_id, request_id, authorization)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[pb.Product] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._dispatch)
+        self._waiting.append(_Read(product_id, request_id, authorization, future))
+        return await future
+
+    def _dispatch(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for start in range(0, len(waiting), MAX_BATCH):
+            batch = waiting[start : start + MAX_BATCH]
+            task = asyncio.get_running_loop().create_task(self._answer(batch))
+            # The task resolves futures only; it never raises (see _answer).
+            task.add_done_callback(_retrieve)
+
+    async def _answer(self, batch: list[_Read]) -> None:
+        try:
+            if len(batch) == 1:
+                read = batch[0]
+                product = await self._single(read.product_id, read.request_id, read.authorization)
+                _resolve(read.future, product)
+                return
+            ids = sorted({read.product_id for read in batch})
+            request_ids = list(dict.fromkeys(read.request_id for read in batch))
+            reply: pb.ProductList = await self._db.call_for_many(
+                "GetProductsByIds", pb.GetProductsByIdsRequest(ids=ids), request_ids=request_ids
+            )
+            found = {product.id: product for product in reply.products}
+            for read in batch:
+                if (match := found.get(read.product_id)) is not None:
+                    _resolve(read.future, match)
+                else:
+                    _fail(read.future, ApiError.not_found(f"product {read.product_id} not found"))
+        except ApiError as exc:
+            # One exception object per waiter: each request raises (and annotates) its own.
+            for read in batch:
+                _fail(read.future, exc.copy())
+        except BaseException as exc:
+            for read in batch:
+                _fail(read.future, exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    async def _single(
+        self, product_id: int, request_id: str, authorization: str | None
+    ) -> pb.Product:
+        product: pb.Product = await self._db.call(
+            "GetProduct",
+            pb.GetProductRequest(id=product_id),
+            authorization=authorization,
+            request_id=request_id,
+        )
+        return product
+
+
+def _resolve(future: asyncio.Future[pb.Product], product: pb.Product) -> None:
+    if not future.done():
+        future.set_result(product)
+
+
+def _fail(future: asyncio.Future[pb.Product], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,125 @@
+"""ProductReads: which calls a burst of product reads becomes (a fake DBClient records them)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from gateway.coalesce import MAX_BATCH, ProductReads
+from gateway.errors import ApiError
+from protos import db_service_pb2 as pb
+
+KNOWN = {1, 2, 3}
+
+
+class FakeDB:
+    def __init__(self, failure: ApiError | None = None) -> None:
+        self.calls: list[tuple[str, list[int], list[str]]] = []
+        self.failure = failure
+        self.release = asyncio.Event()
+        self.release.set()
+        self.called = asyncio.Event()
+
+    async def call(
+        self, method: str, request: Any, *, authorization: str | None, request_id: str
+    ) -> pb.Product:
+        self.calls.append((method, [request.id], [request_id]))
+        self.called.set()
+        await self.release.wait()
+        if self.failure or request.id not in KNOWN:
+            raise self.failure or ApiError.not_found(f"product {request.id} not found")
+        return pb.Product(id=request.id, name=f"p{request.id}")
+
+    async def call_for_many(self, method: str, request: Any, *, request_ids: list[str]) -> Any:
+        self.calls.append((method, list(request.ids), request_ids))
+        self.called.set()
+        await self.release.wait()
+        if self.failure:
+            raise self.failure
+        return pb.ProductList(
+            products=[pb.Product(id=i, name=f"p{i}") for i in request.ids if i in KNOWN]
+        )
+
+
+def _reads(db: FakeDB) -> ProductReads:
+    return ProductReads(db)  # type: ignore[arg-type]
+
+
+async def test_a_lone_read_is_a_plain_get_product() -> None:
+    db = FakeDB()
+    product = await _reads(db).get(2, request_id="r1", authorization="Bearer t")
+    assert product.name == "p2"
+    assert db.calls == [("GetProduct", [2], ["r1"])]
+
+
+async def test_reads_of_one_turn_share_one_call_and_keep_their_request_ids() -> None:
+    db = FakeDB()
+    reads = _reads(db)
+    got = await asyncio.gather(
+        *(reads.get(i, request_id=f"r{n}", authorization=None) for n, i in enumerate([3, 1, 3, 2]))
+    )
+    assert [p.name for p in got] == ["p3", "p1", "p3", "p2"]
+    assert db.calls == [("GetProductsByIds", [1, 2, 3], ["r0", "r1", "r2", "r3"])]
+
+
+async def test_a_missing_product_fails_only_its_own_read() -> None:
+    db = FakeDB()
+    reads = _reads(db)
+    found, missing = await asyncio.gather(
+        reads.get(1, request_id="a", authorization=None),
+        reads.get(99, request_id="b", authorization=None),
+        return_exceptions=True,
+    )
+    assert isinstance(found, pb.Product)
+    assert found.id == 1
+    assert isinstance(missing, ApiError)
+    assert (missing.code, missing.http_status) == ("NOT_FOUND", 404)
+    assert "99" in missing.message
+
+
+@pytest.mark.parametrize("product_id", [0, -5, -(2**31)])
+async def test_ids_out_of_range_get_db_service_s_own_answer(product_id: int) -> None:
+    db = FakeDB()
+    with pytest.raises(ApiError) as raised:
+        await _reads(db).get(product_id, request_id="r", authorization=None)
+    assert raised.value.code == "NOT_FOUND"
+    assert db.calls == [("GetProduct", [product_id], ["r"])]
+
+
+async def test_a_failed_call_fails_each_read_with_its_own_exception() -> None:
+    db = FakeDB(failure=ApiError("UNAVAILABLE", "down", http_status=503, retry_after_s=2))
+    reads = _reads(db)
+    results = await asyncio.gather(
+        *(reads.get(i, request_id=str(i), authorization=None) for i in (1, 2, 3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, ApiError) and r.code == "UNAVAILABLE" for r in results)
+    assert all(isinstance(r, ApiError) and r.retry_after_s == 2 for r in results)
+    assert len({id(r) for r in results}) == 3
+
+
+async def test_bursts_are_split_into_batches_of_at_most_max_batch() -> None:
+    db = FakeDB()
+    reads = _reads(db)
+    count = MAX_BATCH * 2 + 1
+    got = await asyncio.gather(
+        *(reads.get(1 + n % 3, request_id=f"r{n}", authorization=None) for n in range(count))
+    )
+    assert len(got) == count
+    assert [len(request_ids) for _, _, request_ids in db.calls] == [MAX_BATCH, MAX_BATCH, 1]
+    assert [method for method, _, _ in db.calls][-1] == "GetProduct"
+
+
+async def test_a_cancelled_read_leaves_the_others_answered() -> None:
+    db = FakeDB()
+    db.release.clear()
+    reads = _reads(db)
+    first = asyncio.ensure_future(reads.get(1, request_id="a", authorization=None))
+    second = asyncio.ensure_future(reads.get(2, request_id="b", authorization=None))
+    await asyncio.wait_for(db.called.wait(), 5)
+    first.cancel()
+    db.release.set()
+    assert (await second).name == "p2"
+    assert first.cancelled()
