@@ -27,6 +27,14 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
+GRAPHQL_PATHS = Counter(
+    "gateway_graphql_operations_total",
+    "GraphQL HTTP operations by the path that ran them: fast (a POSTed document that passed"
+    " before; gateway.graphql.fastpath) or full (Strawberry's view)",
+    ["path"],
+)
+FAST_PATH, FULL_PATH = GRAPHQL_PATHS.labels("fast"), GRAPHQL_PATHS.labels("full")
+
 IN_FLIGHT = Gauge(
     "gateway_http_requests_in_flight",
     "HTTP requests received and not yet answered (WebSockets excluded)",

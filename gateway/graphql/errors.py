@@ -47,24 +47,12 @@ class ErrorCodes(SchemaExtension):
         result.errors = [self._coded(error) for error in errors]
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        extensions = dict(error.extensions or {})
-        if isinstance(original, ApiError):
-            extensions["code"] = original.code
-            if original.retry_after_s is not None:
-                extensions["retryAfter"] = original.retry_after_s
-            return _with(error, original.message, extensions)
-        if "code" in extensions:
-            return error
-        if error.path is None:
+        if error.path is None and not _has_code(error):
             # Raised before any resolver ran: the request itself is wrong.
+            extensions = dict(error.extensions or {})
             extensions["code"] = self._request_error_code(error)
             return _with(error, self._request_message(error), extensions, keep_original=False)
-        if original is None:
-            extensions["code"] = "BAD_USER_INPUT"
-            return _with(error, error.message, extensions)
-        log.error("unexpected error in resolver", exc_info=original)
-        return _with(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"}, keep_original=False)
+        return coded_execution_error(error)
 
     def _request_message(self, error: GraphQLError) -> str:
         if isinstance(error.original_error, RecursionError):
@@ -82,6 +70,28 @@ class ErrorCodes(SchemaExtension):
         if error.message.startswith("Variable '$"):
             return "BAD_USER_INPUT"
         return "GRAPHQL_VALIDATION_FAILED"
+
+
+def _has_code(error: GraphQLError) -> bool:
+    return isinstance(error.original_error, ApiError) or "code" in (error.extensions or {})
+
+
+def coded_execution_error(error: GraphQLError) -> GraphQLError:
+    """An error raised while resolving a field, with its code (masked when unexpected)."""
+    original = error.original_error
+    extensions = dict(error.extensions or {})
+    if isinstance(original, ApiError):
+        extensions["code"] = original.code
+        if original.retry_after_s is not None:
+            extensions["retryAfter"] = original.retry_after_s
+        return _with(error, original.message, extensions)
+    if "code" in extensions:
+        return error
+    if original is None:
+        extensions["code"] = "BAD_USER_INPUT"
+        return _with(error, error.message, extensions)
+    log.error("unexpected error in resolver", exc_info=original)
+    return _with(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"}, keep_original=False)
 
 
 def _with(

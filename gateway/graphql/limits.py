@@ -13,10 +13,12 @@ fragments spreading each other twice keeps them busy for minutes.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
@@ -78,65 +80,107 @@ class GraphQLLimits:
     field_suggestions: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A document that parsed and validated once (validation does not depend on variables or
+    on which of its operations runs; the limits do, and are checked again per request)."""
+
+    document: DocumentNode
+    limits: GraphQLLimits
+
+
+# (schema, text) → Prepared, most recently used last; bounded like the other caches.
+_prepared: collections.OrderedDict[tuple[GraphQLSchema, str], Prepared] = collections.OrderedDict()
+
+
+def prepared(schema: GraphQLSchema, query: str) -> Prepared | None:
+    """The document of `query` if it passed validation before and is still cached."""
+    key = (schema, query)
+    entry = _prepared.get(key)
+    if entry is not None:
+        _prepared.move_to_end(key)
+    return entry
+
+
+def _remember(schema: GraphQLSchema, query: str, entry: Prepared) -> None:
+    _prepared[(schema, query)] = entry
+    if len(_prepared) > DOCUMENT_CACHE_SIZE:
+        _prepared.popitem(last=False)
+
+
+def exceeded(
+    limits: GraphQLLimits,
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> GraphQLError | None:
+    """The refusal of the first limit the operation is over, with these variables, if any."""
+    # Only the variables given as `first` change the measure, so only they are in the key:
+    # product(id: $id) over 1,000 ids is one entry, not 1,000.
+    variables = variables or {}
+    ints = tuple(
+        sorted(
+            (name, value)
+            for name in _first_variables(document)
+            if type(value := variables.get(name)) is int
+        )
+    )
+    try:
+        measure = _measure(schema, document, operation_name, ints)
+    except RecursionError:
+        return _refusal("depth", "the operation is nested too deeply", limits.max_depth)
+    return _first_exceeded(limits, measure)
+
+
 class OperationLimits(SchemaExtension):
-    """Refuses an operation whose depth, aliases, cost or introspection nesting is over a limit."""
+    """Refuses an operation whose depth, aliases, cost or introspection nesting is over a limit.
+
+    A document that passes is remembered (`prepared`), so the gateway's fast path can run it
+    again without Strawberry's per-request machinery.
+    """
 
     def __init__(self, limits: GraphQLLimits) -> None:
         self.limits = limits
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if context.graphql_document is not None:
-            error = self._check(context.graphql_document)
+        document = context.graphql_document
+        if document is not None:
+            schema = context.schema._schema
+            error = exceeded(
+                self.limits, schema, document, context.operation_name, context.variables
+            )
             # Strawberry skips its own validation when errors (even none) are already there:
             # within the limits, the validation of a document seen before comes from the cache.
-            context.pre_execution_errors = (
+            errors = (
                 [error]
                 if error is not None
-                else _validate(
-                    context.schema._schema,
-                    context.graphql_document,
-                    tuple(context.validation_rules),
-                )
+                else _validate(schema, document, tuple(context.validation_rules))
             )
+            context.pre_execution_errors = errors
+            if not errors and context.query:
+                _remember(schema, context.query, Prepared(document, self.limits))
         yield
 
-    def _check(self, document: DocumentNode) -> GraphQLError | None:
-        context = self.execution_context
-        # Only the variables given as `first` change the measure, so only they are in the key:
-        # product(id: $id) over 1,000 ids is one entry, not 1,000.
-        variables = context.variables or {}
-        ints = tuple(
-            sorted(
-                (name, value)
-                for name in _first_variables(document)
-                if type(value := variables.get(name)) is int
-            )
-        )
-        try:
-            measure = _measure(context.schema._schema, document, context.operation_name, ints)
-        except RecursionError:
-            return _refusal("depth", "the operation is nested too deeply", self.limits.max_depth)
-        return self._first_exceeded(measure)
 
-    def _first_exceeded(self, measure: Measure) -> GraphQLError | None:
-        limits = self.limits
-        if measure.depth > limits.max_depth:
-            message = f"the operation is {measure.depth} levels deep; at most {limits.max_depth}"
-            return _refusal("depth", message, limits.max_depth)
-        if measure.aliases > limits.max_aliases:
-            message = f"the operation uses {measure.aliases} aliases; at most {limits.max_aliases}"
-            return _refusal("aliases", message, limits.max_aliases)
-        if measure.introspection_lists > MAX_INTROSPECTION_LISTS:
-            message = f"introspection may nest list fields at most {MAX_INTROSPECTION_LISTS} deep"
-            return _refusal("introspection", message, MAX_INTROSPECTION_LISTS)
-        if measure.cost > limits.max_cost:
-            message = (
-                f"the operation costs {measure.cost}; at most {limits.max_cost}"
-                " (a list field costs its `first` times its selection)"
-            )
-            return _refusal("cost", message, limits.max_cost)
-        return None
+def _first_exceeded(limits: GraphQLLimits, measure: Measure) -> GraphQLError | None:
+    if measure.depth > limits.max_depth:
+        message = f"the operation is {measure.depth} levels deep; at most {limits.max_depth}"
+        return _refusal("depth", message, limits.max_depth)
+    if measure.aliases > limits.max_aliases:
+        message = f"the operation uses {measure.aliases} aliases; at most {limits.max_aliases}"
+        return _refusal("aliases", message, limits.max_aliases)
+    if measure.introspection_lists > MAX_INTROSPECTION_LISTS:
+        message = f"introspection may nest list fields at most {MAX_INTROSPECTION_LISTS} deep"
+        return _refusal("introspection", message, MAX_INTROSPECTION_LISTS)
+    if measure.cost > limits.max_cost:
+        message = (
+            f"the operation costs {measure.cost}; at most {limits.max_cost}"
+            " (a list field costs its `first` times its selection)"
+        )
+        return _refusal("cost", message, limits.max_cost)
+    return None
 
 
 def _refusal(limit: str, message: str, maximum: int) -> GraphQLError:

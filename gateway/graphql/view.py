@@ -6,10 +6,12 @@ Before Strawberry sees a request:
   HTML form) and at most REQUEST_MAX_BYTES long (413, refused before a byte is parsed);
 - GET query strings are bounded the same way (414);
 - a POST body must be one JSON object within the nesting bound of gateway.jsonbody: a batch
-  (a JSON array) or anything else is a 400;
+  (a JSON array) or anything else is a 400.
 
-and while Strawberry handles it, JSON (the `variables` of a GET, WebSocket messages) is parsed
-with the same bound, and a mutation over GET is a 405 naming POST. Each of these answers is
+A POSTed query or mutation whose document passed before runs on the fast path
+(gateway.graphql.fastpath); everything else goes through Strawberry's view, where JSON (the
+`variables` of a GET, WebSocket messages) is parsed with the same bound, and a mutation over
+GET is a 405 naming POST. Each of these answers is
 JSON in the GraphQL shape, `{"errors": [{"message", "extensions": {"code"}}]}`, with its HTTP
 status.
 """
@@ -35,8 +37,10 @@ from strawberry.types.unset import UnsetType
 from gateway.errors import ApiError
 from gateway.graphiql import graphiql_response
 from gateway.graphql.context import Context
+from gateway.graphql.fastpath import FastPath
 from gateway.graphql.persisted import PersistedQueries, PersistedQueryError
 from gateway.jsonbody import JSONRejected, loads, read_body, require_json
+from gateway.metrics import FAST_PATH, FULL_PATH
 from gateway.rest.common import json_response
 from gateway.runtime import Runtime
 
@@ -61,6 +65,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.max_bytes = runtime.settings.request_max_bytes
         self.max_json_depth = runtime.settings.json_max_depth
         self.persisted = PersistedQueries(maxsize=runtime.settings.persisted_queries_max)
+        self.fast_path = FastPath(self.schema, self.persisted)
 
     def encode_json(self, data: object) -> bytes:
         """Responses are encoded by orjson: the hot path of every request."""
@@ -93,10 +98,15 @@ class GraphQLView(GraphQL[Context, None]):
                 raise ApiError.http(400, "batched operations are not accepted")
             if not isinstance(payload, dict):
                 raise ApiError.http(400, "the body must be a JSON object")
+            answer = await self.fast_path.run(payload, lambda: self.get_context(request))
+            if answer is not None:
+                FAST_PATH.inc()
+                return Response(self.encode_json(answer), media_type="application/json")
             # Strawberry parses the (small, checked) body again from bytes handed back to it.
             request = Request(request.scope, _replay(body, request.receive))
         elif len(request.scope.get("query_string", b"")) > self.max_bytes:
             raise ApiError.http(414, f"the query string is over {self.max_bytes} bytes")
+        FULL_PATH.inc()
         return await self.run(request)
 
     def parse_json(self, data: str | bytes) -> Any:
