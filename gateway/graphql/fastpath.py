@@ -10,7 +10,8 @@ remembers it (`limits.prepared`), and this module runs it again the short way:
   variables (a request over a limit takes the full path, which refuses it);
 - graphql-core's `execute` over the same schema and resolvers, with the same context, and the
   same recording of resolver calls (RecordResolverCalls as graphql-core middleware, one shared
-  instance: it keeps no per-request state);
+  instance: it keeps no per-request state), wrapped around the resolvers of the fields it
+  records only, so the plain fields of a 50-row page are not each called through it;
 - the same error codes (gateway.graphql.errors) and the same JSON as Strawberry's view.
 
 Anything else — GET, a document not seen, variables that fail coercion (answered before any
@@ -25,7 +26,15 @@ from inspect import isawaitable
 from typing import Any
 
 import strawberry
-from graphql import ExecutionResult, OperationType, execute, get_operation_ast
+from graphql import (
+    ExecutionResult,
+    GraphQLFieldResolver,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationType,
+    execute,
+    get_operation_ast,
+)
 from graphql.execution.middleware import MiddlewareManager
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema._graphql_core import execution_context_class_kwargs
@@ -33,11 +42,30 @@ from strawberry.schema.base import BaseSchema
 
 from gateway.graphql.context import Context
 from gateway.graphql.errors import coded_execution_error
-from gateway.graphql.limits import exceeded, prepared
+from gateway.graphql.limits import prepared
 from gateway.graphql.persisted import PersistedQueries, PersistedQueryError
-from gateway.graphql.recording import RecordResolverCalls
+from gateway.graphql.recording import BACKEND_FIELDS, RecordResolverCalls
 
 _FAST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
+
+
+class _RecordedFields(MiddlewareManager):
+    """Middleware around the resolvers of root fields and BACKEND_FIELDS, and no others."""
+
+    def __init__(self, schema: GraphQLSchema, *middlewares: Any) -> None:
+        super().__init__(*middlewares)
+        roots = [t for t in (schema.query_type, schema.mutation_type) if t is not None]
+        fields = [field for root in roots for field in root.fields.values()]
+        for type_name, field_name in BACKEND_FIELDS:
+            owner = schema.get_type(type_name)
+            assert isinstance(owner, GraphQLObjectType), type_name
+            fields.append(owner.fields[field_name])
+        self._recorded = {field.resolve for field in fields if field.resolve is not None}
+
+    def get_field_resolver(self, field_resolver: GraphQLFieldResolver) -> GraphQLFieldResolver:
+        if field_resolver in self._recorded:
+            return super().get_field_resolver(field_resolver)
+        return field_resolver
 
 
 class FastPath:
@@ -46,7 +74,7 @@ class FastPath:
             raise TypeError("the fast path runs a strawberry.Schema")
         self._schema = schema._schema
         self._persisted = persisted
-        self._middleware = MiddlewareManager(RecordResolverCalls())
+        self._middleware = _RecordedFields(self._schema, RecordResolverCalls())
         self._executor = execution_context_class_kwargs(schema.execution_context_class)
 
     async def run(
@@ -76,7 +104,7 @@ class FastPath:
         operation = get_operation_ast(entry.document, operation_name)
         if operation is None or operation.operation not in _FAST_OPERATIONS:
             return None  # ambiguous or unknown operation name, or a subscription
-        if exceeded(entry.limits, self._schema, entry.document, operation_name, variables):
+        if entry.exceeded(self._schema, operation_name, variables):
             return None
         result = execute(
             self._schema,

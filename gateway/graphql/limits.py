@@ -13,18 +13,18 @@ fragments spreading each other twice keeps them busy for minutes.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, parse
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from gateway.graphql.analysis import Measure, first_variables, measure_operation
+from gateway.graphql.doccache import TextLRU
 from gateway.graphql.pagination import DEFAULT_PAGE
 
 # GraphiQL's introspection query nests list fields three deep (types → fields → args); any
@@ -32,11 +32,25 @@ from gateway.graphql.pagination import DEFAULT_PAGE
 MAX_INTROSPECTION_LISTS = 3
 
 # Parsed and validated documents, by text: GraphQL parsing and validation are most of the cost
-# of a small query. Bounded, so distinct texts sent by an attacker only evict each other.
+# of a small query. Bounded, so distinct texts sent by an attacker only evict each other: the
+# documents by text in entries and characters (doccache), the results per document in entries.
 DOCUMENT_CACHE_SIZE = 1000
+DOCUMENT_CACHE_TEXTS = 4096
+DOCUMENT_CACHE_CHARS = 512 * 1024
 _validate = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
-_parse = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
 _first_variables = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(first_variables)
+_parsed: TextLRU[tuple[str, tuple[tuple[str, Any], ...]], DocumentNode] = TextLRU(
+    max_entries=DOCUMENT_CACHE_TEXTS, max_chars=DOCUMENT_CACHE_CHARS
+)
+
+
+def _parse(query: str, **options: Any) -> DocumentNode:
+    key = (query, tuple(sorted(options.items())))
+    document = _parsed.get(key)
+    if document is None:
+        document = parse(query, **options)
+        _parsed.put(key, document, size=len(query))
+    return document
 
 
 @functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
@@ -83,29 +97,36 @@ class GraphQLLimits:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A document that parsed and validated once (validation does not depend on variables or
-    on which of its operations runs; the limits do, and are checked again per request)."""
+    on which of its operations runs; the limits may, through `first_variables`)."""
 
     document: DocumentNode
     limits: GraphQLLimits
+    # One operation and no `first` variable: within the limits once means always.
+    fixed_measure: bool
+
+    @classmethod
+    def of(cls, document: DocumentNode, limits: GraphQLLimits) -> Prepared:
+        operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+        fixed = operations == 1 and not _first_variables(document)
+        return cls(document, limits, fixed)
+
+    def exceeded(
+        self, schema: GraphQLSchema, operation_name: str | None, variables: dict[str, Any] | None
+    ) -> GraphQLError | None:
+        """The refusal of this request, if its operation or variables take it over a limit."""
+        if self.fixed_measure:
+            return None
+        return exceeded(self.limits, schema, self.document, operation_name, variables)
 
 
-# (schema, text) → Prepared, most recently used last; bounded like the other caches.
-_prepared: collections.OrderedDict[tuple[GraphQLSchema, str], Prepared] = collections.OrderedDict()
+_prepared: TextLRU[tuple[GraphQLSchema, str], Prepared] = TextLRU(
+    max_entries=DOCUMENT_CACHE_TEXTS, max_chars=DOCUMENT_CACHE_CHARS
+)
 
 
 def prepared(schema: GraphQLSchema, query: str) -> Prepared | None:
     """The document of `query` if it passed validation before and is still cached."""
-    key = (schema, query)
-    entry = _prepared.get(key)
-    if entry is not None:
-        _prepared.move_to_end(key)
-    return entry
-
-
-def _remember(schema: GraphQLSchema, query: str, entry: Prepared) -> None:
-    _prepared[(schema, query)] = entry
-    if len(_prepared) > DOCUMENT_CACHE_SIZE:
-        _prepared.popitem(last=False)
+    return _prepared.get((schema, query))
 
 
 def exceeded(
@@ -160,7 +181,8 @@ class OperationLimits(SchemaExtension):
             )
             context.pre_execution_errors = errors
             if not errors and context.query:
-                _remember(schema, context.query, Prepared(document, self.limits))
+                entry = Prepared.of(document, self.limits)
+                _prepared.put((schema, context.query), entry, size=len(context.query))
         yield
 
 

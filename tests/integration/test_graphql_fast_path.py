@@ -82,6 +82,17 @@ async def test_what_the_fast_path_cannot_answer_takes_the_full_path(
     assert moved == {"fast": 0, "full": 1}
     assert over.json()["errors"][0]["extensions"]["limit"] == "cost"
 
+    # Another operation of a document that passed: measured for itself.
+    costly = (
+        "orders(first: 100) { edges { node { user { orders(first: 100) { edges { cursor } } } } } }"
+    )
+    mixed = _fresh(f"query Cheap {{ welcome }} query Costly {{ {costly} }}")
+    cheap = await client.post("/graphql", json={"query": mixed, "operationName": "Cheap"})
+    assert "errors" not in cheap.json()
+    _, refused, moved = await _twice(client, {"query": mixed, "operationName": "Costly"})
+    assert moved == {"fast": 0, "full": 1}
+    assert refused.json()["errors"][0]["extensions"]["limit"] == "cost"
+
     # Variables that fail coercion: the full path's BAD_USER_INPUT, not an internal error.
     one = _fresh("query($id: Int!) { product(id: $id) { id } }")
     await client.post("/graphql", json={"query": one, "variables": {"id": 1}})
@@ -104,16 +115,30 @@ async def test_what_the_fast_path_cannot_answer_takes_the_full_path(
 async def test_fast_path_calls_are_recorded_like_any_other(
     client: httpx.AsyncClient, stack: Stack
 ) -> None:
-    query = _fresh("{ welcome }")
-    await client.post("/graphql", json={"query": query})
+    product = await make_product(client, await admin_token(client), stock=5)
+    user = await make_user(client)
+    placed = await client.post(
+        "/api/v1/orders", json={"product_id": product["id"], "quantity": 1}, headers=user.auth
+    )
+    assert placed.status_code == 201
+    query = _fresh("{ welcome me { orders(first: 5) { edges { node { product { name } } } } } }")
+    await client.post("/graphql", json={"query": query}, headers=user.auth)
     rid = f"test-{uuid.uuid4().hex}"
     before = await _paths(client)
-    await client.post("/graphql", json={"query": query}, headers={"X-Request-ID": rid})
+    answer = await client.post(
+        "/graphql", json={"query": query}, headers={**user.auth, "X-Request-ID": rid}
+    )
     assert (await _paths(client))["fast"] == before["fast"] + 1
+    assert answer.json()["data"]["me"]["orders"]["edges"][0]["node"]["product"] == {
+        "name": product["name"]
+    }
+    expected = {"Query.welcome", "Query.me", "User.orders", "Order.product"}
     groups = await wait_for_records(
         stack.kafka_bootstrap,
         [rid],
-        lambda g: any(r["operation"] == "Query.welcome" for r in g[rid]),
+        lambda g: expected <= {r["operation"] for r in g[rid] if r["service"] == "gateway"},
     )
-    (record,) = groups[rid]
-    assert (record["service"], record["kind"], record["outcome"]) == ("gateway", "graphql", "ok")
+    gateway = [r for r in groups[rid] if r["service"] == "gateway"]
+    # Each once: root fields, the backend field and the loader's batch, no plain field.
+    assert sorted(r["operation"] for r in gateway) == sorted(expected)
+    assert {(r["kind"], r["outcome"], r["user"]) for r in gateway} == {("graphql", "ok", user.sid)}
