@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,14 @@ from gateway.rest import users as rest_users
 from gateway.rest.common import error_response, json_response, resources
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+
+
+def freeze_startup_heap() -> None:
+    """Take what startup left alive (schema, modules, channels) out of the garbage collector's
+    sight, so that a full collection walks only what requests created: each full collection of
+    the startup heap paused the loop ~20-30 ms, the tail of product(id) (bench/README.md)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -88,6 +97,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        freeze_startup_heap()
         try:
             yield
         finally:
