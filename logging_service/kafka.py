@@ -254,15 +254,37 @@ class ProduceBatch:
             async with asyncio.timeout(s.kafka_produce_timeout_s):
                 # Keyed by request id so one request's records share a partition; a record
                 # without one gets a null key and the producer's default partitioning. With a
-                # single partition every key maps to it: naming it skips the per-record hash.
+                # single partition every key maps to it, and we pack the Kafka batches ourselves.
                 partitions = await producer.partitions_for(topic)
-                only = next(iter(partitions)) if len(partitions) == 1 else None
+                if len(partitions) == 1:
+                    await self._add_batched(records, topic, next(iter(partitions)))
+                    return
                 for record in records:
                     key, value = to_kafka(record)
-                    futures.append(await producer.send(topic, value, key=key, partition=only))
+                    futures.append(await producer.send(topic, value, key=key))
         except Exception as exc:
             self._owner._mark_broken(producer, exc)
             raise KafkaUnavailable(f"Kafka did not take the record: {_describe(exc)}") from exc
+
+    async def _add_batched(
+        self, records: Iterable[pb.LogRecord], topic: str, partition: int
+    ) -> None:
+        """Records for one partition, packed into Kafka batches by us: one future per batch
+        (aiokafka's max_batch_size) instead of a `send()` coroutine and a future per record."""
+        producer, futures = self._producer, self._futures
+        builder = producer.create_batch()
+        for record in records:
+            key, value = to_kafka(record)
+            if builder.append(key=key, value=value, timestamp=None) is None:
+                # Full. Closed, so that nothing but our records travels in it; a new batch
+                # always takes its first record, however large.
+                builder.close()
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = producer.create_batch()
+                builder.append(key=key, value=value, timestamp=None)
+        if builder.record_count():
+            builder.close()
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
 
     async def acknowledged(self, within_s: float | None = None) -> None:
         """Wait until Kafka acknowledged every record: at most KAFKA_PRODUCE_TIMEOUT_S in all,
