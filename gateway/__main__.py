@@ -48,6 +48,8 @@ def main() -> int:
         lifespan="on",
         log_level="info",
         access_log=False,
+        # The app reads neither the client's address nor the scheme: no X-Forwarded-* rewriting.
+        proxy_headers=False,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         # A WebSocket message is a request too: the same bound as an HTTP body.
         ws_max_size=settings.request_max_bytes,

@@ -20,14 +20,16 @@ def _valid(value: str) -> bool:
     return 0 < len(value) <= MAX_LENGTH and all(c.isalnum() or c in "-_.:" for c in value)
 
 
-class RequestIdMiddleware:
-    """Pure ASGI middleware, so it costs one header lookup and works for WebSockets too."""
+class RequestMiddleware:
+    """Pure ASGI middleware (one layer for both jobs: it runs on every request), so it costs one
+    header lookup and works for WebSockets too; only HTTP requests count as in flight."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         incoming = ""
@@ -43,21 +45,11 @@ class RequestIdMiddleware:
                 MutableHeaders(scope=message)[HEADER] = request_id
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
-
-
-class InFlightMiddleware:
-    """Counts HTTP requests being served, so a drain (shutdown, load) can be watched."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if kind == "websocket":
+            await self.app(scope, receive, send_with_id)
             return
         IN_FLIGHT.inc()
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_with_id)
         finally:
             IN_FLIGHT.dec()
