@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -119,6 +121,10 @@ class LogShipper:
         self._resent = 0
         self._dropped = 0
         self._unreported_drops = 0
+        # Event ids: 32 hex digits, a random prefix per shipper and a counter. Unique like a
+        # uuid4, at a tenth of its cost (no system call per record).
+        self._id_prefix = secrets.token_hex(8)
+        self._ids = itertools.count()
 
     @property
     def stats(self) -> ShipperStats:
@@ -156,7 +162,7 @@ class LogShipper:
         if not self._enabled:
             return ""
         try:
-            event_id = uuid.uuid4().hex
+            event_id = f"{self._id_prefix}{next(self._ids):016x}"
             if self._closed or len(self._queue) >= self._queue_max:
                 self._dropped += 1
                 self._unreported_drops += 1
@@ -241,7 +247,7 @@ class LogShipper:
         log.warning("%d log records were dropped: queue full", count)
         self._queue.append(
             pb.LogRecord(
-                event_id=uuid.uuid4().hex,
+                event_id=f"{self._id_prefix}{next(self._ids):016x}",
                 ts=time.time(),
                 service=self._service,
                 kind="log",
