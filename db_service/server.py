@@ -35,6 +35,16 @@ from protos import db_service_pb2, db_service_pb2_grpc
 
 log = logging.getLogger("db_service")
 
+
+class PooledConnection(asyncpg.Connection):
+    """A pool connection released without asyncpg's reset query (advisory unlock, CLOSE ALL,
+    UNLISTEN, RESET ALL): a second round trip after every pooled query, while db_service keeps
+    no session state (no SET, LISTEN, cursors or session-level advisory locks). asyncpg still
+    rolls back a transaction left open on release."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
 SERVICE_NAME = db_service_pb2.DESCRIPTOR.services_by_name["DBService"].full_name
 SERVER_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -157,6 +167,7 @@ class DBServiceApp:
                     max_size=s.db_pool_max,
                     timeout=s.db_connect_timeout_s,
                     command_timeout=s.db_command_timeout_s,
+                    connection_class=PooledConnection,
                 )
             except (OSError, asyncpg.CannotConnectNowError, TimeoutError) as exc:
                 log.warning("PostgreSQL not reachable (%s); retrying in %.1f s", exc, delay)
