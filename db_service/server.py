@@ -45,6 +45,7 @@ class PooledConnection(asyncpg.Connection):
     def get_reset_query(self) -> str:
         return ""
 
+
 SERVICE_NAME = db_service_pb2.DESCRIPTOR.services_by_name["DBService"].full_name
 SERVER_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
