@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +19,7 @@ from gateway.graphiql import GRAPHIQL_STATIC_PATH, graphiql_static_app
 from gateway.graphql import view as graphql_view
 from gateway.graphql.limits import GraphQLLimits
 from gateway.graphql.schema import WELCOME, build_schema
+from gateway.heap import HeapFreezer
 from gateway.middleware import RequestMiddleware
 from gateway.rest import docs as rest_docs
 from gateway.rest import orders as rest_orders
@@ -28,14 +28,6 @@ from gateway.rest import users as rest_users
 from gateway.rest.common import error_response, json_response, resources
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-
-
-def freeze_startup_heap() -> None:
-    """Take what startup left alive (schema, modules, channels) out of the garbage collector's
-    sight, so that a full collection walks only what requests created: each full collection of
-    the startup heap paused the loop ~20-30 ms, the tail of product(id) (bench/README.md)."""
-    gc.collect()
-    gc.freeze()
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -78,6 +70,7 @@ async def metrics(request: Request) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """Build the ASGI app; resources open in the lifespan, so building it is cheap and pure."""
     runtime = Runtime(settings)
+    heap = HeapFreezer()
     limits = GraphQLLimits(
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
@@ -97,10 +90,13 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
-        freeze_startup_heap()
+        # Last: the schema, modules and channels are the heap to freeze (gateway.heap).
+        heap.refreeze()
+        await heap.start()
         try:
             yield
         finally:
+            await heap.stop()
             await runtime.stop()
 
     routes: list[BaseRoute] = [
