@@ -5,7 +5,7 @@ Request ids are taken from X-Request-ID when sane, otherwise created, and echoed
 
 from __future__ import annotations
 
-import uuid
+import random
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +14,15 @@ from gateway.metrics import IN_FLIGHT
 
 HEADER = "x-request-id"
 MAX_LENGTH = 128
+# Request ids only link log records, and a client may choose its own: they need to be unique,
+# not unpredictable. 128 bits from a generator seeded from the OS per process, without the
+# system call of uuid4() on every request (2.4 % of the gateway's CPU per product(id)).
+_ids = random.Random()  # noqa: S311 (uniqueness is all it needs, as said above)
+
+
+def new_request_id() -> str:
+    """32 hex digits, like uuid4().hex."""
+    return f"{_ids.getrandbits(128):032x}"
 
 
 def _valid(value: str) -> bool:
@@ -37,7 +46,7 @@ class RequestMiddleware:
             if key == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if _valid(incoming) else uuid.uuid4().hex
+        request_id = incoming if _valid(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 from starlette.requests import HTTPConnection
 
@@ -11,6 +10,7 @@ from db_service.tokens import TokenCodec
 from gateway import metrics
 from gateway.backends import Backends
 from gateway.identity import TokenChecker
+from gateway.middleware import new_request_id
 from gateway.scope import RequestScope
 from gateway.settings import Settings
 from logging_service.client import LogShipper
@@ -55,7 +55,7 @@ class Runtime:
         await self.backends.close()
 
     def scope_for(self, conn: HTTPConnection) -> RequestScope:
-        request_id = getattr(conn.state, "request_id", None) or uuid.uuid4().hex
+        request_id = getattr(conn.state, "request_id", None) or new_request_id()
         return RequestScope(
             db=self.backends.db,
             credentials=self.tokens.check(conn.headers.get("authorization")),

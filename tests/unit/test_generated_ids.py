@@ -1,9 +1,10 @@
-"""Event ids from LogShipper.record: 32 hex digits, never repeated within or across shippers."""
+"""Ids made per record and per request: 32 hex digits, never repeated."""
 
 from __future__ import annotations
 
 import re
 
+from gateway.middleware import new_request_id
 from logging_service.client import LogShipper
 
 
@@ -29,3 +30,9 @@ def test_event_ids_are_32_hex_digits_and_unique() -> None:
     assert len(set(ids)) == 2000
     assert ids[0][:16] != ids[1000][:16]  # a random prefix per shipper
     assert [r.event_id for r in first._queue] == ids[:1000]
+
+
+def test_request_ids_made_by_the_gateway_are_32_hex_digits_and_unique() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == len(ids)
