@@ -7,6 +7,7 @@ shipper's counters are read at scrape time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -34,6 +35,14 @@ GRAPHQL_PATHS = Counter(
     ["path"],
 )
 FAST_PATH, FULL_PATH = GRAPHQL_PATHS.labels("fast"), GRAPHQL_PATHS.labels("full")
+
+
+@functools.lru_cache(maxsize=4096)
+def request_children(kind: str, operation: str, outcome: str) -> tuple[Counter, Histogram]:
+    """The labelled REQUESTS and LATENCY children of one (kind, operation, outcome): looked up
+    once, not on every record (operations and outcomes are a small fixed set)."""
+    return REQUESTS.labels(kind, operation, outcome), LATENCY.labels(kind, operation)
+
 
 IN_FLIGHT = Gauge(
     "gateway_http_requests_in_flight",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.metrics import IN_FLIGHT
@@ -49,9 +48,12 @@ class RequestMiddleware:
         request_id = incoming if _valid(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
 
+        header = (HEADER.encode(), request_id.encode("latin-1"))
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[HEADER] = request_id
+                # A copy: the app may reuse its header list. The app sets no X-Request-ID.
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         if kind == "websocket":

@@ -74,8 +74,9 @@ class Runtime:
         message: str = "",
     ) -> None:
         elapsed = time.perf_counter() - started
-        metrics.REQUESTS.labels(kind, operation, outcome).inc()
-        metrics.LATENCY.labels(kind, operation).observe(elapsed)
+        count, latency = metrics.request_children(kind, operation, outcome)
+        count.inc()
+        latency.observe(elapsed)
         self.shipper.record(
             kind=kind,
             operation=operation,
