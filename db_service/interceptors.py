@@ -1,4 +1,5 @@
-"""Per-RPC bookkeeping: request id, caller and outcome, recorded once per DBService call."""
+"""Per-RPC bookkeeping: request id, caller and outcome, recorded once per DBService call and
+request id (a coalesced call made for several requests carries each one's id)."""
 
 from __future__ import annotations
 

@@ -27,9 +27,11 @@ from protos import db_service_pb2 as pb
 if TYPE_CHECKING:
     from gateway.backends import DBClient
 
-# Under GetProductsByIds's own limit (100), and small enough that a batch's request ids stay
-# well inside gRPC's 8 KiB metadata limit (64 × ~50 bytes).
+# Under GetProductsByIds's own limit (100), and a batch's request ids (up to 128 characters
+# each, clients choose them) well inside gRPC's 8 KiB metadata limit.
 MAX_BATCH = 64
+MAX_BATCH_ID_BYTES = 4096
+_ID_ENTRY_OVERHEAD = 32  # the key "x-request-id" and HPACK's per-entry accounting
 _ID_MAX = 2**31 - 1
 
 
@@ -64,9 +66,9 @@ class ProductReads:
 
     def _dispatch(self) -> None:
         waiting, self._waiting = self._waiting, []
-        for start in range(0, len(waiting), MAX_BATCH):
-            batch = waiting[start : start + MAX_BATCH]
-            task = asyncio.get_running_loop().create_task(self._answer(batch))
+        loop = asyncio.get_running_loop()
+        for batch in _batches(waiting):
+            task = loop.create_task(self._answer(batch))
             # The task resolves futures only; it never raises (see _answer).
             task.add_done_callback(_retrieve)
 
@@ -108,6 +110,23 @@ class ProductReads:
             request_id=request_id,
         )
         return product
+
+
+def _batches(reads: list[_Read]) -> list[list[_Read]]:
+    """`reads` in order, cut at MAX_BATCH reads or MAX_BATCH_ID_BYTES of request ids."""
+    batches: list[list[_Read]] = []
+    batch: list[_Read] = []
+    size = 0
+    for read in reads:
+        cost = len(read.request_id) + _ID_ENTRY_OVERHEAD
+        if batch and (len(batch) == MAX_BATCH or size + cost > MAX_BATCH_ID_BYTES):
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(read)
+        size += cost
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def _resolve(future: asyncio.Future[pb.Product], product: pb.Product) -> None:

@@ -5,7 +5,7 @@ Request ids are taken from X-Request-ID when sane, otherwise created, and echoed
 
 from __future__ import annotations
 
-import random
+import os
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,19 +13,32 @@ from gateway.metrics import IN_FLIGHT
 
 HEADER = "x-request-id"
 MAX_LENGTH = 128
-# Request ids only link log records, and a client may choose its own: they need to be unique,
-# not unpredictable. 128 bits from a generator seeded from the OS per process, without the
-# system call of uuid4() on every request (2.4 % of the gateway's CPU per product(id)).
-_ids = random.Random()  # noqa: S311 (uniqueness is all it needs, as said above)
+# Request ids from the OS's random source, as uuid4() takes them, but read 256 ids at a time:
+# one system call per 256 requests instead of one per request (uuid4 was 2.4 % of the
+# gateway's CPU per product(id)). Unpredictable, so nobody can aim at another's log trail.
+_ID_BYTES = 16
+_BUFFERED_IDS = 256
+_random = bytearray()
 
 
 def new_request_id() -> str:
     """32 hex digits, like uuid4().hex."""
-    return f"{_ids.getrandbits(128):032x}"
+    global _random
+    if not _random:
+        _random = bytearray(os.urandom(_ID_BYTES * _BUFFERED_IDS))
+    chunk = _random[-_ID_BYTES:]
+    del _random[-_ID_BYTES:]
+    return chunk.hex()
 
 
 def _valid(value: str) -> bool:
-    return 0 < len(value) <= MAX_LENGTH and all(c.isalnum() or c in "-_.:" for c in value)
+    # ASCII only: gRPC metadata refuses anything else, and one id travels with other
+    # requests' ids in a coalesced call (gateway.coalesce).
+    return (
+        0 < len(value) <= MAX_LENGTH
+        and value.isascii()
+        and all(c.isalnum() or c in "-_.:" for c in value)
+    )
 
 
 class RequestMiddleware:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.coalesce import MAX_BATCH, ProductReads
+from gateway.coalesce import MAX_BATCH, MAX_BATCH_ID_BYTES, ProductReads
 from gateway.errors import ApiError
 from protos import db_service_pb2 as pb
 
@@ -123,3 +123,16 @@ async def test_a_cancelled_read_leaves_the_others_answered() -> None:
     db.release.set()
     assert (await second).name == "p2"
     assert first.cancelled()
+
+
+async def test_long_request_ids_cut_batches_before_grpc_s_metadata_limit() -> None:
+    db = FakeDB()
+    reads = _reads(db)
+    ids = [f"{n:03d}" + "r" * 125 for n in range(MAX_BATCH)]  # 128 characters, the most allowed
+    got = await asyncio.gather(*(reads.get(1, request_id=i, authorization=None) for i in ids))
+    assert len(got) == MAX_BATCH
+    assert sorted(i for _, _, request_ids in db.calls for i in request_ids) == ids
+    assert len(db.calls) > 1
+    assert all(
+        sum(len(i) for i in request_ids) < MAX_BATCH_ID_BYTES for _, _, request_ids in db.calls
+    )
