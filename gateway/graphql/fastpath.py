@@ -32,6 +32,9 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     OperationType,
+    SchemaMetaFieldDef,
+    TypeMetaFieldDef,
+    TypeNameMetaFieldDef,
     execute,
     get_operation_ast,
 )
@@ -50,12 +53,14 @@ _FAST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 
 
 class _RecordedFields(MiddlewareManager):
-    """Middleware around the resolvers of root fields and BACKEND_FIELDS, and no others."""
+    """Middleware around the resolvers of root fields (the meta fields `__typename`,
+    `__schema` and `__type` among them) and BACKEND_FIELDS, and no others."""
 
     def __init__(self, schema: GraphQLSchema, *middlewares: Any) -> None:
         super().__init__(*middlewares)
         roots = [t for t in (schema.query_type, schema.mutation_type) if t is not None]
         fields = [field for root in roots for field in root.fields.values()]
+        fields += [SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef]
         for type_name, field_name in BACKEND_FIELDS:
             owner = schema.get_type(type_name)
             assert isinstance(owner, GraphQLObjectType), type_name

@@ -121,7 +121,9 @@ async def test_fast_path_calls_are_recorded_like_any_other(
         "/api/v1/orders", json={"product_id": product["id"], "quantity": 1}, headers=user.auth
     )
     assert placed.status_code == 201
-    query = _fresh("{ welcome me { orders(first: 5) { edges { node { product { name } } } } } }")
+    query = _fresh(
+        "{ __typename welcome me { orders(first: 5) { edges { node { product { name } } } } } }"
+    )
     await client.post("/graphql", json={"query": query}, headers=user.auth)
     rid = f"test-{uuid.uuid4().hex}"
     before = await _paths(client)
@@ -132,7 +134,7 @@ async def test_fast_path_calls_are_recorded_like_any_other(
     assert answer.json()["data"]["me"]["orders"]["edges"][0]["node"]["product"] == {
         "name": product["name"]
     }
-    expected = {"Query.welcome", "Query.me", "User.orders", "Order.product"}
+    expected = {"Query.__typename", "Query.welcome", "Query.me", "User.orders", "Order.product"}
     groups = await wait_for_records(
         stack.kafka_bootstrap,
         [rid],
