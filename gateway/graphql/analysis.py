@@ -172,6 +172,8 @@ class _Measurer:
                 value = int(argument.value.value)
             elif isinstance(argument.value, VariableNode):
                 value = self._variables.get(argument.value.name.value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # GraphQL's Int takes 100.0 as 100, and so must the measure
         if not isinstance(value, int) or isinstance(value, bool):
             return self._default_first
         return max(value, 1)

@@ -142,9 +142,10 @@ def exceeded(
     variables = variables or {}
     ints = tuple(
         sorted(
-            (name, value)
+            (name, int(value))
             for name in _first_variables(document)
             if type(value := variables.get(name)) is int
+            or (type(value) is float and value.is_integer())  # Int takes 100.0 as 100
         )
     )
     try:

@@ -222,6 +222,10 @@ DOCUMENTS: list[tuple[str, str, dict[str, Any], str | None, str | None]] = [
      "GRAPHQL_VALIDATION_FAILED", "cost"),
     ("cost through a variable `first`", "query($n: Int) { products(first: $n) "
      "{ edges { node { id name } } } }", {"n": 100_000}, "GRAPHQL_VALIDATION_FAILED", "cost"),
+    ("cost through an integral float `first` (Int takes 100.0)", "query($n: Int) { orders("
+     "first: $n) { edges { node { user { orders(first: $n) { edges { node { id } } } } } } } }",
+     {"n": 100.0},
+     "GRAPHQL_VALIDATION_FAILED", "cost"),
     ("a 100-product page costs little", "{ products(first: 100) { edges { node { id name } } } }",
      {}, None, None),
     ("GraphiQL's introspection query", _INTROSPECTION, {}, None, None),

@@ -34,3 +34,16 @@ def test_the_measure_follows_first_variables_and_ignores_the_others() -> None:
 
     assert cost({"id": 1, "n": 5, "m": 5}) == cost({"id": 999, "n": 5, "m": 5})
     assert cost({"id": 1, "n": 50, "m": 5}) > cost({"id": 1, "n": 5, "m": 5})
+
+
+def test_an_integral_float_first_measures_as_the_int_graphql_makes_of_it() -> None:
+    schema = build_schema()._schema
+    document = parse("query($n: Int) { products(first: $n) { edges { node { id } } } }")
+
+    def cost(n: object) -> int:
+        measure = measure_operation(
+            schema, document, operation_name=None, variables={"n": n}, default_first=20
+        )
+        return measure.cost
+
+    assert cost(100.0) == cost(100) > cost(20)
