@@ -6,8 +6,10 @@
 
 A parsed GraphQL document takes memory in proportion to its text (~90 bytes of AST per
 character of a small query), so a count alone would let a few thousand large documents hold
-hundreds of megabytes; the character budget bounds that, while thousands of small documents
-(1,000 product queries with literal ids, say) still fit.
+hundreds of megabytes; the character budget bounds what these caches keep, while thousands of
+small documents (1,000 product queries with literal ids, say) still fit. (The per-document
+results in gateway.graphql.limits — validation, measure — are bounded by count, 1,000, and
+keep their documents alive too.)
 """
 
 from __future__ import annotations
