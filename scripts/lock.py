@@ -14,6 +14,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from scripts.generated import write_or_check
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "uv.lock"
 BOOTSTRAP = ROOT / "requirements" / "bootstrap.txt"
@@ -36,16 +38,8 @@ def bootstrap_text(lock_text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    expected = bootstrap_text(LOCK.read_text(encoding="utf-8"))
-    if "--check" in argv:
-        current = BOOTSTRAP.read_text(encoding="utf-8") if BOOTSTRAP.exists() else ""
-        if current != expected:
-            print("requirements/bootstrap.txt does not match uv.lock: run `make lock`")
-            return 1
-        return 0
-    BOOTSTRAP.parent.mkdir(exist_ok=True)
-    BOOTSTRAP.write_text(expected, encoding="utf-8")
-    return 0
+    text = bootstrap_text(LOCK.read_text(encoding="utf-8"))
+    return write_or_check(BOOTSTRAP, text, check="--check" in argv, command="make lock")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from scripts.generated import write_or_check
+
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "openapi.yaml"
 COLLECTION = ROOT / "postman" / "merch-store.postman_collection.json"
@@ -235,15 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
     args = parser.parse_args(argv)
     text = render(build_collection(load_openapi()))
-    if args.check:
-        current = COLLECTION.read_text(encoding="utf-8") if COLLECTION.exists() else ""
-        if current != text:
-            print(f"{COLLECTION.relative_to(ROOT)} is stale: run `python -m scripts.postman`")
-            return 1
-        return 0
-    COLLECTION.parent.mkdir(exist_ok=True)
-    COLLECTION.write_text(text, encoding="utf-8")
-    return 0
+    return write_or_check(COLLECTION, text, check=args.check, command="make postman")
 
 
 if __name__ == "__main__":
