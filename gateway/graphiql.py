@@ -16,9 +16,7 @@ Wiring, in the gateway app::
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 import importlib.metadata
 import importlib.resources
 import json
@@ -31,6 +29,8 @@ from urllib.parse import quote
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from gateway.pages import installed_directory, same_origin_policy
 
 GRAPHIQL_STATIC_PATH: Final = "/graphiql-static"
 DEFAULT_QUERY: Final = "{\n  welcome\n}\n"
@@ -114,33 +114,13 @@ $scripts
 """)
 
 
-def _inline_script_source(script: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-
-
 # Enforces in the browser what the page promises: everything comes from this origin.
-GRAPHIQL_CONTENT_SECURITY_POLICY: Final = "; ".join(
-    (
-        "default-src 'none'",
-        f"script-src 'self' {_inline_script_source(_BOOT_SCRIPT)}",
-        # GraphiQL and CodeMirror set inline styles at run time.
-        "style-src 'self' 'unsafe-inline'",
-        "font-src 'self' data:",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    )
-)
+GRAPHIQL_CONTENT_SECURITY_POLICY: Final = same_origin_policy(_BOOT_SCRIPT)
 
 
 def _static_directory() -> pathlib.Path:
     folder = importlib.resources.files(_ASSET_PACKAGE) / "static" / _ASSET_PACKAGE
-    # StaticFiles needs a real directory; a zipped install would give another Traversable.
-    if not isinstance(folder, pathlib.Path) or not folder.is_dir():
-        raise RuntimeError(f"{_ASSET_DISTRIBUTION} must be installed as files, not zipped")
-    return folder
+    return installed_directory(folder, _ASSET_DISTRIBUTION)
 
 
 @functools.cache

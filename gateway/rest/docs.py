@@ -9,8 +9,6 @@ running API); the gateway serves it rather than generating one, so the two canno
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.resources
 import json
 import pathlib
@@ -23,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from gateway.pages import installed_directory, same_origin_policy
 
 OPENAPI_FILE: Final = pathlib.Path(__file__).resolve().parents[2] / "openapi.yaml"
 OPENAPI_JSON_PATH: Final = "/api/v1/openapi.json"
@@ -94,25 +94,8 @@ _PAGE: Final = Template("""<!doctype html>
 """)
 
 
-def _inline_script_source(script: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-
-
 # The browser enforces what the page promises: nothing is loaded from another origin.
-DOCS_CONTENT_SECURITY_POLICY: Final = "; ".join(
-    (
-        "default-src 'none'",
-        f"script-src 'self' {_inline_script_source(_BOOT_SCRIPT)}",
-        # Swagger UI sets inline styles at run time.
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    )
-)
+DOCS_CONTENT_SECURITY_POLICY: Final = same_origin_policy(_BOOT_SCRIPT)
 
 
 def render_docs_page() -> str:
@@ -137,10 +120,9 @@ async def docs_page(request: Request) -> HTMLResponse:
 
 def swagger_ui_directory() -> pathlib.Path:
     """The folder of Swagger UI's static build inside the installed wheel."""
-    vendor = importlib.resources.files(_BUNDLE_PACKAGE) / "vendor"
-    # StaticFiles needs a real directory; a zipped install would give another Traversable.
-    if not isinstance(vendor, pathlib.Path):
-        raise RuntimeError("swagger-ui-bundle-v2 must be installed as files, not zipped")
+    vendor = installed_directory(
+        importlib.resources.files(_BUNDLE_PACKAGE) / "vendor", "swagger-ui-bundle-v2"
+    )
     builds = sorted(vendor.glob("swagger-ui-*"))
     if len(builds) != 1:
         raise RuntimeError(f"expected one Swagger UI build in {vendor}, found {len(builds)}")
