@@ -48,6 +48,8 @@ async def test_product_reads_are_public_and_missing_is_404(client: httpx.AsyncCl
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "NOT_FOUND"
     assert graphql["data"] == {"product": {"id": 1, "name": found.json()["name"]}, "nothing": None}
+    assert error_codes(graphql) == ["NOT_FOUND"]
+    assert graphql["errors"][0]["path"] == ["nothing"]
 
 
 async def test_products_connection_pages(client: httpx.AsyncClient) -> None:

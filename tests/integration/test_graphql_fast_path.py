@@ -46,7 +46,8 @@ async def test_a_query_sent_again_runs_fast_and_answers_the_same(
         assert moved == {"fast": 1, "full": 0}
         assert (second.status_code, second.headers["content-type"]) == (200, "application/json")
         assert second.json() == first.json()
-    assert first.json() == {"data": {"product": None}}
+    assert first.json()["data"] == {"product": None}
+    assert first.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
 async def test_errors_on_the_fast_path_carry_the_same_codes(client: httpx.AsyncClient) -> None:

@@ -119,6 +119,7 @@ async def test_someone_elses_order_is_indistinguishable_from_a_missing_one(
     assert listed.json() == []
     assert by_owner.status_code == 403
     assert graphql["data"] == {"order": None}
+    assert error_codes(graphql) == ["NOT_FOUND"]
     assert error_codes(graphql_cancel) == ["NOT_FOUND"]
     assert still.json()["status"] == "placed"
     assert await _stock(client, product["id"]) == 4

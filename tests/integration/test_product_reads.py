@@ -30,8 +30,9 @@ async def _read(client: httpx.AsyncClient, product_id: int, rid: str, rest: bool
         "/graphql", json={"query": QUERY, "variables": {"id": product_id}}, headers=headers
     )
     body = response.json()
-    assert "errors" not in body
-    product = body["data"]["product"]  # null when there is no such product
+    product = body["data"]["product"]  # null, with NOT_FOUND, when there is no such product
+    codes = [e["extensions"]["code"] for e in body.get("errors", [])]
+    assert codes == ([] if product else ["NOT_FOUND"])
     return response.status_code, product and product["name"]
 
 
@@ -53,7 +54,7 @@ async def test_concurrent_reads_coalesce_and_each_gets_its_own_answer(
         after = await grpc_calls(client)
         for pid, answer in zip(wanted, answers, strict=True):
             if pid == MISSING:
-                assert answer in {(404, None), (200, None)}  # REST 404; GraphQL null
+                assert answer in {(404, None), (200, None)}  # REST 404; GraphQL null + NOT_FOUND
             else:
                 assert answer == (200, expected[pid])
         calls = {m: after.get(m, 0) - before.get(m, 0) for m in ("GetProduct", "GetProductsByIds")}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from gateway.errors import ApiError
 from gateway.graphql.catalog.types import Product, ProductConnection
 from gateway.graphql.context import Info
 from gateway.graphql.pagination import connection, page_size
@@ -15,12 +14,8 @@ from gateway.operations import catalog as ops
 class CatalogQueries:
     @strawberry.field
     async def product(self, info: Info, id: int) -> Product | None:
-        try:
-            return Product.from_pb(await ops.get_product(info.context.scope, id))
-        except ApiError as exc:
-            if exc.code == "NOT_FOUND":
-                return None
-            raise
+        # Nothing found raises NOT_FOUND: the field answers null with that error, as REST's 404.
+        return Product.from_pb(await ops.get_product(info.context.scope, id))
 
     @strawberry.field
     async def products(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from gateway.errors import ApiError
 from gateway.graphql.context import Info
 from gateway.graphql.orders.types import Order, OrderConnection
 from gateway.graphql.pagination import connection, page_size
@@ -16,12 +15,8 @@ from gateway.operations import orders as ops
 class OrderQueries:
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def order(self, info: Info, id: int) -> Order | None:
-        try:
-            return Order.from_pb(await ops.get_order(info.context.scope, id))
-        except ApiError as exc:
-            if exc.code == "NOT_FOUND":
-                return None
-            raise
+        # Nothing found raises NOT_FOUND: the field answers null with that error, as REST's 404.
+        return Order.from_pb(await ops.get_order(info.context.scope, id))
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def orders(
