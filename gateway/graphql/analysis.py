@@ -8,7 +8,11 @@
 - aliases: aliased fields, once per place a fragment is spread.
 - cost: every field costs 1 each time it can be resolved; a field that takes a `first`
   argument (our connections) multiplies the cost of its selection by `first` (by the default
-  page size when `first` is left out). `first` may come from a variable.
+  page size when `first` is left out or null), counted at most as the largest page the
+  resolver accepts: a larger `first` is the resolver's BAD_USER_INPUT to answer, whether it is
+  written in the document or passed as a variable. `first` may come from a variable; the
+  measure reads the value the operation would run with, which graphql-core's coercion gives,
+  the variable's default included.
 - introspection_lists: how deeply list fields of introspection types nest
   (`types { fields { type { fields … } } }` is the classic introspection bomb).
 
@@ -50,6 +54,7 @@ from graphql import (
     is_list_type,
     visit,
 )
+from graphql.execution import get_variable_values
 
 _META_FIELDS = {
     "__schema": SchemaMetaFieldDef,
@@ -84,16 +89,16 @@ class _Measurer:
     def __init__(
         self,
         schema: GraphQLSchema,
-        document: DocumentNode,
+        fragments: Mapping[str, FragmentDefinitionNode],
         variables: Mapping[str, Any],
         default_first: int,
+        max_first: int,
     ) -> None:
         self._schema = schema
         self._variables = variables
         self._default_first = default_first
-        self._fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
+        self._max_first = max_first
+        self._fragments = fragments
         self._measured: dict[str, Measure] = {}
         self._measuring: set[str] = set()
 
@@ -161,7 +166,8 @@ class _Measurer:
         return None
 
     def _first(self, node: FieldNode, definition: GraphQLField | None) -> int:
-        """How many times the field's selection can be resolved: its `first`, or 1."""
+        """How many times the field's selection can be resolved: its `first` (at most the
+        largest page), or 1."""
         if definition is None or "first" not in definition.args:
             return 1
         value: Any = None
@@ -172,11 +178,11 @@ class _Measurer:
                 value = int(argument.value.value)
             elif isinstance(argument.value, VariableNode):
                 value = self._variables.get(argument.value.name.value)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # GraphQL's Int takes 100.0 as 100, and so must the measure
         if not isinstance(value, int) or isinstance(value, bool):
             return self._default_first
-        return max(value, 1)
+        # Past the largest page the resolver refuses the field itself (BAD_USER_INPUT), so a
+        # larger `first` costs no more than the largest page it could ever be served.
+        return min(max(value, 1), self._max_first)
 
     def _type(self, name: str) -> GraphQLNamedType | None:
         return self._schema.get_type(name)
@@ -189,13 +195,30 @@ def measure_operation(
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
     default_first: int,
+    max_first: int,
 ) -> Measure:
-    """The measure of the operation that would run; of the largest one if that is unclear."""
-    measurer = _Measurer(schema, document, variables or {}, default_first)
+    """The measure of the operation that would run; of the largest one if that is unclear.
+
+    `variables` are the request's, as the client sent them; each operation is measured with
+    the values it would run with (its defaults included).
+    """
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
-    measures = [measurer.operation(o) for o in operations]
+    names = first_variables(document)
+    measures = [
+        _Measurer(
+            schema,
+            fragments,
+            coerced_variables(schema, o, names, variables or {}),
+            default_first,
+            max_first,
+        ).operation(o)
+        for o in operations
+    ]
     if not measures:
         return _NOTHING
     return Measure(
@@ -204,6 +227,29 @@ def measure_operation(
         cost=max(m.cost for m in measures),
         introspection_lists=max(m.introspection_lists for m in measures),
     )
+
+
+def coerced_variables(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    names: frozenset[str],
+    inputs: Mapping[str, Any],
+) -> Mapping[str, Any]:
+    """The values `operation` would run with for its variables among `names`: the request's
+    `inputs` coerced by graphql-core as execution coerces them, defaults included.
+
+    Empty when they fail to coerce: execution then refuses the request before any resolver
+    runs, so what it would have cost does not matter (every `first` measures as the default).
+    """
+    definitions = [
+        d for d in operation.variable_definitions or () if d.variable.name.value in names
+    ]
+    if not definitions:
+        return {}
+    coerced = get_variable_values(schema, definitions, dict(inputs))
+    if isinstance(coerced, list):
+        return {}
+    return coerced.coerced
 
 
 class _FirstVariables(Visitor):

@@ -25,7 +25,7 @@ from strawberry.schema.schema import validate_document
 
 from gateway.graphql.analysis import Measure, first_variables, measure_operation
 from gateway.graphql.doccache import TextLRU
-from gateway.graphql.pagination import DEFAULT_PAGE
+from gateway.graphql.pagination import DEFAULT_PAGE, MAX_PAGE
 
 # GraphiQL's introspection query nests list fields three deep (types → fields → args); any
 # deeper is a query that multiplies the schema by itself.
@@ -58,15 +58,31 @@ def _measure(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
-    int_variables: tuple[tuple[str, int], ...],
+    first_inputs: tuple[tuple[str, int | str | None], ...],
 ) -> Measure:
     return measure_operation(
         schema,
         document,
         operation_name=operation_name,
-        variables=dict(int_variables),
+        variables=dict(first_inputs),
         default_first=DEFAULT_PAGE,
+        max_first=MAX_PAGE,
     )
+
+
+# Stands for every sent value of a `first` variable that is neither an Int nor null: none of
+# them coerces to an Int (nor does this string), so all measure alike, and the cache key
+# holds no client-chosen text or structure.
+_NOT_AN_INT = "not an Int"
+
+
+def _first_input(value: Any) -> int | str | None:
+    """A `first` variable's sent value as the measure's cache key holds it."""
+    if value is None or type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)  # Int coerces 100.0 to 100, so the two measure alike
+    return _NOT_AN_INT
 
 
 class CachedParse(SchemaExtension):
@@ -138,18 +154,18 @@ def exceeded(
 ) -> GraphQLError | None:
     """The refusal of the first limit the operation is over, with these variables, if any."""
     # Only the variables given as `first` change the measure, so only they are in the key:
-    # product(id: $id) over 1,000 ids is one entry, not 1,000.
+    # product(id: $id) over 1,000 ids is one entry, not 1,000. Sent or not is in the key too:
+    # a variable not sent takes its default (in the document), one sent as null does not.
     variables = variables or {}
-    ints = tuple(
+    first_inputs = tuple(
         sorted(
-            (name, int(value))
+            (name, _first_input(variables[name]))
             for name in _first_variables(document)
-            if type(value := variables.get(name)) is int
-            or (type(value) is float and value.is_integer())  # Int takes 100.0 as 100
+            if name in variables
         )
     )
     try:
-        measure = _measure(schema, document, operation_name, ints)
+        measure = _measure(schema, document, operation_name, first_inputs)
     except RecursionError:
         return _refusal("depth", "the operation is nested too deeply", limits.max_depth)
     return _first_exceeded(limits, measure)
@@ -200,7 +216,7 @@ def _first_exceeded(limits: GraphQLLimits, measure: Measure) -> GraphQLError | N
     if measure.cost > limits.max_cost:
         message = (
             f"the operation costs {measure.cost}; at most {limits.max_cost}"
-            " (a list field costs its `first` times its selection)"
+            f" (a list field costs its `first`, at most {MAX_PAGE}, times its selection)"
         )
         return _refusal("cost", message, limits.max_cost)
     return None

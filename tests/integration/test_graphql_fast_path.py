@@ -76,10 +76,21 @@ async def test_what_the_fast_path_cannot_answer_takes_the_full_path(
     client: httpx.AsyncClient,
 ) -> None:
     # Over a limit with this request's `first`: refused, as on the first sight of a document.
-    pages = _fresh("query($n: Int) { products(first: $n) { edges { node { id name } } } }")
+    pages = _fresh(
+        "query($n: Int) { orders(first: $n) { edges { node { user { orders(first: $n) "
+        "{ edges { cursor } } } } } } }"
+    )
     ok = await client.post("/graphql", json={"query": pages, "variables": {"n": 5}})
-    assert "errors" not in ok.json()
-    _, over, moved = await _twice(client, {"query": pages, "variables": {"n": 100_000}})
+    assert ok.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    _, over, moved = await _twice(client, {"query": pages, "variables": {"n": 100}})
+    assert moved == {"fast": 0, "full": 1}
+    assert over.json()["errors"][0]["extensions"]["limit"] == "cost"
+
+    # Over a limit with the default of a `first` the request leaves out: refused the same way.
+    defaulted = pages.replace("query($n: Int)", "query($n: Int = 100)")
+    ok = await client.post("/graphql", json={"query": defaulted, "variables": {"n": 5}})
+    assert ok.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    _, over, moved = await _twice(client, {"query": defaulted})
     assert moved == {"fast": 0, "full": 1}
     assert over.json()["errors"][0]["extensions"]["limit"] == "cost"
 

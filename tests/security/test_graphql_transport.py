@@ -220,8 +220,21 @@ DOCUMENTS: list[tuple[str, str, dict[str, Any], str | None, str | None]] = [
     ("cost over the limit (100 × 100 orders)", "{ orders(first: 100) { edges { node { user "
      "{ orders(first: 100) { edges { node { id } } } } } } } }", {},
      "GRAPHQL_VALIDATION_FAILED", "cost"),
-    ("cost through a variable `first`", "query($n: Int) { products(first: $n) "
-     "{ edges { node { id name } } } }", {"n": 100_000}, "GRAPHQL_VALIDATION_FAILED", "cost"),
+    ("cost through a variable `first`", "query($n: Int) { orders(first: $n) { edges { node { "
+     "user { orders(first: $n) { edges { node { id } } } } } } } }", {"n": 100},
+     "GRAPHQL_VALIDATION_FAILED", "cost"),
+    ("cost through a variable's default", "query Q($n: Int = 100) { orders(first: $n) { edges "
+     "{ node { id user { orders(first: $n) { edges { node { id product { id } } } } } } } } }",
+     {}, "GRAPHQL_VALIDATION_FAILED", "cost"),
+    ("cost through a default in a fragment", "query Q($n: Int = 100) { ...O } fragment O on "
+     "Query { orders(first: $n) { edges { node { user { orders(first: $n) { edges { cursor } } "
+     "} } } } }", {}, "GRAPHQL_VALIDATION_FAILED", "cost"),
+    ("first: 1000 written in the document", "{ products(first: 1000) { edges { node { id } } } }",
+     {}, "BAD_USER_INPUT", None),
+    ("first: $n with n = 1 000 000", "query($n: Int) { products(first: $n) { edges { node "
+     "{ id name } } } }", {"n": 1_000_000}, "BAD_USER_INPUT", None),
+    ("first: $n defaulting to 1 000 000", "query($n: Int = 1000000) { products(first: $n) "
+     "{ edges { node { id name } } } }", {}, "BAD_USER_INPUT", None),
     ("cost through an integral float `first` (Int takes 100.0)", "query($n: Int) { orders("
      "first: $n) { edges { node { user { orders(first: $n) { edges { node { id } } } } } } } }",
      {"n": 100.0},
@@ -297,3 +310,37 @@ async def test_throttled_login_checks_one_password_with_15_aliases(
         "/api/v1/users/login", json={"username": user.username, "password": user.password}
     )
     assert right.status_code == 200
+
+
+@pytest.mark.parametrize("first", [0, 101, 1000, 1_000_000])
+async def test_a_bad_first_gets_the_same_answer_however_it_arrives(
+    client: httpx.AsyncClient, first: int
+) -> None:
+    # given the same out-of-range `first`: written in the document, as a variable (sent twice,
+    # so that the second runs on the fast path) and as a variable's default
+    selection = "products(first: FIRST) { edges { node { id name } } }".replace
+    bodies = [
+        {"query": "{ " + selection("FIRST", str(first)) + " }"},
+        {"query": "query($n: Int) { " + selection("FIRST", "$n") + " }", "variables": {"n": first}},
+        {"query": "query($n: Int) { " + selection("FIRST", "$n") + " }", "variables": {"n": first}},
+        {"query": f"query($n: Int = {first}) {{ " + selection("FIRST", "$n") + " }"},
+    ]
+
+    # when each is posted
+    responses = [await client.post("/graphql", json=body) for body in bodies]
+
+    # then each gets the resolver's own answer, not a cost refusal
+    for response in responses:
+        assert_safe(response)
+        body = response.json()
+        errors = [{k: e[k] for k in ("message", "path", "extensions")} for e in body["errors"]]
+        assert (body["data"], errors) == (
+            None,
+            [
+                {
+                    "message": "first must be 1 to 100",
+                    "path": ["products"],
+                    "extensions": {"code": "BAD_USER_INPUT"},
+                }
+            ],
+        )

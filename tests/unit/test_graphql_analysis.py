@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphql import parse
 
 from gateway.graphql.analysis import first_variables, measure_operation
+from gateway.graphql.limits import GraphQLLimits, exceeded
 from gateway.graphql.schema import build_schema
 
 QUERY = """
@@ -28,7 +31,12 @@ def test_the_measure_follows_first_variables_and_ignores_the_others() -> None:
 
     def cost(variables: dict[str, int]) -> int:
         measure = measure_operation(
-            schema, document, operation_name=None, variables=variables, default_first=20
+            schema,
+            document,
+            operation_name=None,
+            variables=variables,
+            default_first=20,
+            max_first=100,
         )
         return measure.cost
 
@@ -42,8 +50,66 @@ def test_an_integral_float_first_measures_as_the_int_graphql_makes_of_it() -> No
 
     def cost(n: object) -> int:
         measure = measure_operation(
-            schema, document, operation_name=None, variables={"n": n}, default_first=20
+            schema,
+            document,
+            operation_name=None,
+            variables={"n": n},
+            default_first=20,
+            max_first=100,
         )
         return measure.cost
 
     assert cost(100.0) == cost(100) > cost(20)
+
+
+def _cost(query: str, variables: dict[str, Any] | None = None) -> int:
+    schema = build_schema()._schema
+    measure = measure_operation(
+        schema,
+        parse(query),
+        operation_name=None,
+        variables=variables,
+        default_first=20,
+        max_first=100,
+    )
+    return measure.cost
+
+
+def test_a_first_past_the_largest_page_measures_as_the_largest_page() -> None:
+    # given a page of products asked for with a `first` over 100, written or as a variable
+    page = "products(first: FIRST) { edges { node { id name } } }".replace
+    variable = "query($n: Int) { " + page("FIRST", "$n") + " }"
+
+    # when measured, then it costs what the largest page costs: the resolver refuses it itself
+    largest = _cost("{ " + page("FIRST", "100") + " }")
+    assert _cost("{ " + page("FIRST", "1000") + " }") == largest
+    assert _cost(variable, {"n": 1_000_000}) == _cost(variable, {"n": 100}) == largest
+
+
+DEFAULTED = (
+    "query Q($n: Int = 100) { orders(first: $n) { edges { node { id user { orders(first: $n) "
+    "{ edges { node { id product { id } } } } } } } } }"
+)
+
+
+def test_a_variable_left_out_measures_as_its_default() -> None:
+    # given an operation whose `first` variable defaults to 100; when it is measured
+    # then leaving it out costs what sending 100 costs, and sending null costs the default page
+    assert _cost(DEFAULTED, {}) == _cost(DEFAULTED, {"n": 100}) > _cost(DEFAULTED, {"n": 20})
+    assert _cost(DEFAULTED, {"n": None}) == _cost(DEFAULTED, {"n": 20})
+
+
+def test_a_variable_left_out_is_refused_at_its_defaults_cost_after_a_cheap_run() -> None:
+    # given the defaulted operation, measured first with a small `first` (and so cached)
+    schema = build_schema()._schema
+    document = parse(DEFAULTED)
+    limits = GraphQLLimits()
+    assert exceeded(limits, schema, document, None, {"n": 5}) is None
+    assert exceeded(limits, schema, document, None, {"n": None}) is None
+
+    # when the same document comes without the variable
+    refusal = exceeded(limits, schema, document, None, {})
+
+    # then its default is what is measured, and it is over the cost limit
+    assert refusal is not None
+    assert (refusal.extensions or {})["limit"] == "cost"
