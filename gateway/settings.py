@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=2000, ge=10, le=100_000)
     graphql_max_cost: int = Field(default=5000, ge=1)
     persisted_queries_max: int = Field(default=1000, ge=0, le=100_000)
+    persisted_queries_max_chars: int = Field(default=1024 * 1024, ge=0, le=256 * 1024 * 1024)
     log_shipping: bool = True
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
     log_batch_max: int = Field(default=500, ge=1, le=5_000)

@@ -47,6 +47,8 @@ DESCRIPTIONS: dict[str, str] = {
     "READINESS_TIMEOUT_S": "deadline of each health check behind `/readyz`",
     "PERSISTED_QUERIES_MAX": "documents kept for hash-only (persisted) GraphQL requests, per "
     "gateway process",
+    "PERSISTED_QUERIES_MAX_CHARS": "total characters of those documents, per gateway process "
+    "(least recently used evicted first)",
     "LOG_SHIPPING": "`false` records nothing (used by the benchmark's logging-off run)",
     "LOG_QUEUE_MAX": "log records queued before new ones are dropped (and counted)",
     "LOG_BATCH_MAX": "log records per StreamLogBatches call",

@@ -82,6 +82,11 @@ class FastPath:
         self._middleware = _RecordedFields(self._schema, RecordResolverCalls())
         self._executor = execution_context_class_kwargs(schema.execution_context_class)
 
+    def passed(self, query: str) -> bool:
+        """Whether `query` has parsed, validated and stayed within the limits (and is still
+        remembered), so that it may run here."""
+        return prepared(self._schema, query) is not None
+
     async def run(
         self, payload: dict[str, Any], context: Callable[[], Awaitable[Context]]
     ) -> dict[str, Any] | None:
@@ -106,6 +111,8 @@ class FastPath:
         entry = prepared(self._schema, query)
         if entry is None:
             return None
+        # Passed before, so a registration may be kept now (persisted keeps only such texts).
+        self._persisted.keep(query, extensions)
         operation = get_operation_ast(entry.document, operation_name)
         if operation is None or operation.operation not in _FAST_OPERATIONS:
             return None  # ambiguous or unknown operation name, or a subscription

@@ -3,22 +3,29 @@ its text once the gateway has seen the text.
 
     {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "<hex>"}}}
 
-The first request sends hash and text: the text must hash to the hash, and is kept. Later
-requests send only the hash; an unknown hash answers PERSISTED_QUERY_NOT_FOUND (the client then
-sends the text again). The text a hash stands for is the same string every time, so the parser
-and validation caches find it: a known document is neither parsed nor validated again. The
-store is a bounded LRU per gateway process, a cache and never the source of truth.
+The first request sends hash and text: the text must hash to the hash (in either case of hex
+digits), and is kept once its document has parsed, validated and stayed within the limits
+(`keep`, called by the endpoint after that), so a request that is refused anyway cannot take
+a place in the store. Later requests send only the hash; an unknown hash answers
+PERSISTED_QUERY_NOT_FOUND (the client then sends the text again). The text a hash stands for is
+the same string every time, so the parser and validation caches find it: a known document is
+neither parsed nor validated again. The store is a least-recently-used cache per gateway
+process, bounded by documents and by their total characters, a cache and never the source of
+truth.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+import string
 from typing import Any
 
 from graphql import GraphQLError
 
+from gateway.graphql.doccache import TextLRU
+
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+_HEX = frozenset(string.hexdigits)
 
 
 class PersistedQueryError(Exception):
@@ -30,30 +37,48 @@ class PersistedQueryError(Exception):
 
 
 class PersistedQueries:
-    """sha256 hex → document text, at most `maxsize` documents, least recently used evicted."""
+    """sha256 hex (lower case) → document text: at most `max_entries` documents and
+    `max_chars` characters of them (each charged a little more than its length), least
+    recently used evicted first; either bound at 0 keeps nothing."""
 
-    def __init__(self, maxsize: int = 1000) -> None:
-        self._maxsize = maxsize
-        self._documents: OrderedDict[str, str] = OrderedDict()
+    def __init__(self, max_entries: int = 1000, max_chars: int = 1024 * 1024) -> None:
+        self._documents: TextLRU[str, str] | None = (
+            TextLRU(max_entries=max_entries, max_chars=max_chars)
+            if max_entries > 0 and max_chars > 0
+            else None
+        )
+
+    def __len__(self) -> int:
+        return len(self._documents) if self._documents is not None else 0
 
     def resolve(self, query: str | None, extensions: dict[str, Any] | None) -> str | None:
         """The document text to execute for a request (unchanged when it uses no hash)."""
         persisted = (extensions or {}).get("persistedQuery")
         if persisted is None:
             return query
-        digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
-        if not isinstance(digest, str) or len(digest) != 64:
-            raise PersistedQueryError("BAD_USER_INPUT", "persistedQuery needs a sha256Hash")
+        digest = _digest(persisted)
         if query is None:
-            known = self._documents.get(digest)
+            known = self._documents.get(digest) if self._documents is not None else None
             if known is None:
                 raise PersistedQueryError(NOT_FOUND, "PersistedQueryNotFound")
-            self._documents.move_to_end(digest)
             return known
-        if hashlib.sha256(query.encode()).hexdigest() != digest.lower():
+        if hashlib.sha256(query.encode()).hexdigest() != digest:
             raise PersistedQueryError("BAD_USER_INPUT", "provided sha256Hash does not match query")
-        self._documents[digest.lower()] = query
-        self._documents.move_to_end(digest.lower())
-        while len(self._documents) > self._maxsize:
-            self._documents.popitem(last=False)
         return query
+
+    def keep(self, query: str, extensions: dict[str, Any] | None) -> None:
+        """Remember `query` under its hash when its request registered it (sent the text with
+        a hash `resolve` accepted). Call only once the document has passed validation and the
+        limits."""
+        if self._documents is None or "persistedQuery" not in (extensions or {}):
+            return
+        digest = hashlib.sha256(query.encode()).hexdigest()
+        self._documents.put(digest, query, size=len(query))
+
+
+def _digest(persisted: object) -> str:
+    """The extension's sha256Hash in lower case, or BAD_USER_INPUT when it is not one."""
+    digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+    if not isinstance(digest, str) or len(digest) != 64 or not _HEX.issuperset(digest):
+        raise PersistedQueryError("BAD_USER_INPUT", "persistedQuery needs a sha256Hash")
+    return digest.lower()

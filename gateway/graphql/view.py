@@ -82,7 +82,10 @@ class GraphQLView(GraphQL[Context, None]):
         self.runtime = runtime
         self.max_bytes = runtime.settings.request_max_bytes
         self.max_json_depth = runtime.settings.json_max_depth
-        self.persisted = PersistedQueries(maxsize=runtime.settings.persisted_queries_max)
+        self.persisted = PersistedQueries(
+            max_entries=runtime.settings.persisted_queries_max,
+            max_chars=runtime.settings.persisted_queries_max_chars,
+        )
         self.fast_path = FastPath(self.schema, self.persisted)
 
     def encode_json(self, data: object) -> bytes:
@@ -162,7 +165,7 @@ class GraphQLView(GraphQL[Context, None]):
         if query is not request_data.query:
             request_data = dataclasses.replace(request_data, query=query)
         try:
-            return await super().execute_single(
+            result = await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
             )
         except HTTPException as exc:
@@ -170,6 +173,11 @@ class GraphQLView(GraphQL[Context, None]):
                 # A mutation over GET: the method is what is wrong (GraphQL over HTTP, §6.4.1).
                 raise ApiError.http(405, exc.reason) from None
             raise
+        # A registration is kept only once its document parsed, validated and passed the
+        # limits: a document refused anyway must not take (or evict) a place in the store.
+        if query and self.fast_path.passed(query):
+            self.persisted.keep(query, request_data.extensions)
+        return result
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         return Context.create(self.runtime.scope_for(request), self.runtime, request, response)

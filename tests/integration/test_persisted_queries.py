@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any
 
 import httpx
@@ -54,3 +55,36 @@ async def test_a_hash_that_does_not_match_the_text_is_refused(client: httpx.Asyn
 
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert error_codes(later) == ["PERSISTED_QUERY_NOT_FOUND"]
+
+
+async def test_a_hash_is_accepted_in_either_case(client: httpx.AsyncClient) -> None:
+    # given a document registered under its hash in upper case
+    query = f"query Q{uuid.uuid4().hex} {{ welcome }}"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    registered = await _post(client, {"query": query, "extensions": _persisted(digest.upper())})
+
+    # when its hash alone comes back in either case
+    answers = [
+        await _post(client, {"extensions": _persisted(case(digest))})
+        for case in (str.upper, str.lower)
+    ]
+
+    # then both run it
+    assert "errors" not in registered
+    assert answers == [registered, registered]
+
+
+async def test_a_registration_of_a_document_seen_before_is_kept(
+    client: httpx.AsyncClient,
+) -> None:
+    # given a document that ran before as plain text (so it now takes the fast path)
+    query = f"# {uuid.uuid4().hex}\n{{ welcome }}"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    plain = await _post(client, {"query": query})
+
+    # when it is registered, then sent as its hash alone
+    registered = await _post(client, {"query": query, "extensions": _persisted(digest)})
+    again = await _post(client, {"extensions": _persisted(digest)})
+
+    # then the hash runs it
+    assert plain == registered == again

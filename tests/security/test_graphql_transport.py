@@ -8,6 +8,7 @@ ends in a 5xx, a traceback or a change to the data, and each refusal is quick.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -344,3 +345,34 @@ async def test_a_bad_first_gets_the_same_answer_however_it_arrives(
                 }
             ],
         )
+
+
+# Registrations of documents refused anyway: (case, document, expected code)
+REFUSED_REGISTRATIONS: list[tuple[str, str, str]] = [
+    ("a syntax error", "{ welcome", "GRAPHQL_PARSE_FAILED"),
+    ("an unknown field", "{ secrets }", "GRAPHQL_VALIDATION_FAILED"),
+    ("over the depth limit", _depth(11), "GRAPHQL_VALIDATION_FAILED"),
+    ("over the alias limit", _aliases(16), "GRAPHQL_VALIDATION_FAILED"),
+    ("over the cost limit", _fragment_bomb(60), "GRAPHQL_VALIDATION_FAILED"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "query", "code"), REFUSED_REGISTRATIONS, ids=[r[0] for r in REFUSED_REGISTRATIONS]
+)
+async def test_a_refused_document_is_not_kept_as_a_persisted_query(
+    client: httpx.AsyncClient, case: str, query: str, code: str
+) -> None:
+    # given a document that is refused, sent with its hash to register it (made unique)
+    query = f"{query} # {time.monotonic_ns()}"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+
+    # when it is registered, and then its hash alone is sent
+    registered = await client.post("/graphql", json={"query": query, "extensions": persisted})
+    later = await client.post("/graphql", json={"extensions": persisted})
+
+    # then it was refused, and took no place in the store: its hash is unknown
+    assert_safe(registered)
+    assert set(graphql_codes(registered)) == {code}
+    assert graphql_codes(later) == ["PERSISTED_QUERY_NOT_FOUND"]
