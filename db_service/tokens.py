@@ -6,6 +6,7 @@ other algorithms, tampered and expired tokens are all refused the same way.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ import jwt
 
 ALGORITHM = "HS256"
 MAX_TOKEN_LENGTH = 4096
+# A compact JWS: three base64url segments. Checked before decoding, so a verified token is
+# plain ASCII with no whitespace (the gateway forwards it as gRPC metadata).
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 class InvalidToken(Exception):
@@ -54,6 +58,8 @@ class TokenCodec:
     def verify(self, token: str) -> Claims:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("missing or oversized token")
+        if not _COMPACT_JWS.fullmatch(token):
+            raise InvalidToken("not a compact JWS")
         try:
             payload = jwt.decode(
                 token,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -13,8 +14,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
 from gateway.coalesce import ProductReads
-from gateway.errors import from_rpc_error
+from gateway.errors import GRPC_ERRORS, from_grpc_error
 from protos import db_service_pb2_grpc, logging_service_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 GRPC_CALLS = Counter(
     "gateway_grpc_calls_total", "gRPC calls made by the gateway", ["method", "code"]
@@ -116,7 +119,12 @@ class DBClient:
             except grpc.aio.AioRpcError as exc:
                 retry = exc.code() == grpc.StatusCode.UNAVAILABLE and attempt < attempts
                 if not retry or deadline - time.monotonic() <= backoff:
-                    raise from_rpc_error(exc) from None
+                    raise from_grpc_error(exc) from None
+            except GRPC_ERRORS as exc:
+                # The library refused the call before any server saw it; say so in the log,
+                # since the client only learns "internal error" (or "unavailable").
+                log.error("gRPC client failure in %s: %s", method, type(exc).__name__)
+                raise from_grpc_error(exc) from None
             await asyncio.sleep(backoff)
             backoff *= 2
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -131,6 +139,9 @@ class DBClient:
             return await rpc(request, timeout=deadline - time.monotonic(), metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             code = exc.code().name
+            raise
+        except GRPC_ERRORS:
+            code = "CLIENT_ERROR"  # no status: the library failed the call itself
             raise
         finally:
             GRPC_CALLS.labels(method, code).inc()
@@ -167,6 +178,6 @@ async def _check(channel: grpc.aio.Channel, timeout_s: float) -> str:
     stub = health_pb2_grpc.HealthStub(channel)
     try:
         reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout_s)
-    except grpc.aio.AioRpcError:
+    except GRPC_ERRORS:
         return "UNREACHABLE"
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))

@@ -1,7 +1,9 @@
 """The one place where backend failures become HTTP statuses and GraphQL error codes.
 
 db_service sends its domain code in the trailing metadata entry `merch-error-code`; the gRPC
-status alone decides when it is absent (for example UNAVAILABLE from the channel itself).
+status alone decides when it is absent (for example UNAVAILABLE from the channel itself). The
+grpc library can also fail a call itself, with no status at all (BY_CLIENT_ERROR): every one of
+its exceptions is mapped here, so none escapes a route as an unexpected error.
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ BY_STATUS: dict[grpc.StatusCode, Mapping] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: Mapping(504, "DEADLINE_EXCEEDED"),
 }
 INTERNAL = Mapping(500, "INTERNAL_SERVER_ERROR")
+
+# What the grpc library raises instead of a status, most specific first. A closed channel means
+# the gateway is stopping: retry elsewhere. Anything else (ExecuteBatchError from metadata grpc
+# refuses, …) is a call the gateway should never have built: a bug, answered without details.
+BY_CLIENT_ERROR: tuple[tuple[type[Exception], Mapping], ...] = (
+    (grpc.aio.UsageError, BY_STATUS[grpc.StatusCode.UNAVAILABLE]),
+    (grpc.aio.BaseError, INTERNAL),
+    (grpc.RpcError, INTERNAL),
+)
+# Every exception a gRPC call of the gateway can raise (AioRpcError is a grpc.RpcError).
+GRPC_ERRORS: tuple[type[Exception], ...] = (grpc.aio.BaseError, grpc.RpcError)
 
 # Domain codes that are more precise than their gRPC status.
 BY_DOMAIN_CODE: dict[str, str] = {"OUT_OF_STOCK": "OUT_OF_STOCK"}
@@ -94,6 +107,15 @@ class ApiError(Exception):
     def http(cls, status: int, message: str) -> ApiError:
         """A refusal of the HTTP request itself (wrong path, method, media type, size, shape)."""
         return cls(BY_HTTP_STATUS.get(status, "BAD_REQUEST"), message, http_status=status)
+
+
+def from_grpc_error(exc: Exception) -> ApiError:
+    """Translate any of GRPC_ERRORS: a status from the server, or the client library's own."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return from_rpc_error(exc)
+    mapping = next((m for kind, m in BY_CLIENT_ERROR if isinstance(exc, kind)), INTERNAL)
+    message = _SAFE_MESSAGES.get(mapping.code, "internal error")
+    return ApiError(mapping.code, message, http_status=mapping.http_status)
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:

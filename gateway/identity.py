@@ -23,14 +23,19 @@ class Identity:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """What the Authorization header said: the raw value to forward and who it names."""
+    """Who the caller is, and the Authorization value forwarded to db_service on their behalf.
+
+    `authorization` is set only for a token the gateway verified itself, rebuilt as
+    `Bearer <token>`: nothing else a client puts in the header reaches gRPC metadata, where a
+    tab or a non-ASCII byte made grpc refuse the whole call. An unverifiable header is no
+    credential at all: public operations answer as for an anonymous caller, the others 401.
+    """
 
     authorization: str | None
     identity: Identity | None
 
-    @property
-    def presented_invalid(self) -> bool:
-        return self.authorization is not None and self.identity is None
+
+ANONYMOUS = Credentials(authorization=None, identity=None)
 
 
 class TokenChecker:
@@ -40,11 +45,11 @@ class TokenChecker:
     def check(self, authorization: str | None) -> Credentials:
         token = bearer_token(authorization)
         if token is None:
-            return Credentials(authorization=authorization or None, identity=None)
+            return ANONYMOUS
         try:
             claims = self._codec.verify(token)
         except InvalidToken:
-            return Credentials(authorization=authorization, identity=None)
+            return ANONYMOUS
         return Credentials(
-            authorization=authorization, identity=Identity(sid=claims.sid, role=claims.role)
+            authorization=f"Bearer {token}", identity=Identity(sid=claims.sid, role=claims.role)
         )

@@ -16,6 +16,7 @@ import jwt
 import pytest
 
 from tests.conftest import JWT_SECRET, Stack
+from tests.factories import user_data
 from tests.security.conftest import Actors, assert_safe, graphql_codes, unchanged
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -66,6 +67,28 @@ BAD_CREDENTIALS: list[tuple[str, Callable[[Actors], str | bytes]]] = [
     ("non-ASCII bytes", lambda a: "Bearer \u00e9\u00e8\u00ff".encode("latin-1")),
 ]
 
+# (case, a malformed Authorization header built around alice's real token) — raw bytes, as curl
+# or a broken client sends them; each must be as good as no header at all.
+MALFORMED_HEADERS: list[tuple[str, Callable[[Actors], bytes]]] = [
+    ("a tab inside the token", lambda a: b"Bearer " + _split(a.alice.token, b"\t")),
+    ("a tab for the space", lambda a: b"Bearer\t" + a.alice.token.encode()),
+    ("non-ASCII UTF-8 after the token", lambda a: f"Bearer {a.alice.token}\u00e9".encode()),
+    ("a non-ASCII byte inside the token", lambda a: b"Bearer " + _split(a.alice.token, b"\xff")),
+    ("non-ASCII bytes alone", lambda a: b"Bearer \xc3\xa9\xff"),
+    ("a 7 000-byte header", lambda a: b"Bearer " + a.alice.token.encode() + b"a" * 7000),
+    ("Bearer with nothing", lambda a: b"Bearer"),
+    # (Trailing spaces are not a case: HTTP strips them, so "Bearer  " arrives as "Bearer".)
+    ("the scheme twice", lambda a: b"Bearer Bearer " + a.alice.token.encode()),
+    ("two credentials", lambda a: f"Bearer {a.alice.token}, Bearer {a.alice.token}".encode()),
+]
+BAD_CREDENTIALS += MALFORMED_HEADERS
+
+
+def _split(token: str, junk: bytes) -> bytes:
+    """The token with `junk` in the middle of its signature."""
+    raw = token.encode()
+    return raw[:-10] + junk + raw[-10:]
+
 
 @pytest.mark.parametrize(
     ("case", "credential"), BAD_CREDENTIALS, ids=[row[0] for row in BAD_CREDENTIALS]
@@ -99,6 +122,75 @@ async def test_bad_credentials_are_401_in_both_apis(
         assert response.json()["error"]["code"] == "UNAUTHENTICATED"
     else:
         assert graphql_codes(response) == ["UNAUTHENTICATED"]
+
+
+PUBLIC_OPERATIONS = ["REST product", "REST login", "GraphQL product", "GraphQL login"]
+GRAPHQL_LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
+
+
+async def _public_call(
+    client: httpx.AsyncClient, operation: str, product_id: int, headers: dict[str, bytes]
+) -> httpx.Response:
+    """One public operation; the login ones log a fresh account in."""
+    account = user_data()
+    if "login" in operation:
+        created = await client.post("/api/v1/users/create", json=account)
+        assert created.status_code == 201, created.text
+    credentials = {"username": account["username"], "password": account["password"]}
+    if operation == "REST product":
+        return await client.get(f"/api/v1/products/{product_id}", headers=headers)
+    if operation == "REST login":
+        return await client.post("/api/v1/users/login", json=credentials, headers=headers)
+    if operation == "GraphQL product":
+        query = {"query": f"{{ product(id: {product_id}) {{ id }} }}"}
+        return await client.post("/graphql", json=query, headers=headers)
+    variables = {"u": credentials["username"], "p": credentials["password"]}
+    return await client.post(
+        "/graphql", json={"query": GRAPHQL_LOGIN, "variables": variables}, headers=headers
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "credential"), MALFORMED_HEADERS, ids=[row[0] for row in MALFORMED_HEADERS]
+)
+@pytest.mark.parametrize("operation", PUBLIC_OPERATIONS)
+async def test_a_malformed_header_is_ignored_where_no_token_is_needed(
+    client: httpx.AsyncClient,
+    actors: Actors,
+    operation: str,
+    case: str,
+    credential: Callable[[Actors], bytes],
+) -> None:
+    # given a malformed Authorization header on an operation anyone may call
+    headers = {"Authorization": credential(actors)}
+
+    # when the operation is called with it
+    response = await _public_call(client, operation, actors.product["id"], headers)
+
+    # then it is answered exactly as for an anonymous caller (the header is ignored)
+    assert_safe(response, secrets=[actors.alice.token])
+    assert response.status_code == 200, response.text
+    if operation == "REST product":
+        assert response.json()["id"] == actors.product["id"]
+    elif operation == "REST login":
+        assert response.json()["token"]
+    else:
+        body = response.json()
+        assert "errors" not in body, body
+        assert (body["data"].get("product") or body["data"].get("login")) is not None
+
+
+async def test_more_than_one_space_after_the_scheme_is_accepted(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
+    # given alice's real token after two spaces (RFC 9110: the scheme, then 1*SP)
+    headers = {"Authorization": f"Bearer  {actors.alice.token}"}
+
+    # when it is used
+    response = await client.get(f"/api/v1/users/{actors.alice.sid}", headers=headers)
+
+    # then it is accepted like the usual single space
+    assert response.status_code == 200
 
 
 async def test_the_bearer_scheme_is_case_insensitive(
