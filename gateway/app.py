@@ -20,13 +20,14 @@ from gateway.errors import ApiError
 from gateway.graphiql import GRAPHIQL_STATIC_PATH, graphiql_static_app
 from gateway.graphql import view as graphql_view
 from gateway.graphql.limits import GraphQLLimits
-from gateway.graphql.schema import WELCOME, build_schema
+from gateway.graphql.schema import build_schema
 from gateway.heap import HeapFreezer
 from gateway.middleware import RequestMiddleware
 from gateway.rest import docs as rest_docs
 from gateway.rest import orders as rest_orders
 from gateway.rest import products as rest_products
 from gateway.rest import users as rest_users
+from gateway.rest import welcome as rest_welcome
 from gateway.rest.common import error_response, json_response, resources
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -61,10 +62,6 @@ async def readyz(request: Request) -> Response:
     ready = all(state == "SERVING" for state in states.values())
     body = {"status": "ready" if ready else "not ready", "dependencies": dict(states)}
     return json_response(body, 200 if ready else 503)
-
-
-async def welcome(request: Request) -> Response:
-    return json_response({"message": WELCOME})
 
 
 async def metrics(request: Request) -> Response:
@@ -137,7 +134,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/api/v1", welcome, methods=["GET"]),
+        *rest_welcome.ROUTES,
         *resources(rest_users.ROUTES + rest_products.ROUTES + rest_orders.ROUTES),
         *rest_docs.ROUTES,
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 import orjson
 import websockets
 
+from gateway.rest.docs import load_openapi
 from tests.conftest import ADMIN, Stack, start_service, wait_ready
 from tests.factories import admin_token, make_product, make_user, user_data
 from tests.logtopic import RECORD_FIELDS, operations, read_all, wait_for_records
@@ -122,6 +124,48 @@ async def test_a_scripted_session_is_recorded_call_by_call(
     denied = {(r["service"], r["operation"]): r["outcome"] for r in groups[rid["denied"]]}
     assert denied == {(GW, "Query.user"): "FORBIDDEN", (DB, "DBService/GetUser"): "FORBIDDEN"}
     assert all(r["outcome"] == "ok" for r in groups[rid["order"]])
+
+
+# Every route the REST contract lists, as the gateway names it in its records ("GET /api/v1").
+REST_ROUTES = [
+    (method.upper(), path)
+    for path, item in load_openapi()["paths"].items()
+    for method in item
+    if method in ("get", "put", "post", "delete", "patch")
+]
+
+
+async def test_every_rest_route_of_openapi_writes_its_record(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given an admin, and a user, product and order of their own for the paths to name
+    token = await admin_token(client)
+    user = await make_user(client)
+    product = await make_product(client, token)
+    order = await client.post(
+        "/api/v1/orders", json={"product_id": product["id"], "quantity": 1}, headers=user.auth
+    )
+    values = {"sid": user.sid, "id": str(product["id"])}
+
+    # when every route of openapi.yaml is called once, each with a request id of its own that
+    # names it (so a missing record says which route lost it)
+    rid = {(m, p): f"{m}{re.sub(r'[^a-z]+', '.', p)}{uuid.uuid4().hex[:8]}" for m, p in REST_ROUTES}
+    for (method, path), request_id in rid.items():
+        if path.startswith("/api/v1/orders/") and "{id}" in path:
+            url = path.replace("{id}", str(order.json()["id"]))
+        else:
+            url = path.format(**values)
+        body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+        headers = {"X-Request-ID": request_id, "Authorization": f"Bearer {token}"}
+        await client.request(method, url, headers=headers, **body)
+
+    # then each call has its gateway record, named after its route, kind rest, by the admin
+    expected = {request_id: {(GW, f"{m} {p}")} for (m, p), request_id in rid.items()}
+    groups = await wait_for_records(stack.kafka_bootstrap, rid.values(), _has(expected))
+    for records in groups.values():
+        (record,) = [r for r in records if r["service"] == GW]
+        assert record["kind"] == "rest"
+        assert record["user"] == ADMIN["sid"]
 
 
 async def _steady_load(client: httpx.AsyncClient, stop: asyncio.Event) -> list[tuple[str, int]]:

@@ -74,15 +74,29 @@ def validator_for(schema: dict[str, Any]) -> Draft202012Validator:
 
 @pytest.fixture(scope="module")
 def app() -> Starlette:
-    return create_app(Settings())
+    # Nothing listens at the backend addresses: serving the docs calls no backend, and with
+    # shipping off the routes' log records go nowhere.
+    return create_app(
+        Settings(
+            merch_env="development",
+            db_service_addr="127.0.0.1:9",
+            logging_service_addr="127.0.0.1:9",
+            log_shipping=False,
+        )
+    )
 
 
 @pytest.fixture
 async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    # The ASGI transport runs no lifespan: serving the docs needs no backend channel.
+    # The ASGI transport runs no lifespan; the runtime (lazy channels) is all the routes need.
+    runtime = app.state.runtime
+    await runtime.start()
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-        yield client
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client
+    finally:
+        await runtime.stop()
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:
