@@ -37,6 +37,10 @@ COPY logging_service ./logging_service
 COPY gateway ./gateway
 COPY openapi.yaml ./
 
+# Production is also the services' default; said here so that no environment the image runs in
+# can inherit development mode: `docker run` without JWT_SECRET refuses to start.
+ENV MERCH_ENV=production
+
 USER merch:merch
 
 # gateway, db_service, logging_service, logging_service metrics

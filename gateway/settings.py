@@ -7,7 +7,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from db_service.settings import DEV_JWT_SECRET
+from db_service.settings import (
+    DEFAULT_ENV,
+    DEV_JWT_SECRET,
+    PRODUCTION_REFUSAL,
+    is_loopback,
+    loopback_refusal,
+)
 
 
 class Settings(BaseSettings):
@@ -15,7 +21,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    merch_env: Literal["development", "production"] = "development"
+    merch_env: Literal["development", "production"] = DEFAULT_ENV
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8081, ge=0, le=65535)
     db_service_addr: str = "127.0.0.1:50051"
@@ -52,7 +58,9 @@ class Settings(BaseSettings):
         if len(secret.encode()) < 32:
             raise ValueError("JWT_SECRET must be at least 32 bytes")
         if self.merch_env == "production" and secret == DEV_JWT_SECRET:
-            raise ValueError("JWT_SECRET must be set to a real secret when MERCH_ENV=production")
+            raise ValueError(PRODUCTION_REFUSAL)
+        if self.merch_env == "development" and not is_loopback(self.gateway_host):
+            raise ValueError(loopback_refusal("GATEWAY_HOST", self.gateway_host))
         return self
 
     @property

@@ -19,9 +19,11 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 
 DESCRIPTIONS: dict[str, str] = {
-    "MERCH_ENV": "`development` or `production`; production refuses the development JWT secret "
-    "and turns GraphiQL, introspection and field suggestions off",
-    "JWT_SECRET": "HS256 signing key, at least 32 bytes; a development-only value is built in",
+    "MERCH_ENV": "`production` or `development`; production needs a `JWT_SECRET` of its own and "
+    "turns GraphiQL, introspection and field suggestions off; development (`make run`, the "
+    "tests) binds loopback addresses only",
+    "JWT_SECRET": "HS256 signing key, at least 32 bytes; required in production, a "
+    "development-only value is built in",
     "JWT_ISSUER": "`iss` claim written and required in tokens",
     "JWT_TTL_S": "token lifetime in seconds",
     "GATEWAY_HOST": "address the gateway binds",

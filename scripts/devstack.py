@@ -189,8 +189,10 @@ class Devstack:
             child.stop(max(deadline - time.monotonic() - _STOP_RESERVE_S * later, _STOP_RESERVE_S))
 
     def _start_service(self, module: str, **env: str) -> None:
-        # Unbuffered, so that their log lines reach the terminal as they happen.
-        child_env = {**self.environ, **env, "PYTHONUNBUFFERED": "1"}
+        # Development mode said out loud (the services default to production, which needs a
+        # JWT_SECRET); a MERCH_ENV of the caller's own still wins. Unbuffered, so that their log
+        # lines reach the terminal as they happen.
+        child_env = {"MERCH_ENV": "development", **self.environ, **env, "PYTHONUNBUFFERED": "1"}
         process = ManagedProcess(
             module,
             [sys.executable, "-m", module],

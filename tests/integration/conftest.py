@@ -27,6 +27,7 @@ Serving = health_pb2.HealthCheckResponse.ServingStatus
 def log_settings(bootstrap: str, *, listen: str = "127.0.0.1:0", **overrides: Any) -> Settings:
     """Settings for a test server: its own topic, short timeouts, fast reconnects."""
     values: dict[str, Any] = {
+        "merch_env": "development",
         "logging_service_listen": listen,
         "kafka_bootstrap_servers": bootstrap,
         "kafka_topic": f"log-test-{uuid.uuid4().hex[:12]}",

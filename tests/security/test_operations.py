@@ -79,28 +79,83 @@ def test_backend_calls_have_deadlines_keepalive_and_bounded_read_retries() -> No
     assert config["retryThrottling"]["maxTokens"] > 0
 
 
-@pytest.mark.parametrize("service", ["gateway", "db_service"])
-def test_production_refuses_the_development_secret(stack: Stack, service: str) -> None:
-    # given production settings with no JWT secret of their own
-    env = {k: v for k, v in stack.env.items() if k != "JWT_SECRET"}
-    env.update(MERCH_ENV="production", GATEWAY_PORT=str(free_port()))
-    env["DB_SERVICE_LISTEN"] = f"127.0.0.1:{free_port()}"
-
-    # when the service starts
-    output = io.StringIO()
+def _start_and_wait(service: str, env: dict[str, str]) -> tuple[int | None, list[str]]:
+    """Start `service` with exactly `env`; its exit code (None if it kept running) and output."""
     proc = ManagedProcess(
-        service, [sys.executable, "-m", service], env=env, cwd=ROOT, output=output
+        service, [sys.executable, "-m", service], env=env, cwd=ROOT, output=io.StringIO()
     )
     proc.start()
     try:
         code = proc.wait(timeout=30)
     finally:
         proc.stop(timeout=5)
+    return code, [line for line in proc.tail() if line.strip()]
+
+
+def _own_ports(env: dict[str, str]) -> dict[str, str]:
+    """`env` with listen addresses of its own, so a service that does start clashes with none."""
+    return {
+        **env,
+        "GATEWAY_PORT": str(free_port()),
+        "DB_SERVICE_LISTEN": f"127.0.0.1:{free_port()}",
+        "LOGGING_SERVICE_LISTEN": f"127.0.0.1:{free_port()}",
+    }
+
+
+@pytest.mark.parametrize("service", ["gateway", "db_service"])
+def test_production_refuses_the_development_secret(stack: Stack, service: str) -> None:
+    # given production settings with no JWT secret of their own
+    env = {k: v for k, v in stack.env.items() if k != "JWT_SECRET"}
+    env = _own_ports({**env, "MERCH_ENV": "production"})
+
+    # when the service starts
+    code, lines = _start_and_wait(service, env)
 
     # then it refuses, saying why without repeating any value it was given (the admin password)
     assert code == 2
-    assert any("JWT_SECRET" in line for line in proc.tail())
-    assert not any(ADMIN["password"] in line for line in proc.tail())
+    assert any("JWT_SECRET" in line for line in lines)
+    assert not any(ADMIN["password"] in line for line in lines)
+
+
+@pytest.mark.parametrize("service", ["gateway", "db_service"])
+def test_with_no_merch_env_a_service_is_production_and_needs_a_jwt_secret(
+    stack: Stack, service: str
+) -> None:
+    # given the environment of a deployment that forgot both MERCH_ENV and JWT_SECRET
+    env = _own_ports({k: v for k, v in stack.env.items() if k not in ("MERCH_ENV", "JWT_SECRET")})
+
+    # when the service starts
+    code, lines = _start_and_wait(service, env)
+
+    # then it refuses in one line that names the secret and the mode
+    assert code == 2
+    assert len(lines) == 1, lines
+    assert "JWT_SECRET" in lines[0]
+    assert "production is the default" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("service", "variable", "address"),
+    [
+        ("gateway", "GATEWAY_HOST", "0.0.0.0"),
+        ("db_service", "DB_SERVICE_LISTEN", "0.0.0.0:0"),
+        ("logging_service", "LOGGING_SERVICE_LISTEN", "[::]:0"),
+    ],
+)
+def test_development_mode_refuses_to_listen_on_every_interface(
+    stack: Stack, service: str, variable: str, address: str
+) -> None:
+    # given development mode (the test stack's) and an address other machines reach
+    env = {**_own_ports(stack.env), variable: address}
+
+    # when the service starts
+    code, lines = _start_and_wait(service, env)
+
+    # then it refuses in one line naming the setting
+    assert code == 2
+    assert len(lines) == 1, lines
+    assert variable in lines[0]
+    assert "loopback" in lines[0]
 
 
 async def test_no_password_token_or_hash_reaches_a_log(

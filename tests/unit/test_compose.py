@@ -506,6 +506,14 @@ def test_the_services_run_as_an_unprivileged_user() -> None:
     assert _index("USER", ".") > _index("RUN", "pip install")
 
 
+def test_the_image_runs_in_production_mode() -> None:
+    # given the image's own environment (what `docker run` without -e gets)
+    env = [arg for name, arg in INSTRUCTIONS if name == "ENV"]
+
+    # then it is production: development mode's public JWT secret is never accepted
+    assert any(re.search(r"(^|\s)MERCH_ENV=production(\s|$)", arg) for arg in env)
+
+
 def test_dependencies_are_installed_in_a_layer_before_the_code() -> None:
     # the dependency layer depends only on pyproject.toml, so code edits reuse it
     install = _index("RUN", "pip install")

@@ -11,7 +11,9 @@ from gateway.settings import Settings
 async def test_startup_freezes_the_heap_it_built() -> None:
     gc.unfreeze()
     # Nothing listens on these ports: the channels connect lazily, and no request is made.
-    settings = Settings(db_service_addr="127.0.0.1:9", logging_service_addr="127.0.0.1:9")
+    settings = Settings(
+        merch_env="development", db_service_addr="127.0.0.1:9", logging_service_addr="127.0.0.1:9"
+    )
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):
