@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
+from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
@@ -81,10 +83,35 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
 
+    if settings.db_service_workers > 1 and settings.worker_index is None:
+        return _supervise(settings)
+
     from db_service.server import serve
 
     _run(serve(settings))
     return 0
+
+
+def _supervise(settings: Settings) -> int:
+    """Run DB_SERVICE_WORKERS copies of db_service on one port; serve their summed metrics."""
+    from prometheus_client import start_http_server
+
+    from db_service.workermetrics import summing_registry
+    from db_service.workers import WorkerPool
+
+    def serve_metrics(metrics_dir: Path) -> None:
+        if settings.db_metrics_port:
+            start_http_server(settings.db_metrics_port, registry=summing_registry(metrics_dir))
+
+    pool = WorkerPool(
+        "db_service",
+        [sys.executable, "-m", "db_service"],
+        count=settings.db_service_workers,
+        env=os.environ,
+        grace_s=settings.shutdown_grace_s,
+        on_started=serve_metrics,
+    )
+    return pool.run()
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from db_service.services.products import ProductService
 from db_service.services.users import LoginPolicy, UserService
 from db_service.settings import Settings
 from db_service.tokens import TokenCodec
+from db_service.workermetrics import CollectorMirror
 from logging_service.client import LogShipper
 from protos import db_service_pb2, db_service_pb2_grpc
 
@@ -54,6 +55,8 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_receive_message_length", 1 * 1024 * 1024),
     ("grpc.max_concurrent_streams", 1000),
+    # Several workers (DB_SERVICE_WORKERS) each bind the same port; the kernel spreads connections.
+    ("grpc.so_reuseport", 1),
 ]
 
 
@@ -76,6 +79,7 @@ class DBServiceApp:
         )
         self._server: grpc.aio.Server | None = None
         self._monitor: DatabaseMonitor | None = None
+        self._mirror: CollectorMirror | None = None
 
     async def start(self) -> int:
         """Connect, migrate, serve; returns the bound port (the listen port may be 0)."""
@@ -83,7 +87,11 @@ class DBServiceApp:
         await self._set_serving(False)
         await self.shipper.start()
         self.pool = await self._connect()
-        if s.db_metrics_port:
+        if s.prometheus_multiproc_dir is not None:
+            # A worker: its supervisor serves DB_METRICS_PORT, summed over the workers' files.
+            self._mirror = CollectorMirror(metrics.PoolCollector(self.pool))
+            self._mirror.start()
+        elif s.db_metrics_port:
             self._pool_metrics = metrics.register_pool(self.pool)
             self._metrics_server, _ = start_http_server(s.db_metrics_port)
         await apply_migrations(self.pool)
@@ -149,6 +157,8 @@ class DBServiceApp:
             except TimeoutError:
                 self.pool.terminate()  # PostgreSQL is not answering: do not wait on it
 
+        if self._mirror is not None:
+            await self._mirror.stop()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
         if self._pool_metrics is not None:

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from db_service.workers import WorkerCount
+
 # Only ever accepted in development mode; production refuses to start with it.
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789"  # noqa: S105
 # Production is the default: a deployment that forgets MERCH_ENV must not run on the public
@@ -76,6 +78,12 @@ class Settings(BaseSettings):
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
     log_batch_max: int = Field(default=500, ge=1, le=5_000)
     log_flush_interval_s: float = Field(default=0.2, ge=0, le=10)
+    # Worker processes on db_service's port (db_service.workers); `auto` is one per core.
+    db_service_workers: WorkerCount = 1
+    # Set by the supervisor in each worker it starts (0, 1, …); unset in a lone process.
+    worker_index: int | None = Field(default=None, ge=0)
+    # Set by the supervisor: where the workers' metrics meet (prometheus-client multiprocess).
+    prometheus_multiproc_dir: str | None = None
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

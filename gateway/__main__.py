@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 import signal
+import socket
 import sys
 from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
 
+from db_service.workers import WorkerPool
 from gateway.app import create_app
 from gateway.settings import Settings
 
@@ -38,6 +41,16 @@ def main() -> int:
         )
         print(f"gateway: invalid configuration: {reasons}", file=sys.stderr)
         return 2
+    if settings.gateway_workers > 1 and settings.worker_index is None:
+        # This process only supervises; each worker is `python -m gateway` with WORKER_INDEX.
+        pool = WorkerPool(
+            "gateway",
+            [sys.executable, "-m", "gateway"],
+            count=settings.gateway_workers,
+            env=os.environ,
+            grace_s=settings.shutdown_grace_s,
+        )
+        return pool.run()
     config = uvicorn.Config(
         create_app(settings),
         host=settings.gateway_host,
@@ -55,8 +68,19 @@ def main() -> int:
         ws_max_size=settings.request_max_bytes,
     )
     server = GatewayServer(config)
-    server.run()
+    # A worker listens on a socket of its own in the port's SO_REUSEPORT group: the kernel hashes
+    # each new connection to one listener, where a shared accept queue lets one worker take most.
+    server.run(sockets=None if settings.worker_index is None else [_reuseport_socket(settings)])
     return 0 if server.started else 1
+
+
+def _reuseport_socket(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.gateway_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.gateway_host, settings.gateway_port))
+    return sock
 
 
 if __name__ == "__main__":

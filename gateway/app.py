@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from db_service.workermetrics import summing_registry
 from gateway.errors import ApiError
 from gateway.graphiql import GRAPHIQL_STATIC_PATH, graphiql_static_app
 from gateway.graphql import view as graphql_view
@@ -65,7 +66,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    runtime: Runtime = request.app.state.runtime
+    runtime.sample_metrics()  # this worker's share is fresh, the others' at most 1 s old
+    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 class GraphQLPosts:
@@ -147,4 +150,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    # With several workers, any worker answers /metrics with the sum over all of them.
+    multiproc_dir = settings.prometheus_multiproc_dir
+    app.state.registry = REGISTRY if multiproc_dir is None else summing_registry(multiproc_dir)
     return app

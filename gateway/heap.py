@@ -35,7 +35,11 @@ CHECK_INTERVAL_S = 10.0
 REFREEZE_OBJECTS = 50_000
 
 REFREEZES = Counter("gateway_gc_refreezes_total", "Times the live heap was frozen out of the GC")
-FROZEN = Gauge("gateway_gc_frozen_objects", "Objects in the GC's permanent generation")
+FROZEN = Gauge(
+    "gateway_gc_frozen_objects",
+    "Objects in the GC's permanent generation (summed over live workers)",
+    multiprocess_mode="livesum",
+)
 PAUSE = Histogram(
     "gateway_gc_refreeze_seconds",
     "Event-loop pause of one unfreeze + full collection + freeze",

@@ -44,9 +44,17 @@ def request_children(kind: str, operation: str, outcome: str) -> tuple[Counter, 
     return REQUESTS.labels(kind, operation, outcome), LATENCY.labels(kind, operation)
 
 
+# With several workers (PROMETHEUS_MULTIPROC_DIR), a gauge says how its workers' values combine.
 IN_FLIGHT = Gauge(
     "gateway_http_requests_in_flight",
     "HTTP requests received and not yet answered (WebSockets excluded)",
+    multiprocess_mode="livesum",
+)
+WORKER_REQUESTS = Gauge(
+    "gateway_worker_http_requests",
+    "HTTP requests and WebSockets this process received since it started; with several"
+    " workers one series per worker (pid label), to see how evenly the kernel spreads them",
+    multiprocess_mode="liveall",
 )
 
 

@@ -9,7 +9,7 @@ import os
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.metrics import IN_FLIGHT
+from gateway.metrics import IN_FLIGHT, WORKER_REQUESTS
 
 HEADER = "x-request-id"
 MAX_LENGTH = 128
@@ -62,6 +62,7 @@ class RequestMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
 
         header = (HEADER.encode(), request_id.encode("latin-1"))
+        WORKER_REQUESTS.inc()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -7,6 +7,7 @@ import time
 from starlette.requests import HTTPConnection
 
 from db_service.tokens import TokenCodec
+from db_service.workermetrics import CollectorMirror
 from gateway import metrics
 from gateway.backends import Backends
 from gateway.identity import TokenChecker
@@ -37,6 +38,7 @@ class Runtime:
             flush_interval_s=settings.log_flush_interval_s,
             enabled=settings.log_shipping,
         )
+        self._mirror: CollectorMirror | None = None
 
     async def start(self) -> None:
         """Open the channels on the serving event loop (grpc.aio objects belong to one loop)."""
@@ -47,8 +49,18 @@ class Runtime:
         )
         await self.shipper.start()
         self._collector = metrics.register_shipper(self.shipper)
+        if self.settings.prometheus_multiproc_dir is not None:
+            self._mirror = CollectorMirror(self._collector)
+            self._mirror.start()
+
+    def sample_metrics(self) -> None:
+        """Bring this worker's scrape-time metrics up to date in the shared metrics files."""
+        if self._mirror is not None:
+            self._mirror.sample()
 
     async def stop(self) -> None:
+        if self._mirror is not None:
+            await self._mirror.stop()
         metrics.unregister(self._collector)
         # Flushing the log is part of the graceful stop, bounded like the rest of it.
         await self.shipper.stop(timeout_s=self.settings.shutdown_grace_s)

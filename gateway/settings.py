@@ -14,6 +14,7 @@ from db_service.settings import (
     is_loopback,
     loopback_refusal,
 )
+from db_service.workers import WorkerCount
 
 
 class Settings(BaseSettings):
@@ -51,6 +52,12 @@ class Settings(BaseSettings):
     graphiql: bool | None = None
     introspection: bool | None = None
     field_suggestions: bool | None = None
+    # Worker processes on the gateway's port (db_service.workers); `auto` is one per core.
+    gateway_workers: WorkerCount = 1
+    # Set by the supervisor in each worker it starts (0, 1, …); unset in a lone process.
+    worker_index: int | None = Field(default=None, ge=0)
+    # Set by the supervisor: where the workers' metrics meet (prometheus-client multiprocess).
+    prometheus_multiproc_dir: str | None = None
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
