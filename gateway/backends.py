@@ -44,6 +44,10 @@ _READS = [
 ]
 SERVICE_CONFIG = json.dumps(
     {
+        # Every address the name resolves to gets calls in turn: with
+        # DB_SERVICE_ADDR=dns:///db-service:50051 that is every db_service replica (one address
+        # behaves as before).
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [{"service": "merch.v1.DBService", "method": m} for m in _READS],
