@@ -87,6 +87,14 @@ DESCRIPTIONS: dict[str, str] = {
     "DB_METRICS_PORT": "Prometheus port of db_service: RPCs per method and outcome, pool usage "
     "(0: off)",
     "LOGGING_METRICS_PORT": "Prometheus port of logging_service (0: off)",
+    "GATEWAY_WORKERS": "gateway worker processes on `GATEWAY_PORT` (`auto`: one per core); "
+    'more than 1 makes this process their supervisor (README "Scaling out")',
+    "DB_SERVICE_WORKERS": "db_service worker processes on `DB_SERVICE_LISTEN` (`auto`: one per "
+    "core); more than 1 makes this process their supervisor, serving `DB_METRICS_PORT`",
+    "WORKER_INDEX": "set by the supervisor in each worker (0, 1, …), for per-worker files; "
+    "leave unset",
+    "PROMETHEUS_MULTIPROC_DIR": "set by the supervisor: where the workers' metrics meet "
+    "(prometheus-client multiprocess mode); leave unset",
     "MERCH_DATA_DIR": "where `make run` keeps PostgreSQL's data",
     "MERCH_PG_PORT": "port of the PostgreSQL that `make run` starts",
     "MERCH_KAFKA_PORT": "port of the broker that `make run` starts",

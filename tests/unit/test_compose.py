@@ -84,7 +84,8 @@ def settings_for(service: str, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
+    """`host:port`, also as a gRPC target that resolves every address (`dns:///host:port`)."""
+    host, _, port = address.removeprefix("dns:///").rpartition(":")
     return host, int(port)
 
 
@@ -225,10 +226,71 @@ def test_logging_service_reaches_kafka_on_its_internal_listener(
     assert host_port(bootstrap) == internal_kafka_address() == ("kafka", 9092)
 
 
-def test_the_gateway_is_published_on_its_port(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_load_balancer_is_published_on_the_gateway_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     port = _listen_port("gateway", monkeypatch)
 
-    assert published("gateway") == {port: 8081}
+    assert published("lb") == {port: 8081}
+
+
+# --- scaling out (README "Scaling out") ---------------------------------------------------------
+
+LB_CONFIG: str = COMPOSE["configs"]["lb-config"]["content"]
+
+
+@pytest.mark.parametrize("service", ["gateway", "db-service"])
+def test_scaled_services_claim_no_host_port_or_container_name(service: str) -> None:
+    # `docker compose up --scale` refuses a fixed host port or name shared by replicas
+    assert published(service) == {}
+    assert "container_name" not in SERVICES[service]
+
+
+def test_the_load_balancer_sends_requests_to_every_gateway_replica(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given nginx's configuration, as compose writes it ($$ is a literal $)
+    config = LB_CONFIG.replace("$$", "$")
+    port = _listen_port("gateway", monkeypatch)
+    mount = SERVICES["lb"]["configs"][0]
+
+    # then it asks Docker's DNS again and again (new replicas) and proxies to the gateway's port
+    assert mount == {"source": "lb-config", "target": "/etc/nginx/conf.d/default.conf"}
+    assert re.search(r"^resolver 127\.0\.0\.11 valid=\d+s", config, re.M)
+    assert f"listen {port};" in config
+    assert f"set $gateway http://gateway:{port};" in config
+    assert "proxy_pass $gateway;" in config
+
+
+def test_the_load_balancer_passes_websocket_upgrades() -> None:
+    config = LB_CONFIG.replace("$$", "$")
+
+    assert "proxy_http_version 1.1;" in config
+    assert "proxy_set_header Upgrade $http_upgrade;" in config
+    assert "proxy_set_header Connection $connection_upgrade;" in config
+
+
+def test_the_gateway_balances_its_grpc_calls_over_db_service_replicas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gateway.backends import SERVICE_CONFIG
+
+    # given a target that resolves every db-service replica's address
+    target = settings_for("gateway", monkeypatch).db_service_addr
+
+    # then the channel's policy calls them in turn
+    assert target.startswith("dns:///")
+    assert yaml.safe_load(SERVICE_CONFIG)["loadBalancingConfig"] == [{"round_robin": {}}]
+
+
+@pytest.mark.parametrize(
+    ("service", "variable"), [("gateway", "GATEWAY_WORKERS"), ("db-service", "DB_SERVICE_WORKERS")]
+)
+def test_workers_per_replica_come_from_the_shell_with_one_by_default(
+    service: str, variable: str
+) -> None:
+    assert environment(service, TEST_ENV)[variable] == "1"
+    assert environment(service, {**TEST_ENV, variable: "auto"})[variable] == "auto"
 
 
 # --- Kafka ------------------------------------------------------------------------------------
@@ -322,6 +384,7 @@ def test_dependencies_wait_for_health_or_completion(service: str) -> None:
 
 # What each service needs up before it starts (DESIGN.md §1's arrows, plus the topic).
 START_ORDER = {
+    "lb": {"gateway"},
     "gateway": {"db-service", "logging-service"},
     "db-service": {"postgres", "logging-service"},
     "logging-service": {"kafka", "kafka-init"},
