@@ -19,14 +19,14 @@ from typing import Any
 
 import httpx
 
-from bench import metrics, profiling, report
+from bench import metrics, profiling, report, workers
 from bench.data import StockLedger, load_data, set_stock_high, stock_ledger
 from bench.options import BenchError, BenchOptions, parse_options
 from bench.runner import Runner, RunResult
 from bench.scenarios import SCENARIOS, Scenario, select
 from bench.seed import seed
 from bench.session import PacedResult, Planned, Session
-from bench.stack import BenchStack
+from bench.stack import WORKERS_TARGET, BenchStack
 from bench.summary import build_rows, evaluate, logging_overhead
 from bench.wrk import ensure_wrk
 
@@ -117,7 +117,9 @@ def _run(
     plan = session.check(scenarios)
     say(_estimate(options, plan))
     session.warm_up(plan)
+    spread_before = _requests_per_worker(stack)
     session.rounds(plan)
+    share = workers.busiest_share(spread_before, _requests_per_worker(stack))
     paced = session.paced(plan) if options.paced_run else None
     soak = session.soak(plan)
     profile = _profile(options, stack, session, plan, say) if options.profile_s else {}
@@ -126,7 +128,16 @@ def _run(
         gateway = metrics.scrape(client, stack.target("on").metrics_url)
         kafka = metrics.scrape(client, stack.logging_metrics_url)
     payload = _report(
-        options, counts, session, paced, soak, (ledger_start, ledger_end), gateway, kafka, profile
+        options,
+        counts,
+        session,
+        paced,
+        soak,
+        (ledger_start, ledger_end),
+        gateway,
+        kafka,
+        profile,
+        share,
     )
     report.write_json(options.results_path, payload)
     say(f"results written to {options.results_path}")
@@ -159,6 +170,16 @@ def _profile(
     return results
 
 
+def _requests_per_worker(stack: BenchStack) -> dict[str, float]:
+    """Requests so far per worker of the --workers gateway (empty without one)."""
+    if not stack.has_workers:
+        return {}
+    url = stack.target(WORKERS_TARGET).metrics_url
+    assert url is not None
+    with httpx.Client(timeout=5.0, trust_env=False) as client:
+        return workers.requests_per_worker(client.get(url).text)
+
+
 def _count(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}"
 
@@ -173,6 +194,7 @@ def _report(
     gateway: dict[str, float],
     kafka: dict[str, float],
     profile: dict[str, Any],
+    worker_share: float | None,
 ) -> dict[str, Any]:
     titles = {s.key: s.title for s in SCENARIOS}
     rows = build_rows(session.runs, session.checks, titles)
@@ -185,6 +207,8 @@ def _report(
     goals = evaluate(
         rows, overhead, ledger=ledger, queue_max=queue_max, dropped=dropped, paced=paced, soak=soak
     )
+    if options.workers > 1:
+        goals += workers.goals(rows, options.workers, worker_share)
     commit = report.commit_id()
     print()
     print(f"Merch Store bench at {commit}, {report.timestamp()}; {report.machine()}")
@@ -249,6 +273,7 @@ def _report(
         "gateway_metrics": {k: v for k, v in gateway.items() if k.startswith("gateway_log")},
         "kafka_records": metrics.value(kafka, metrics.KAFKA_RECORDS),
         "profile": profile,
+        "worker_share": worker_share,
     }
 
 

@@ -40,6 +40,7 @@ class BenchOptions:
     profile_scenario: str
     connections: int
     threads: int
+    workers: int
     seed: SeedPlan
     data_dir: Path
 
@@ -133,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="the load to profile under (gql_product_var)",
     )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="N > 1: also time product(id), orders(first: 50) and placeOrder on a gateway of N"
+        " worker processes (GATEWAY_WORKERS=N) over the same db_service, and its worker spread",
+    )
     parser.add_argument("--connections", type=_positive_int, default=32, help="wrk -c (32)")
     parser.add_argument("--threads", type=_positive_int, default=2, help="wrk -t (2)")
     parser.add_argument(
@@ -163,6 +172,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         profile_scenario=args.profile_scenario,
         connections=args.connections,
         threads=min(args.threads, args.connections),
+        workers=args.workers,
         seed=QUICK_SEED if quick else FULL_SEED,
         data_dir=Path(args.data_dir).resolve(),
     )

@@ -13,9 +13,11 @@ from bench.options import BenchOptions
 from bench.probes import HttpRequest
 from bench.runner import Runner, RunResult
 from bench.scenarios import BenchData, Scenario
-from bench.stack import BenchStack, Target
+from bench.stack import WORKERS_TARGET, BenchStack, Target
 
 PACED_SCENARIO = "gql_product_var"
+# Timed on the gateway of --workers N processes as well (bench.workers).
+WORKER_SCENARIOS = ("gql_product_var", "gql_orders", "gql_place_order")
 _CALIBRATION_S = 3
 _SOAK_MIX_PER_SCENARIO = 8
 
@@ -30,8 +32,11 @@ class Planned:
 
     @property
     def label(self) -> str:
-        suffix = "" if self.target.name in ("on", "baseline") else f" [logging {self.target.name}]"
-        return self.scenario.key + suffix
+        if self.target.name in ("on", "baseline"):
+            return self.scenario.key
+        if self.target.name == WORKERS_TARGET:
+            return f"{self.scenario.key} [workers]"
+        return f"{self.scenario.key} [logging {self.target.name}]"
 
 
 @dataclass
@@ -153,6 +158,8 @@ class Session:
         targets = [self.stack.target("on")]
         if scenario.logging_off and self.stack.has_logging_off:
             targets.append(self.stack.target("off"))
+        if scenario.key in WORKER_SCENARIOS and self.stack.has_workers:
+            targets.append(self.stack.target(WORKERS_TARGET))
         return targets
 
 

@@ -36,6 +36,8 @@ ADMIN_PASSWORD = "bench-admin-password-0123"  # noqa: S105 - a throwaway databas
 # measured); it just never refuses.
 DB_SERVICE_BENCH_ENV = {"ORDER_RATE_LIMIT": "1000000000"}
 READY_TIMEOUT_S = 120.0
+# The gateway of --workers N processes, beside the one-process gateway "on".
+WORKERS_TARGET = "workers"
 _STOP_TIMEOUT_S = 10.0
 # Variables of the developer's shell that would point a child at the wrong place.
 _SCRUBBED_PREFIXES = (
@@ -77,6 +79,7 @@ class BenchStack:
     _broker: TansuBroker | None = None
     _services: dict[str, ManagedProcess] = field(default_factory=dict)
     _urls: dict[str, str] = field(default_factory=dict)
+    _gateway_env: dict[str, dict[str, str]] = field(default_factory=dict)
     _logs: list[TextIO] = field(default_factory=list)
 
     def start_infra(self) -> str:
@@ -116,6 +119,12 @@ class BenchStack:
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
         }
         self._start_pair("on", log_addr, shipping=True, extra_db_env=admin)
+        if self.options.workers > 1:
+            self._start_gateway(
+                "gateway_workers",
+                WORKERS_TARGET,
+                {**self._gateway_env["on"], "GATEWAY_WORKERS": str(self.options.workers)},
+            )
         if self.options.logging_off_run:
             # No ADMIN_*: two db_services creating the same admin at once would race.
             self._start_pair("off", log_addr, shipping=False, extra_db_env={})
@@ -159,9 +168,11 @@ class BenchStack:
         if name == "baseline":
             pids = {"gateway": self._services["baseline"].pid, **common}
             return Target("baseline", self._urls["baseline"], pids, gateway_metrics=False)
-        suffix = "" if name == "on" else "_off"
+        suffix = "_off" if name == "off" else ""
+        gateway = "gateway_workers" if name == WORKERS_TARGET else f"gateway{suffix}"
         pids = {
-            "gateway": self._services[f"gateway{suffix}"].pid,
+            # The supervisor: its CPU time includes its workers' (bench.procstats reads the tree).
+            "gateway": self._services[gateway].pid,
             "db_service": self._services[f"db_service{suffix}"].pid,
             "logging_service": self._services["logging_service"].pid,
             **common,
@@ -171,6 +182,10 @@ class BenchStack:
     @property
     def has_logging_off(self) -> bool:
         return "off" in self._urls
+
+    @property
+    def has_workers(self) -> bool:
+        return WORKERS_TARGET in self._urls
 
     def stop(self) -> None:
         """Stop everything, newest first; each child gets its graceful signal, then SIGKILL."""
@@ -201,15 +216,15 @@ class BenchStack:
             self._module("db_service"),
             {**db_env, **shipping_env, **extra_db_env, **DB_SERVICE_BENCH_ENV},
         )
+        gateway_env = {"DB_SERVICE_ADDR": db_addr, "LOGGING_SERVICE_ADDR": log_addr}
+        self._start_gateway(f"gateway{suffix}", name, {**gateway_env, **shipping_env})
+
+    def _start_gateway(self, process: str, target: str, env: Mapping[str, str]) -> None:
         port = free_port()
-        gateway_env = {
-            "GATEWAY_HOST": HOST,
-            "GATEWAY_PORT": str(port),
-            "DB_SERVICE_ADDR": db_addr,
-            "LOGGING_SERVICE_ADDR": log_addr,
-        }
-        self._spawn(f"gateway{suffix}", self._module("gateway"), {**gateway_env, **shipping_env})
-        self._urls[name] = f"http://{HOST}:{port}"
+        self._gateway_env[target] = dict(env)
+        listen = {"GATEWAY_HOST": HOST, "GATEWAY_PORT": str(port)}
+        self._spawn(process, self._module("gateway"), {**env, **listen})
+        self._urls[target] = f"http://{HOST}:{port}"
 
     @staticmethod
     def _module(module: str) -> list[str]:

@@ -38,7 +38,9 @@ class Row:
 
     @property
     def label(self) -> str:
-        return self.scenario if self.target in ("on", "baseline") else f"{self.scenario} [off]"
+        if self.target in ("on", "baseline"):
+            return self.scenario
+        return f"{self.scenario} [{self.target}]"
 
 
 @dataclass

@@ -48,7 +48,9 @@ class StackPorts:
 class DevstackRun:
     """`python -m scripts.devstack` as a subprocess, its output collected line by line."""
 
-    def __init__(self, data_dir: Path, ports: StackPorts) -> None:
+    def __init__(
+        self, data_dir: Path, ports: StackPorts, extra_env: dict[str, str] | None = None
+    ) -> None:
         # Real servers configured in the environment would bypass what we test here.
         given = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
         env = {name: value for name, value in os.environ.items() if name not in given}
@@ -60,6 +62,7 @@ class DevstackRun:
             "LOGGING_SERVICE_PORT": str(ports.logging_service),
             "GATEWAY_PORT": str(ports.gateway),
             "MERCH_READY_TIMEOUT": str(READY_TIMEOUT_S - 10),
+            **(extra_env or {}),
         }
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -109,9 +112,11 @@ class DevstackRun:
 
 
 @contextlib.contextmanager
-def devstack(data_dir: Path, ports: StackPorts) -> Iterator[DevstackRun]:
+def devstack(
+    data_dir: Path, ports: StackPorts, extra_env: dict[str, str] | None = None
+) -> Iterator[DevstackRun]:
     """Run the devstack; whatever the test does, nothing it started outlives the block."""
-    run = DevstackRun(data_dir, ports)
+    run = DevstackRun(data_dir, ports, extra_env)
     children: list[psutil.Process] = []
     try:
         yield run
@@ -208,6 +213,25 @@ def test_make_run_serves_graphql_then_stops_everything_and_keeps_its_data(tmp_pa
         assert (data_dir / "pgdata" / "PG_VERSION").stat().st_mtime_ns == pg_version_mtime
         second.process.send_signal(signal.SIGTERM)
         assert second.process.wait(STOP_TIMEOUT_S) == 0, second.output()
+        assert processes_mentioning(data_dir, ports) == []
+
+
+def test_make_run_with_workers_stops_every_worker_on_ctrl_c(tmp_path: Path) -> None:
+    # given `make run` with two workers for the gateway and for db_service
+    data_dir, ports = tmp_path / "merch", StackPorts.pick()
+    workers = {"GATEWAY_WORKERS": "2", "DB_SERVICE_WORKERS": "2"}
+    with devstack(data_dir, ports, workers) as run:
+        children = serve_and_stop(run, ports)
+        names = [" ".join(p.cmdline()) for p in children]
+        assert sum("-m gateway" in n for n in names) == 3, names  # a supervisor and two workers
+        assert sum("-m db_service" in n for n in names) == 3, names
+
+        # when it gets Ctrl-C
+        run.process.send_signal(signal.SIGINT)
+
+        # then it exits 0 and every worker is gone with its supervisor
+        assert run.process.wait(STOP_TIMEOUT_S) == 0, run.output()
+        assert still_running(children, timeout=5) == []
         assert processes_mentioning(data_dir, ports) == []
 
 
