@@ -84,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if settings.db_service_workers > 1 and settings.worker_index is None:
+        if settings.db_service_listen.rpartition(":")[2] == "0":
+            # Each worker would pick a port of its own.
+            print("db_service: DB_SERVICE_WORKERS > 1 needs a fixed port", file=sys.stderr)
+            return 2
         return _supervise(settings)
 
     from db_service.server import serve

@@ -42,6 +42,10 @@ def main() -> int:
         print(f"gateway: invalid configuration: {reasons}", file=sys.stderr)
         return 2
     if settings.gateway_workers > 1 and settings.worker_index is None:
+        if settings.gateway_port == 0:
+            # Each worker would pick a port of its own.
+            print("gateway: GATEWAY_WORKERS > 1 needs a fixed GATEWAY_PORT", file=sys.stderr)
+            return 2
         # This process only supervises; each worker is `python -m gateway` with WORKER_INDEX.
         pool = WorkerPool(
             "gateway",
