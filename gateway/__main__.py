@@ -72,8 +72,8 @@ def main() -> int:
         ws_max_size=settings.request_max_bytes,
     )
     server = GatewayServer(config)
-    # A worker listens on a socket of its own in the port's SO_REUSEPORT group: the kernel hashes
-    # each new connection to one listener, where a shared accept queue lets one worker take most.
+    # A worker listens on a socket of its own in the port's SO_REUSEPORT group and the kernel
+    # hashes each new connection to one listener (README "Scaling out" has the measurements).
     server.run(sockets=None if settings.worker_index is None else [_reuseport_socket(settings)])
     return 0 if server.started else 1
 
