@@ -14,6 +14,8 @@ from db_service.workers import cores
 from gateway.settings import Settings as GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
+# Production is the default; a real-looking secret is all it needs here.
+SECRET = {"jwt_secret": "s" * 40}
 
 
 @pytest.mark.parametrize(
@@ -24,18 +26,18 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_workers_are_a_number_or_one_per_core(
     settings: type[GatewaySettings | DBSettings], field: str, given: str, expected: int
 ) -> None:
-    assert getattr(settings(**{field: given}), field) == expected
+    assert getattr(settings(**SECRET, **{field: given}), field) == expected
 
 
 @pytest.mark.parametrize("given", ["0", "-1", "many", "257"])
 def test_nonsense_worker_counts_are_refused(given: str) -> None:
     with pytest.raises(ValidationError):
-        GatewaySettings(gateway_workers=given)
+        GatewaySettings(**SECRET, gateway_workers=given)
 
 
 def test_one_worker_is_the_default() -> None:
-    assert GatewaySettings().gateway_workers == 1
-    assert DBSettings().db_service_workers == 1
+    assert GatewaySettings(**SECRET).gateway_workers == 1
+    assert DBSettings(**SECRET).db_service_workers == 1
 
 
 @pytest.mark.parametrize(
