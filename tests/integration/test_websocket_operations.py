@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Stack
-from tests.factories import Account, admin_token, make_product, make_user
+from tests.factories import Account, admin_token, error_codes, gql, make_product, make_user
 from tests.graphqlws import GraphQLSocket
 from tests.logtopic import read_all
 
@@ -82,3 +82,20 @@ async def test_a_stock_change_between_operations_on_a_socket_is_visible(
     # then the second operation sees the new stock, not the first one's DataLoader cache
     assert before["data"]["order"]["product"]["stock"] == 9
     assert after["data"]["order"]["product"]["stock"] == 42
+
+
+async def test_an_error_over_a_socket_carries_its_code(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given a customer, and what HTTP answers when they ask for someone else's account
+    user = await make_user(client)
+    query = '{ user(sid: "nobody0000") { sid } }'
+    over_http = error_codes(await gql(client, query, token=user.token))
+
+    # when the same operation runs over the customer's WebSocket
+    async with GraphQLSocket.open(stack.gateway_url, user.token) as socket:
+        result = await socket.execute("1", query)
+
+    # then its error carries the same code
+    assert over_http == ["FORBIDDEN"]
+    assert [e.get("extensions", {}).get("code") for e in result["errors"]] == over_http
