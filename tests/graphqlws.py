@@ -85,16 +85,37 @@ class GraphQLSocket:
         whenever the socket is quiet so that a live `logs` subscription has records to send."""
         deadline = time.monotonic() + within
         seen: list[dict[str, Any]] = []
+        quiet = True
         while time.monotonic() < deadline:
-            await client.get(RECORDED_REQUEST)
+            if quiet:
+                await client.get(RECORDED_REQUEST)
             try:
                 message = await self.receive(within=0.5)
             except TimeoutError:
+                quiet = True
                 continue
+            quiet = False
             if message.get("id") != op_id:
                 continue
             seen.append(message)
             if message["type"] == until:
                 return seen
-        kinds = [m["type"] for m in seen]
-        raise AssertionError(f"no {until!r} message for {op_id} in {within} s; got {kinds}")
+        kinds = {kind: sum(m["type"] == kind for m in seen) for kind in {m["type"] for m in seen}}
+        last = seen[-1] if seen else None
+        raise AssertionError(f"no {until!r} message for {op_id} in {within} s: {kinds}, {last}")
+
+    async def messages_until_quiet(
+        self, op_id: str, *, quiet_s: float, within: float
+    ) -> list[dict[str, Any]]:
+        """The messages of `op_id` until none has come for `quiet_s` seconds."""
+        deadline = time.monotonic() + within
+        seen: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            try:
+                message = await self.receive(within=quiet_s)
+            except TimeoutError:
+                return seen
+            if message.get("id") == op_id:
+                seen.append(message)
+        ops = sorted({str(m.get("payload")) for m in seen[-3:]})
+        raise AssertionError(f"{op_id} never went quiet in {within} s: {len(seen)} messages, {ops}")

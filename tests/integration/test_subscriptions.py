@@ -10,7 +10,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from tests.conftest import Stack
 from tests.factories import admin_token
-from tests.graphqlws import RECORDED_REQUEST
+from tests.graphqlws import RECORDED_REQUEST, GraphQLSocket
 
 
 async def test_gql_websocket_client_receives_a_log_record(
@@ -48,3 +48,19 @@ async def test_gql_websocket_client_receives_a_log_record(
     # then it receives a record
     assert isinstance(first["logs"]["operation"], str)
     assert first["logs"]["operation"]
+
+
+async def test_delivering_log_records_records_nothing_more(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given an admin streaming the log over a socket, with one request's records delivered
+    async with GraphQLSocket.open(stack.gateway_url, await admin_token(client)) as socket:
+        await socket.subscribe("1", "subscription { logs { operation } }")
+        await socket.messages_while_calling(client, "1", until="next", within=10)
+
+        # when no one calls the gateway any more
+        tail = await socket.messages_until_quiet("1", quiet_s=2, within=15)
+
+    # then the stream goes quiet: a delivered record is not itself a call that makes a record
+    delivered = [m["payload"]["data"]["logs"]["operation"] for m in tail]
+    assert "Subscription.logs" not in delivered
