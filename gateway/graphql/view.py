@@ -39,6 +39,7 @@ from gateway.graphiql import graphiql_response
 from gateway.graphql.context import Context
 from gateway.graphql.fastpath import FastPath
 from gateway.graphql.persisted import PersistedQueries, PersistedQueryError
+from gateway.graphql.websocket import GraphQLTransportWSHandler
 from gateway.jsonbody import JSONRejected, loads, read_body, require_json
 from gateway.metrics import FAST_PATH, FULL_PATH
 from gateway.rest.common import json_response
@@ -76,6 +77,8 @@ def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Re
 
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, an offline GraphiQL page and the rules above."""
+
+    graphql_transport_ws_handler_class = GraphQLTransportWSHandler
 
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
         super().__init__(**kwargs)
