@@ -32,6 +32,8 @@ class Claims:
     sid: str
     role: str
     version: int
+    # `exp`, in seconds since the epoch: when a long-lived session on this token must end.
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,7 @@ class TokenCodec:
         sub, role, ver = payload.get("sub"), payload.get("role"), payload.get("ver")
         if not isinstance(sub, str) or not isinstance(role, str) or type(ver) is not int:
             raise InvalidToken("malformed claims")
-        return Claims(sid=sub, role=role, version=ver)
+        return Claims(sid=sub, role=role, version=ver, expires_at=float(payload["exp"]))
 
 
 def bearer_token(header_value: str | None) -> str | None:

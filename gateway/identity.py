@@ -15,6 +15,8 @@ from db_service.tokens import InvalidToken, TokenCodec, bearer_token
 class Identity:
     sid: str
     role: str
+    # When the token ends (seconds since the epoch); a subscription stops streaming then.
+    expires_at: float
 
     @property
     def is_admin(self) -> bool:
@@ -51,5 +53,6 @@ class TokenChecker:
         except InvalidToken:
             return ANONYMOUS
         return Credentials(
-            authorization=f"Bearer {token}", identity=Identity(sid=claims.sid, role=claims.role)
+            authorization=f"Bearer {token}",
+            identity=Identity(sid=claims.sid, role=claims.role, expires_at=claims.expires_at),
         )

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     readiness_timeout_s: float = Field(default=1.0, gt=0, le=10)
     # How long an open `logs` subscription may stream before the client must re-subscribe.
     log_tail_max_s: float = Field(default=3600.0, gt=0)
+    # How often a subscription asks db_service whether its token still stands (revocation);
+    # at most 30 s, the longest a revoked admin may go on receiving records.
+    session_recheck_s: float = Field(default=30.0, gt=0, le=30)
     # In-flight requests get this long to finish after SIGTERM before they are cut off.
     shutdown_grace_s: float = Field(default=5.0, ge=0, le=300)
     # Hostile-input limits (README "Security and limits").

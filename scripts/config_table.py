@@ -56,6 +56,8 @@ DESCRIPTIONS: dict[str, str] = {
     "LOG_BATCH_MAX": "log records per StreamLogBatches call",
     "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch",
     "LOG_TAIL_MAX_S": "longest a `logs` subscription streams before the client re-subscribes",
+    "SESSION_RECHECK_S": "how often a subscription re-checks its token with db_service (at most "
+    "30); a revoked token ends it within this time",
     "REQUEST_MAX_BYTES": "largest request body (REST and GraphQL) and GraphQL query string; "
     "larger is 413 (414 for a query string) before parsing",
     "JSON_MAX_DEPTH": "deepest nesting of arrays and objects in a JSON body or GraphQL "

@@ -1,13 +1,17 @@
-"""The typed per-request GraphQL context."""
+"""The typed per-request GraphQL context, and one per operation on a WebSocket."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 from strawberry.types import Info as _Info
 
 from gateway.graphql.loaders import Loaders
+from gateway.middleware import new_request_id
 from gateway.scope import RequestScope
 
 if TYPE_CHECKING:
@@ -38,6 +42,35 @@ class Context:
             response=response,
             loaders=Loaders(scope, runtime),
         )
+
+    def for_operation(self) -> Context:
+        """A context for one operation on this connection: the connection's credentials, but
+        a request id and DataLoaders of its own."""
+        scope = RequestScope(
+            db=self.scope.db, credentials=self.scope.credentials, request_id=new_request_id()
+        )
+        operation = Context.create(scope, self.runtime, self.request, self.response)
+        operation.connection_params = self.connection_params
+        return operation
+
+
+class ContextPerOperation(SchemaExtension):
+    """Runs each operation of a WebSocket connection in a context of its own.
+
+    Strawberry makes one context per connection and hands it to every operation on it; a
+    connection may stay open for hours, so its DataLoaders would serve stock and prices cached
+    by the first operation, and every record would carry the same request id. HTTP requests
+    already get a context each and are left alone. List it first, so that every other
+    extension sees the operation's context:
+
+        schema = strawberry.Schema(query=Query, extensions=[ContextPerOperation, ...])
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context) and isinstance(context.request, WebSocket):
+            self.execution_context.context = context.for_operation()
+        yield
 
 
 Info = _Info[Context, None]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult, StreamExecutionResult
 
 from gateway.errors import ApiError
 
@@ -31,6 +32,7 @@ class ErrorCodes(SchemaExtension):
     def __init__(self, *, field_suggestions: bool = True) -> None:
         self.field_suggestions = field_suggestions
         self._invalid: set[int] = set()
+        self._streamed = False
 
     def on_validate(self) -> Iterator[None]:
         yield
@@ -41,10 +43,17 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is None or not errors:
-            return
-        result.errors = [self._coded(error) for error in errors]
+        # A streamed operation's results were coded one by one on their way out.
+        if not self._streamed and result is not None and result.errors:
+            result.errors = [self._coded(error) for error in result.errors]
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """Over a WebSocket each result is sent as it comes: code it before it goes."""
+        self._streamed = True
+        # Only whole results: incremental delivery (@defer, @stream) is not enabled.
+        if isinstance(result, ExecutionResult) and result.errors:
+            result.errors = [self._coded(error) for error in result.errors]
+        yield
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
         if error.path is None and not _has_code(error):

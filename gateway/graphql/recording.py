@@ -2,6 +2,10 @@
 
 Plain attribute reads (`Product.name`) are not recorded: they cost nothing and would drown the
 stream. The check for them is the first thing `resolve` does, so they stay cheap.
+
+Neither is a subscription's root field: it is resolved once per event it delivers, and a
+record per delivered record would feed the `logs` stream its own records without end. The
+subscription records itself once, when it ends (gateway.graphql.logs.subscriptions).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from inspect import isawaitable
 from typing import Any
 
-from graphql import GraphQLError, GraphQLResolveInfo
+from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from strawberry.extensions import SchemaExtension
 
 from gateway.errors import ApiError
@@ -61,6 +65,8 @@ class RecordResolverCalls(SchemaExtension):
             return _next(root, info, *args, **kwargs)
         parent = info.parent_type.name
         if info.path.prev is not None and (parent, info.field_name) not in BACKEND_FIELDS:
+            return _next(root, info, *args, **kwargs)
+        if info.operation.operation is OperationType.SUBSCRIPTION:
             return _next(root, info, *args, **kwargs)
         operation = f"{parent}.{info.field_name}"
         started = time.perf_counter()

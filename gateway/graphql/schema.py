@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from gateway.graphql.catalog.mutations import CatalogMutations
 from gateway.graphql.catalog.queries import CatalogQueries
+from gateway.graphql.context import ContextPerOperation
 from gateway.graphql.errors import ErrorCodes
 from gateway.graphql.limits import GraphQLLimits, limit_extensions
 from gateway.graphql.logs.subscriptions import LogSubscriptions
@@ -56,6 +57,7 @@ def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            ContextPerOperation,
             *limit_extensions(limits),
             RecordResolverCalls,
             functools.partial(ErrorCodes, field_suggestions=limits.field_suggestions),

@@ -39,6 +39,7 @@ from gateway.graphiql import graphiql_response
 from gateway.graphql.context import Context
 from gateway.graphql.fastpath import FastPath
 from gateway.graphql.persisted import PersistedQueries, PersistedQueryError
+from gateway.graphql.websocket import GraphQLTransportWSHandler
 from gateway.jsonbody import JSONRejected, loads, read_body, require_json
 from gateway.metrics import FAST_PATH, FULL_PATH
 from gateway.rest.common import json_response
@@ -77,6 +78,8 @@ def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Re
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, an offline GraphiQL page and the rules above."""
 
+    graphql_transport_ws_handler_class = GraphQLTransportWSHandler
+
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runtime = runtime
@@ -88,9 +91,14 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.fast_path = FastPath(self.schema, self.persisted)
 
-    def encode_json(self, data: object) -> bytes:
-        """Responses are encoded by orjson: the hot path of every request."""
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        """JSON for Strawberry's own answers, by orjson, as text.
+
+        Text, not bytes: Strawberry sends bytes over a WebSocket as a binary frame, and the
+        graphql-transport-ws protocol (and so every browser client) needs text frames. The
+        fast path, which answers most requests, writes orjson's bytes directly instead.
+        """
+        return orjson.dumps(data).decode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,7 +131,7 @@ class GraphQLView(GraphQL[Context, None]):
             answer = await self.fast_path.run(payload, lambda: self.get_context(request))
             if answer is not None:
                 FAST_PATH.inc()
-                return JSONBytes(self.encode_json(answer))
+                return JSONBytes(orjson.dumps(answer))
             # Strawberry parses the (small, checked) body again from bytes handed back to it.
             request = Request(request.scope, _replay(body, request.receive))
         elif len(request.scope.get("query_string", b"")) > self.max_bytes:

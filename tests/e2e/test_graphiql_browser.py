@@ -1,4 +1,5 @@
-"""GraphiQL in a real browser: it renders, runs `{ welcome }`, and loads nothing from outside.
+"""GraphiQL in a real browser: it renders, runs `{ welcome }` and the `logs` subscription, and
+loads nothing from outside.
 
 Needs Chromium and chromedriver (Debian: `apt-get install chromium chromium-driver`); skipped
 without them. Selenium gets both paths, so Selenium Manager never downloads anything.
@@ -12,19 +13,33 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.conftest import ADMIN
 
 pytestmark = pytest.mark.browser
 
 WAIT_S = 30
 QUERY_EDITOR = ".graphiql-container .graphiql-query-editor .CodeMirror"
 EXECUTE_BUTTON = ".graphiql-container .graphiql-execute-button"
+HEADERS_TAB = "//div[@class='graphiql-editor-tools-tabs']/button[text()='Headers']"
+HEADERS_EDITOR = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
+EDITOR_TEXT_JS = "return arguments[0].CodeMirror.getValue();"
+# GraphiQL parses the query a moment after the last keystroke (debounced) and chooses the
+# transport from that parse: run before it and a subscription goes over HTTP.
+PARSED_OPERATION_JS = """
+const ast = document.querySelector(arguments[0]).CodeMirror.documentAST;
+return ast && ast.definitions.length ? ast.definitions[0].operation : null;
+"""
 # CodeMirror keeps its instance on the wrapper element; asking it beats scraping rendered lines,
 # which it only draws while they are in view.
 RESPONSE_TEXT_JS = """
@@ -155,3 +170,57 @@ def test_graphiql_loads_every_resource_from_the_gateway(
     assert [name for name in resources if not name.startswith(f"{gateway_url}/")] == []
     # and nothing failed to load or broke the Content-Security-Policy
     assert [entry for entry in _browser_log(browser) if entry["level"] == "SEVERE"] == []
+
+
+def _type_into(driver: webdriver.Chrome, editor_selector: str, text: str) -> str:
+    """Replace an editor's text by typing, as a user would; returns what the editor then holds."""
+    editor = driver.find_element(By.CSS_SELECTOR, editor_selector)
+    editor.click()
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL).perform()
+    ActionChains(driver).send_keys(Keys.DELETE).send_keys(text).perform()
+    value: Any = driver.execute_script(EDITOR_TEXT_JS, editor)
+    return str(value)
+
+
+def test_graphiql_streams_the_logs_subscription_for_an_admin(
+    browser: webdriver.Chrome, gateway_url: str
+) -> None:
+    # given an admin's token in GraphiQL's Headers pane and the subscription in its editor
+    login = httpx.post(
+        f"{gateway_url}/api/v1/users/login",
+        json={"username": ADMIN["username"], "password": ADMIN["password"]},
+        timeout=30,
+    )
+    assert login.status_code == 200, login.text
+    token = login.json()["token"]
+    headers = f'{{"Authorization": "Bearer {token}"}}'
+    _open_graphiql(browser, gateway_url)
+    browser.find_element(By.XPATH, HEADERS_TAB).click()
+    _wait_for(
+        browser,
+        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, HEADERS_EDITOR)),
+        "the Headers pane did not open",
+    )
+    assert _type_into(browser, HEADERS_EDITOR, headers) == headers
+    subscription = "subscription { logs { operation } }"
+    assert _type_into(browser, QUERY_EDITOR, subscription) == subscription
+    _wait_for(
+        browser,
+        lambda driver: driver.execute_script(PARSED_OPERATION_JS, QUERY_EDITOR) == "subscription",
+        "GraphiQL did not parse the subscription",
+    )
+
+    # when it is run, and the gateway is called while it streams
+    browser.find_element(By.CSS_SELECTOR, EXECUTE_BUTTON).click()
+
+    def shows_a_record(driver: webdriver.Chrome) -> bool:
+        # Records flow only for calls made after the subscription went live: call until one shows.
+        httpx.get(f"{gateway_url}/api/v1/products/1", timeout=10)
+        return '"operation"' in _response_text(driver)
+
+    _wait_for(browser, shows_a_record, "the result pane showed no log record")
+
+    # then the result pane shows a record, and no error
+    result = json.loads(_response_text(browser))
+    assert "errors" not in result
+    assert result["data"]["logs"]["operation"]

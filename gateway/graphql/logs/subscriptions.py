@@ -1,8 +1,16 @@
-"""`subscription { logs }`: admins watch every recorded call live, backed by TailLogs."""
+"""`subscription { logs }`: admins watch every recorded call live, backed by TailLogs.
+
+The stream lasts while its token does: it ends with UNAUTHENTICATED when the token expires, and
+within SESSION_RECHECK_S of db_service revoking it (deactivation, a new password).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import TYPE_CHECKING
 
 import grpc
 import strawberry
@@ -11,9 +19,23 @@ from gateway.errors import ApiError
 from gateway.graphql.context import Info
 from gateway.graphql.logs.types import LogRecord
 from gateway.graphql.permissions import IsAdmin, IsAuthenticated
+from gateway.graphql.recording import outcome_of
 from gateway.operations import users
+from gateway.scope import RequestScope
+from gateway.session import session_end
 from protos import db_service_pb2
 from protos import logging_service_pb2 as pb
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+
+async def confirm_admin(scope: RequestScope) -> None:
+    """The token's role claim let the caller this far; db_service confirms the token still
+    stands and its bearer is still an admin."""
+    me = await users.me(scope)
+    if me.role != db_service_pb2.ROLE_ADMIN:
+        raise ApiError.forbidden()
 
 
 @strawberry.type
@@ -22,26 +44,67 @@ class LogSubscriptions:
     async def logs(
         self, info: Info, from_beginning: bool = False
     ) -> AsyncGenerator[LogRecord, None]:
-        """Records from now on (or from the oldest kept), until the client unsubscribes."""
+        """Records from now on (or from the oldest kept), until the client unsubscribes or the
+        token expires or is revoked."""
         scope = info.context.scope
-        # The token's role claim let us this far; db_service confirms the admin is still one.
-        me = await users.me(scope)
-        if me.role != db_service_pb2.ROLE_ADMIN:
-            raise ApiError.forbidden()
-        request = (
-            pb.TailLogsRequest(from_beginning=True) if from_beginning else pb.TailLogsRequest()
-        )
-        # Even a stream has a deadline: at LOG_TAIL_MAX_S it ends and the client subscribes again.
         runtime = info.context.runtime
-        call = runtime.backends.logging.TailLogs(request, timeout=runtime.settings.log_tail_max_s)
+        started = time.perf_counter()
+        outcome = "ok"
         try:
-            async for record in call:
-                yield LogRecord.from_pb(record)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                return
-            raise ApiError(
-                "UNAVAILABLE", "the log stream is unavailable, retry later", http_status=503
-            ) from exc
+            await confirm_admin(scope)
+            async with aclosing(_tail(scope, runtime, from_beginning=from_beginning)) as records:
+                async for record in records:
+                    yield record
+        except Exception as exc:
+            outcome = outcome_of(exc)
+            raise
         finally:
-            call.cancel()
+            # One record per subscription, for its whole life (its events record nothing).
+            runtime.record(
+                kind="graphql",
+                operation="Subscription.logs",
+                user=scope.user_label,
+                outcome=outcome,
+                started=started,
+                request_id=scope.request_id,
+            )
+
+
+async def _tail(
+    scope: RequestScope, runtime: Runtime, *, from_beginning: bool
+) -> AsyncGenerator[LogRecord, None]:
+    """The topic's records until the stream's deadline, or until the session ends."""
+    request = pb.TailLogsRequest(from_beginning=True) if from_beginning else pb.TailLogsRequest()
+    # Even a stream has a deadline: at LOG_TAIL_MAX_S it ends and the client subscribes again.
+    call = runtime.backends.logging.TailLogs(request, timeout=runtime.settings.log_tail_max_s)
+    ended = asyncio.create_task(
+        session_end(
+            scope,
+            recheck_s=runtime.settings.session_recheck_s,
+            check=lambda: confirm_admin(scope),
+        )
+    )
+    following: asyncio.Task[object] | None = None
+    try:
+        while True:
+            following = asyncio.create_task(call.read())
+            await asyncio.wait({following, ended}, return_when=asyncio.FIRST_COMPLETED)
+            # The end first: a busy topic must not keep a revoked session going.
+            if ended.done():
+                raise ended.result()
+            record = following.result()
+            if record is grpc.aio.EOF:
+                return
+            assert isinstance(record, pb.LogRecord)
+            yield LogRecord.from_pb(record)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return
+        raise ApiError(
+            "UNAVAILABLE", "the log stream is unavailable, retry later", http_status=503
+        ) from exc
+    finally:
+        ended.cancel()
+        if following is not None:
+            following.cancel()
+        call.cancel()

@@ -1,0 +1,137 @@
+"""A subscription lasts no longer than its token: it ends, with the protocol's `error` message
+and UNAUTHENTICATED, when the token expires or db_service revokes it (deactivation, a new
+password), the latter within SESSION_RECHECK_S."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from db_service.tokens import TokenCodec
+from tests.conftest import JWT_SECRET, ROOT, Stack
+from tests.factories import Account, admin_token, login
+from tests.graphqlws import GraphQLSocket
+from tests.ownstack import OwnStack, own_services
+
+LOGS = "subscription { logs { operation } }"
+RECHECK_S = 1.0
+# Generous for a loaded 2-core machine, yet far below the 30 s default interval.
+RECHECK_SLACK_S = 5.0
+_admins = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def quick_recheck(stack: Stack) -> Iterator[OwnStack]:
+    """A gateway of its own that re-checks subscription tokens every RECHECK_S seconds."""
+    with own_services(stack, ("gateway",), SESSION_RECHECK_S=str(RECHECK_S)) as own:
+        yield own
+
+
+async def _make_admin(client: httpx.AsyncClient, stack: Stack) -> Account:
+    """A new admin of this test's own (the CLI makes admins), logged in."""
+    n = next(_admins)
+    run = os.getpid() % 10_000
+    admin = Account(
+        sid=f"SA{run:04d}{n:03d}",
+        username=f"session_admin_{run}_{n}",
+        email=f"session_admin_{run}_{n}@admin.invalid",
+        password=f"session admin password {n}",
+    )
+    created = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "db_service", "create-admin", "--sid", admin.sid,
+         "--username", admin.username, "--password", admin.password],
+        env={**stack.env, "ADMIN_SID": "", "ADMIN_USERNAME": "", "ADMIN_PASSWORD": ""},
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    admin.token = await login(client, admin.username, admin.password)
+    return admin
+
+
+def _short_lived(token: str, ttl_s: int) -> tuple[str, float]:
+    """A token for the same admin (same version) that expires in `ttl_s`: (token, its exp)."""
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    codec = TokenCodec(JWT_SECRET, claims["iss"], ttl_s=ttl_s)
+    short = codec.issue(sid=claims["sub"], role=claims["role"], version=claims["ver"])
+    return short, float(jwt.decode(short, options={"verify_signature": False})["exp"])
+
+
+def _error_code(message: dict[str, Any]) -> str:
+    assert message["type"] == "error", message
+    code: str = message["payload"][0]["extensions"]["code"]
+    return code
+
+
+async def test_logs_subscription_ends_when_its_token_expires(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given an admin token that expires in a few seconds, streaming the log
+    token, expires_at = _short_lived(await admin_token(client), ttl_s=6)
+    async with GraphQLSocket.open(stack.gateway_url, token) as socket:
+        await socket.subscribe("1", LOGS)
+        live = await socket.messages_while_calling(client, "1", until="next", within=5)
+
+        # when the token's lifetime passes
+        messages = await socket.messages_while_calling(client, "1", until="error", within=15)
+        ended_at = time.time()
+
+    # then the stream ends with the protocol's error message, UNAUTHENTICATED, at expiry
+    assert live[-1]["type"] == "next"
+    assert _error_code(messages[-1]) == "UNAUTHENTICATED"
+    assert ended_at >= expires_at - 1
+    assert [m["type"] for m in messages[:-1]] == ["next"] * (len(messages) - 1)
+
+
+async def test_logs_subscription_ends_soon_after_the_admin_is_deactivated(
+    client: httpx.AsyncClient, stack: Stack, quick_recheck: OwnStack
+) -> None:
+    # given a second admin streaming the log
+    admin = await _make_admin(client, stack)
+    root = {"Authorization": f"Bearer {await admin_token(client)}"}
+    async with GraphQLSocket.open(quick_recheck.gateway_url, admin.token) as socket:
+        await socket.subscribe("1", LOGS)
+        await socket.messages_while_calling(client, "1", until="next", within=10)
+
+        # when the root admin deactivates that admin
+        deactivated = await client.delete(f"/api/v1/users/{admin.sid}", headers=root)
+        assert deactivated.status_code == 200, deactivated.text
+        revoked_at = time.monotonic()
+        messages = await socket.messages_while_calling(client, "1", until="error", within=30)
+
+    # then the stream ends with UNAUTHENTICATED within the re-check interval
+    assert _error_code(messages[-1]) == "UNAUTHENTICATED"
+    assert time.monotonic() - revoked_at < RECHECK_S + RECHECK_SLACK_S
+
+
+async def test_logs_subscription_ends_soon_after_the_admin_password_changes(
+    client: httpx.AsyncClient, stack: Stack, quick_recheck: OwnStack
+) -> None:
+    # given a second admin streaming the log
+    admin = await _make_admin(client, stack)
+    root = {"Authorization": f"Bearer {await admin_token(client)}"}
+    async with GraphQLSocket.open(quick_recheck.gateway_url, admin.token) as socket:
+        await socket.subscribe("1", LOGS)
+        await socket.messages_while_calling(client, "1", until="next", within=10)
+
+        # when the root admin gives that admin a new password (which revokes older tokens)
+        changed = await client.put(
+            f"/api/v1/users/{admin.sid}", json={"password": "a brand new password"}, headers=root
+        )
+        assert changed.status_code == 200, changed.text
+        revoked_at = time.monotonic()
+        messages = await socket.messages_while_calling(client, "1", until="error", within=30)
+
+    # then the stream ends with UNAUTHENTICATED within the re-check interval
+    assert _error_code(messages[-1]) == "UNAUTHENTICATED"
+    assert time.monotonic() - revoked_at < RECHECK_S + RECHECK_SLACK_S

@@ -1,0 +1,101 @@
+"""Every operation on a WebSocket is a request of its own: its own request id, its own
+DataLoaders (a connection may stay open for hours; its operations must not share a cache)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from tests.conftest import Stack
+from tests.factories import Account, admin_token, error_codes, gql, make_product, make_user
+from tests.graphqlws import GraphQLSocket
+from tests.logtopic import read_all
+
+ORDER_WITH_PRODUCT = "query($id: Int!) { order(id: $id) { id product { stock } } }"
+
+
+async def _records_of(
+    stack: Stack, user: str, operation: str, *, count: int, within: float = 30.0
+) -> list[dict[str, Any]]:
+    """The topic's records of `operation` made by `user`, once there are `count` of them."""
+    deadline = time.monotonic() + within
+    while True:
+        records = [
+            r
+            for r in await read_all(stack.kafka_bootstrap)
+            if r["user"] == user and r["operation"] == operation
+        ]
+        if len(records) >= count:
+            return records
+        assert time.monotonic() < deadline, f"{len(records)} of {count} {operation} records"
+        await asyncio.sleep(0.2)
+
+
+async def _customer_with_order(client: httpx.AsyncClient, stock: int) -> tuple[Account, int, int]:
+    """A new customer who ordered one unit of a new product: (customer, order id, product id)."""
+    product = await make_product(client, await admin_token(client), stock=stock)
+    user = await make_user(client)
+    placed = await client.post(
+        "/api/v1/orders", json={"product_id": product["id"], "quantity": 1}, headers=user.auth
+    )
+    assert placed.status_code == 201, placed.text
+    return user, placed.json()["id"], product["id"]
+
+
+async def test_each_operation_on_a_socket_gets_its_own_request_id(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given a customer with an order, connected over one WebSocket
+    user, order_id, _ = await _customer_with_order(client, stock=10)
+
+    # when two operations run one after the other on that socket
+    async with GraphQLSocket.open(stack.gateway_url, user.token) as socket:
+        first = await socket.execute("1", ORDER_WITH_PRODUCT, {"id": order_id})
+        second = await socket.execute("2", ORDER_WITH_PRODUCT, {"id": order_id})
+
+    # then their log records carry two different request ids, one per operation
+    assert "errors" not in first, first
+    assert "errors" not in second, second
+    records = await _records_of(stack, user.sid, "Query.order", count=2)
+    assert len({r["request_id"] for r in records}) == 2
+
+
+async def test_a_stock_change_between_operations_on_a_socket_is_visible(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given a customer's order of a product with 9 left, read once over the customer's socket
+    user, order_id, product_id = await _customer_with_order(client, stock=10)
+    admin = {"Authorization": f"Bearer {await admin_token(client)}"}
+    async with GraphQLSocket.open(stack.gateway_url, user.token) as socket:
+        before = await socket.execute("1", ORDER_WITH_PRODUCT, {"id": order_id})
+
+        # when an admin changes the stock and the customer reads the order again on that socket
+        changed = await client.put(
+            f"/api/v1/products/{product_id}", json={"stock": 42}, headers=admin
+        )
+        assert changed.status_code == 200, changed.text
+        after = await socket.execute("2", ORDER_WITH_PRODUCT, {"id": order_id})
+
+    # then the second operation sees the new stock, not the first one's DataLoader cache
+    assert before["data"]["order"]["product"]["stock"] == 9
+    assert after["data"]["order"]["product"]["stock"] == 42
+
+
+async def test_an_error_over_a_socket_carries_its_code(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given a customer, and what HTTP answers when they ask for someone else's account
+    user = await make_user(client)
+    query = '{ user(sid: "nobody0000") { sid } }'
+    over_http = error_codes(await gql(client, query, token=user.token))
+
+    # when the same operation runs over the customer's WebSocket
+    async with GraphQLSocket.open(stack.gateway_url, user.token) as socket:
+        result = await socket.execute("1", query)
+
+    # then its error carries the same code
+    assert over_http == ["FORBIDDEN"]
+    assert [e.get("extensions", {}).get("code") for e in result["errors"]] == over_http
