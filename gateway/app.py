@@ -19,9 +19,11 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from db_service.workermetrics import summing_registry
 from gateway.errors import ApiError
 from gateway.graphiql import GRAPHIQL_STATIC_PATH, graphiql_static_app
-from gateway.graphql import view as graphql_view
 from gateway.graphql.limits import GraphQLLimits
+from gateway.graphql.pipeline import GraphQLPipeline
+from gateway.graphql.pipeline import error_response as graphql_error_response
 from gateway.graphql.schema import build_schema
+from gateway.graphql.view import GraphQLView
 from gateway.heap import HeapFreezer
 from gateway.middleware import RequestMiddleware
 from gateway.rest import docs as rest_docs
@@ -42,7 +44,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     message = "no such path" if exc.status_code == 404 else exc.detail
     error = ApiError.http(exc.status_code, message)
     if request.url.path == "/graphql":
-        return graphql_view.error_response(error, dict(exc.headers or {}))
+        return graphql_error_response(error, dict(exc.headers or {}))
     response = error_response(error)
     response.headers.update(exc.headers or {})
     return response
@@ -72,10 +74,10 @@ async def metrics(request: Request) -> Response:
 
 
 class GraphQLPosts:
-    """POST /graphql straight to the view, past Starlette's router and exception middleware.
+    """POST /graphql straight to the pipeline, past Starlette's router and exception middleware.
 
     Every GraphQL request takes this path; the router would only find the first route and
-    check its method, and the view answers every expected failure itself. What the view does
+    check its method, and the pipeline answers every expected failure itself. What it does
     not expect is logged and answered with a 500 in the GraphQL error shape, no details.
     Everything else goes on down the usual stack (3 % of the gateway's CPU per product(id)).
     """
@@ -94,7 +96,7 @@ class GraphQLPosts:
             log.exception("unexpected error in POST /graphql")
             # Had the answer begun, the server refuses this one and ends the connection.
             error = ApiError.http(500, "internal error")
-            await graphql_view.error_response(error)(scope, receive, send)
+            await graphql_error_response(error)(scope, receive, send)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -109,12 +111,14 @@ def create_app(settings: Settings) -> Starlette:
         introspection=settings.introspection_enabled,
         field_suggestions=settings.field_suggestions_enabled,
     )
-    graphql = graphql_view.GraphQLView(
+    schema = build_schema(limits)
+    # Every GET and POST: the one route of a GraphQL request over HTTP.
+    graphql = GraphQLPipeline(runtime, schema, limits, graphiql=settings.graphiql_enabled)
+    subscriptions = GraphQLView(
         runtime,
-        schema=build_schema(limits),
-        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        schema=schema,
+        graphql_ide=None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-        allow_queries_via_get=True,
     )
 
     @asynccontextmanager
@@ -133,7 +137,7 @@ def create_app(settings: Settings) -> Starlette:
         # First: the router tries routes in order, and this is the busiest.
         Route("/graphql", graphql, methods=["GET", "POST"]),
         # Subscriptions (graphql-transport-ws) on the same path.
-        WebSocketRoute("/graphql", graphql),
+        WebSocketRoute("/graphql", subscriptions),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

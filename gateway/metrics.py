@@ -30,11 +30,12 @@ LATENCY = Histogram(
 
 GRAPHQL_PATHS = Counter(
     "gateway_graphql_operations_total",
-    "GraphQL HTTP operations by the path that ran them: fast (a POSTed document that passed"
-    " before; gateway.graphql.fastpath) or full (Strawberry's view)",
+    "GraphQL HTTP operations by the executor that ran them: compiled (a plan of"
+    " gateway.graphql.compiled) or reference (graphql-core's executor)",
     ["path"],
 )
-FAST_PATH, FULL_PATH = GRAPHQL_PATHS.labels("fast"), GRAPHQL_PATHS.labels("full")
+COMPILED_PATH = GRAPHQL_PATHS.labels("compiled")
+REFERENCE_PATH = GRAPHQL_PATHS.labels("reference")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -58,27 +59,52 @@ class ErrorCodes(SchemaExtension):
     def _coded(self, error: GraphQLError) -> GraphQLError:
         if error.path is None and not _has_code(error):
             # Raised before any resolver ran: the request itself is wrong.
-            extensions = dict(error.extensions or {})
-            extensions["code"] = self._request_error_code(error)
-            return _with(error, self._request_message(error), extensions, keep_original=False)
+            if self.execution_context.graphql_document is None:
+                code = PARSE_FAILED
+            elif id(error) in self._invalid:
+                code = VALIDATION_FAILED
+            else:
+                code = variables_error_code(error)
+            return request_error(error, code, field_suggestions=self.field_suggestions)
         return coded_execution_error(error)
 
-    def _request_message(self, error: GraphQLError) -> str:
-        if isinstance(error.original_error, RecursionError):
-            # The parser recursed past Python's limit: say what that means, not how it broke.
-            return "the document is nested too deeply"
-        if self.field_suggestions:
-            return error.message
-        return _SUGGESTION.sub("", error.message)
 
-    def _request_error_code(self, error: GraphQLError) -> str:
-        if self.execution_context.graphql_document is None:
-            return "GRAPHQL_PARSE_FAILED"
-        if id(error) in self._invalid:
-            return "GRAPHQL_VALIDATION_FAILED"
-        if error.message.startswith("Variable '$"):
-            return "BAD_USER_INPUT"
-        return "GRAPHQL_VALIDATION_FAILED"
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
+def variables_error_code(error: GraphQLError) -> str:
+    """The code of an error graphql-core raises before execution, once the document is valid:
+    a variable value that fails coercion is the caller's input; anything else the document."""
+    return "BAD_USER_INPUT" if error.message.startswith("Variable '$") else VALIDATION_FAILED
+
+
+def request_error(error: GraphQLError, code: str, *, field_suggestions: bool) -> GraphQLError:
+    """An error about the request itself (parse, validation, variables) with its `code`."""
+    if isinstance(error.original_error, RecursionError):
+        # The parser recursed past Python's limit: say what that means, not how it broke.
+        message = "the document is nested too deeply"
+    elif field_suggestions:
+        message = error.message
+    else:
+        message = _SUGGESTION.sub("", error.message)
+    extensions = dict(error.extensions or {})
+    extensions["code"] = code
+    return _with(error, message, extensions, keep_original=False)
+
+
+def coded_errors(errors: list[GraphQLError], *, field_suggestions: bool) -> list[dict[str, Any]]:
+    """Execution errors as the response lists them: with their codes, formatted."""
+    coded = []
+    for error in errors:
+        if error.path is None and not _has_code(error):
+            error = request_error(
+                error, variables_error_code(error), field_suggestions=field_suggestions
+            )
+        else:
+            error = coded_execution_error(error)
+        coded.append(dict(error.formatted))
+    return coded
 
 
 def _has_code(error: GraphQLError) -> bool:

@@ -1,101 +1,37 @@
 """Limits on what one GraphQL operation may ask for: depth, aliases, tokens, cost, introspection.
 
-    schema = build_schema(GraphQLLimits(max_depth=10, max_cost=5000, introspection=False))
+    limits = GraphQLLimits(max_depth=10, max_cost=5000, introspection=False)
+    refusal = exceeded(limits, schema, document, operation_name, variables)
 
 Tokens are bounded by the parser itself (graphql-core stops at `max_tokens`), so a huge
-document is never built. Everything else is measured by `OperationLimits` between parsing and
-validation, in time linear in the document (see gateway.graphql.analysis), and an operation over
-a limit is refused before validation or execution with `extensions.code`
-GRAPHQL_VALIDATION_FAILED and `extensions.limit` naming the limit. Strawberry's own depth and
-alias limiters are not used: they re-walk a fragment at every spread, so a 1 kB document of
-fragments spreading each other twice keeps them busy for minutes.
+document is never built. Everything else is measured between parsing and validation, in time
+linear in the document (see gateway.graphql.analysis), and an operation over a limit is
+refused before validation or execution with `extensions.code` GRAPHQL_VALIDATION_FAILED and
+`extensions.limit` naming the limit. Strawberry's own depth and alias limiters are not used:
+they re-walk a fragment at every spread, so a 1 kB document of fragments spreading each other
+twice keeps them busy for minutes.
+
+HTTP requests are checked by the pipeline (gateway.graphql.pipeline), which keeps the measures
+in its own bounded cache; subscriptions, which Strawberry's WebSocket view runs, by the schema
+extensions of `limit_extensions`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, parse
+from graphql import DocumentNode, GraphQLError, GraphQLSchema
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
-from strawberry.schema.schema import validate_document
 
 from gateway.graphql.analysis import Measure, first_variables, measure_operation
-from gateway.graphql.doccache import TextLRU
 from gateway.graphql.pagination import DEFAULT_PAGE, MAX_PAGE
 
 # GraphiQL's introspection query nests list fields three deep (types → fields → args); any
 # deeper is a query that multiplies the schema by itself.
 MAX_INTROSPECTION_LISTS = 3
-
-# Parsed and validated documents, by text: GraphQL parsing and validation are most of the cost
-# of a small query. Bounded, so distinct texts sent by an attacker only evict each other: the
-# documents by text in entries and characters (doccache), the results per document in entries.
-DOCUMENT_CACHE_SIZE = 1000
-DOCUMENT_CACHE_TEXTS = 4096
-DOCUMENT_CACHE_CHARS = 512 * 1024
-_validate = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
-_first_variables = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(first_variables)
-_parsed: TextLRU[tuple[str, tuple[tuple[str, Any], ...]], DocumentNode] = TextLRU(
-    max_entries=DOCUMENT_CACHE_TEXTS, max_chars=DOCUMENT_CACHE_CHARS
-)
-
-
-def _parse(query: str, **options: Any) -> DocumentNode:
-    key = (query, tuple(sorted(options.items())))
-    document = _parsed.get(key)
-    if document is None:
-        document = parse(query, **options)
-        _parsed.put(key, document, size=len(query))
-    return document
-
-
-@functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
-def _measure(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    operation_name: str | None,
-    first_inputs: tuple[tuple[str, int | str | None], ...],
-) -> Measure:
-    return measure_operation(
-        schema,
-        document,
-        operation_name=operation_name,
-        variables=dict(first_inputs),
-        default_first=DEFAULT_PAGE,
-        max_first=MAX_PAGE,
-    )
-
-
-# Stands for every sent value of a `first` variable that is neither an Int nor null: none of
-# them coerces to an Int (nor does this string), so all measure alike, and the cache key
-# holds no client-chosen text or structure.
-_NOT_AN_INT = "not an Int"
-
-
-def _first_input(value: Any) -> int | str | None:
-    """A `first` variable's sent value as the measure's cache key holds it."""
-    if value is None or type(value) is int:
-        return value
-    if type(value) is float and value.is_integer():
-        return int(value)  # Int coerces 100.0 to 100, so the two measure alike
-    return _NOT_AN_INT
-
-
-class CachedParse(SchemaExtension):
-    """Parses each distinct document text once (Strawberry's ParserCache, minus its flaw of
-    raising syntax errors out of the hook, where they lose their GRAPHQL_PARSE_FAILED code)."""
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.query:
-            # A syntax error is not cached: Strawberry parses again and reports it itself.
-            with contextlib.suppress(GraphQLError):
-                context.graphql_document = _parse(context.query, **context.parse_options)
-        yield
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,39 +46,62 @@ class GraphQLLimits:
     field_suggestions: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A document that parsed and validated once (validation does not depend on variables or
-    on which of its operations runs; the limits may, through `first_variables`)."""
+MeasureKey = tuple[str | None, tuple[tuple[str, int | str | None], ...]]
 
-    document: DocumentNode
-    limits: GraphQLLimits
-    # One operation and no `first` variable: within the limits once means always.
-    fixed_measure: bool
-
-    @classmethod
-    def of(cls, document: DocumentNode, limits: GraphQLLimits) -> Prepared:
-        operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
-        fixed = operations == 1 and not _first_variables(document)
-        return cls(document, limits, fixed)
-
-    def exceeded(
-        self, schema: GraphQLSchema, operation_name: str | None, variables: dict[str, Any] | None
-    ) -> GraphQLError | None:
-        """The refusal of this request, if its operation or variables take it over a limit."""
-        if self.fixed_measure:
-            return None
-        return exceeded(self.limits, schema, self.document, operation_name, variables)
+# Stands for every sent value of a `first` variable that is neither an Int nor null: none of
+# them coerces to an Int (nor does this string), so all measure alike, and the measure's key
+# holds no client-chosen text or structure.
+_NOT_AN_INT = "not an Int"
 
 
-_prepared: TextLRU[tuple[GraphQLSchema, str], Prepared] = TextLRU(
-    max_entries=DOCUMENT_CACHE_TEXTS, max_chars=DOCUMENT_CACHE_CHARS
-)
+def _first_input(value: Any) -> int | str | None:
+    """A `first` variable's sent value as the measure's key holds it."""
+    if value is None or type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)  # Int coerces 100.0 to 100, so the two measure alike
+    return _NOT_AN_INT
 
 
-def prepared(schema: GraphQLSchema, query: str) -> Prepared | None:
-    """The document of `query` if it passed validation before and is still cached."""
-    return _prepared.get((schema, query))
+def measure_key(
+    document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
+) -> MeasureKey:
+    """What a measure of `document` depends on: the operation, and the variables given as
+    `first` (so product(id: $id) over 1,000 ids is one measure, not 1,000). Sent or not is in
+    the key too: a variable not sent takes its default (in the document), one sent as null
+    does not."""
+    variables = variables or {}
+    first_inputs = tuple(
+        sorted(
+            (name, _first_input(variables[name]))
+            for name in first_variables(document)
+            if name in variables
+        )
+    )
+    return operation_name, first_inputs
+
+
+def measure(schema: GraphQLSchema, document: DocumentNode, key: MeasureKey) -> Measure | None:
+    """The measure of the operation `key` names (None: nested past Python's recursion limit)."""
+    operation_name, first_inputs = key
+    try:
+        return measure_operation(
+            schema,
+            document,
+            operation_name=operation_name,
+            variables=dict(first_inputs),
+            default_first=DEFAULT_PAGE,
+            max_first=MAX_PAGE,
+        )
+    except RecursionError:
+        return None
+
+
+def refusal(limits: GraphQLLimits, measured: Measure | None) -> GraphQLError | None:
+    """The refusal of the first limit `measured` is over, if any."""
+    if measured is None:
+        return _refusal("depth", "the operation is nested too deeply", limits.max_depth)
+    return _first_exceeded(limits, measured)
 
 
 def exceeded(
@@ -153,53 +112,28 @@ def exceeded(
     variables: Mapping[str, Any] | None,
 ) -> GraphQLError | None:
     """The refusal of the first limit the operation is over, with these variables, if any."""
-    # Only the variables given as `first` change the measure, so only they are in the key:
-    # product(id: $id) over 1,000 ids is one entry, not 1,000. Sent or not is in the key too:
-    # a variable not sent takes its default (in the document), one sent as null does not.
-    variables = variables or {}
-    first_inputs = tuple(
-        sorted(
-            (name, _first_input(variables[name]))
-            for name in _first_variables(document)
-            if name in variables
-        )
-    )
-    try:
-        measure = _measure(schema, document, operation_name, first_inputs)
-    except RecursionError:
-        return _refusal("depth", "the operation is nested too deeply", limits.max_depth)
-    return _first_exceeded(limits, measure)
+    key = measure_key(document, operation_name, variables)
+    return refusal(limits, measure(schema, document, key))
 
 
 class OperationLimits(SchemaExtension):
-    """Refuses an operation whose depth, aliases, cost or introspection nesting is over a limit.
+    """Refuses a subscription whose depth, aliases, cost or introspection nesting is over a
+    limit, before Strawberry validates it (HTTP requests are checked by the pipeline)."""
 
-    A document that passes is remembered (`prepared`), so the gateway's fast path can run it
-    again without Strawberry's per-request machinery.
-    """
-
-    def __init__(self, limits: GraphQLLimits) -> None:
+    def __init__(self, limits: GraphQLLimits, schema: Callable[[], GraphQLSchema]) -> None:
         self.limits = limits
+        self.schema = schema
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None:
-            schema = context.schema._schema
             error = exceeded(
-                self.limits, schema, document, context.operation_name, context.variables
+                self.limits, self.schema(), document, context.operation_name, context.variables
             )
-            # Strawberry skips its own validation when errors (even none) are already there:
-            # within the limits, the validation of a document seen before comes from the cache.
-            errors = (
-                [error]
-                if error is not None
-                else _validate(schema, document, tuple(context.validation_rules))
-            )
-            context.pre_execution_errors = errors
-            if not errors and context.query:
-                entry = Prepared.of(document, self.limits)
-                _prepared.put((schema, context.query), entry, size=len(context.query))
+            if error is not None:
+                # Strawberry does not validate what already has errors: refused as it stands.
+                context.pre_execution_errors = [error]
         yield
 
 
@@ -229,12 +163,14 @@ def _refusal(limit: str, message: str, maximum: int) -> GraphQLError:
     )
 
 
-def limit_extensions(limits: GraphQLLimits) -> list[Callable[[], SchemaExtension]]:
-    """The schema extensions enforcing `limits`, as factories (one instance per operation)."""
+def limit_extensions(
+    limits: GraphQLLimits, schema: Callable[[], GraphQLSchema]
+) -> list[Callable[[], SchemaExtension]]:
+    """The schema extensions enforcing `limits` on subscriptions, as factories (one instance
+    per operation); `schema` gives the graphql-core schema once it is built."""
     extensions: list[Callable[[], SchemaExtension]] = [
         functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
-        CachedParse,
-        functools.partial(OperationLimits, limits),
+        functools.partial(OperationLimits, limits, schema),
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)

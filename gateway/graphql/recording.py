@@ -15,7 +15,18 @@ from collections.abc import Awaitable, Callable
 from inspect import isawaitable
 from typing import Any
 
-from graphql import GraphQLError, GraphQLResolveInfo, OperationType
+from graphql import (
+    GraphQLError,
+    GraphQLFieldResolver,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    OperationType,
+    SchemaMetaFieldDef,
+    TypeMetaFieldDef,
+    TypeNameMetaFieldDef,
+)
+from graphql.execution import MiddlewareManager
 from strawberry.extensions import SchemaExtension
 
 from gateway.errors import ApiError
@@ -46,8 +57,95 @@ def _message(operation: str, kwargs: dict[str, Any]) -> str:
     return ""
 
 
+def record_resolver_call(
+    _next: Callable[..., Any],
+    root: Any,
+    info: GraphQLResolveInfo[Any],
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """Call the resolver `_next`, recording the call if it is a root or backend field.
+
+    A graphql-core middleware; the compiled executor calls it around the same resolvers.
+    """
+    # The hot path: every plain attribute read of every row passes here.
+    if info.path.prev is not None and info.field_name != "orders":
+        return _next(root, info, *args, **kwargs)
+    parent = info.parent_type.name
+    if info.path.prev is not None and (parent, info.field_name) not in BACKEND_FIELDS:
+        return _next(root, info, *args, **kwargs)
+    operation = f"{parent}.{info.field_name}"
+    started = time.perf_counter()
+    try:
+        result = _next(root, info, *args, **kwargs)
+    except Exception as exc:
+        _record(info.context, operation, started, exc, kwargs)
+        raise
+    if isawaitable(result):
+        return _recorded(result, info.context, operation, started, kwargs)
+    _record(info.context, operation, started, None, kwargs)
+    return result
+
+
+async def _recorded(
+    result: Awaitable[Any],
+    context: Context,
+    operation: str,
+    started: float,
+    kwargs: dict[str, Any],
+) -> Any:
+    try:
+        value = await result
+    except Exception as exc:
+        _record(context, operation, started, exc, kwargs)
+        raise
+    _record(context, operation, started, None, kwargs)
+    return value
+
+
+def _record(
+    context: Context,
+    operation: str,
+    started: float,
+    exc: BaseException | None,
+    kwargs: dict[str, Any],
+) -> None:
+    outcome = outcome_of(exc)
+    context.runtime.record(
+        kind="graphql",
+        operation=operation,
+        user=context.scope.user_label,
+        outcome=outcome,
+        started=started,
+        request_id=context.scope.request_id,
+        message=_message(operation, kwargs) if outcome == "ok" else "",
+    )
+
+
+class RecordedFields(MiddlewareManager):
+    """record_resolver_call as graphql-core middleware around the resolvers of root fields
+    (the meta fields `__typename`, `__schema` and `__type` among them) and BACKEND_FIELDS only,
+    so the plain fields of a 50-row page are not each called through it."""
+
+    def __init__(self, schema: GraphQLSchema) -> None:
+        super().__init__(record_resolver_call)
+        roots = [t for t in (schema.query_type, schema.mutation_type) if t is not None]
+        fields = [field for root in roots for field in root.fields.values()]
+        fields += [SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef]
+        for type_name, field_name in BACKEND_FIELDS:
+            owner = schema.get_type(type_name)
+            assert isinstance(owner, GraphQLObjectType), type_name
+            fields.append(owner.fields[field_name])
+        self.recorded = {field.resolve for field in fields if field.resolve is not None}
+
+    def get_field_resolver(self, field_resolver: GraphQLFieldResolver) -> GraphQLFieldResolver:
+        if field_resolver in self.recorded:
+            return super().get_field_resolver(field_resolver)
+        return field_resolver
+
+
 class RecordResolverCalls(SchemaExtension):
-    """Sends a record per root field and backend field through the gateway's LogShipper.
+    """record_resolver_call for the operations Strawberry runs itself (subscriptions).
 
     schema = strawberry.Schema(query=Query, extensions=[RecordResolverCalls])
     """
@@ -60,57 +158,7 @@ class RecordResolverCalls(SchemaExtension):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        # The hot path: every plain attribute read of every row passes here.
-        if info.path.prev is not None and info.field_name != "orders":
-            return _next(root, info, *args, **kwargs)
-        parent = info.parent_type.name
-        if info.path.prev is not None and (parent, info.field_name) not in BACKEND_FIELDS:
-            return _next(root, info, *args, **kwargs)
+        # A subscription's root field is resolved once per event it delivers: see above.
         if info.operation.operation is OperationType.SUBSCRIPTION:
             return _next(root, info, *args, **kwargs)
-        operation = f"{parent}.{info.field_name}"
-        started = time.perf_counter()
-        try:
-            result = _next(root, info, *args, **kwargs)
-        except Exception as exc:
-            self._record(info.context, operation, started, exc, kwargs)
-            raise
-        if isawaitable(result):
-            return self._recorded(result, info.context, operation, started, kwargs)
-        self._record(info.context, operation, started, None, kwargs)
-        return result
-
-    async def _recorded(
-        self,
-        result: Awaitable[Any],
-        context: Context,
-        operation: str,
-        started: float,
-        kwargs: dict[str, Any],
-    ) -> Any:
-        try:
-            value = await result
-        except Exception as exc:
-            self._record(context, operation, started, exc, kwargs)
-            raise
-        self._record(context, operation, started, None, kwargs)
-        return value
-
-    @staticmethod
-    def _record(
-        context: Context,
-        operation: str,
-        started: float,
-        exc: BaseException | None,
-        kwargs: dict[str, Any],
-    ) -> None:
-        outcome = outcome_of(exc)
-        context.runtime.record(
-            kind="graphql",
-            operation=operation,
-            user=context.scope.user_label,
-            outcome=outcome,
-            started=started,
-            request_id=context.scope.request_id,
-            message=_message(operation, kwargs) if outcome == "ok" else "",
-        )
+        return record_resolver_call(_next, root, info, *args, **kwargs)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, get_object_definition
 
 from gateway.graphql.catalog.mutations import CatalogMutations
 from gateway.graphql.catalog.queries import CatalogQueries
@@ -38,10 +39,27 @@ Subscription = merge_types("Subscription", (LogSubscriptions,))
 
 
 class Schema(strawberry.Schema):
-    """Strawberry's schema, minus its habit of logging every expected error with a traceback.
+    """Strawberry's schema, minus its habit of logging every expected error with a traceback,
+    plus `graphql_schema`: the graphql-core schema the HTTP pipeline validates and executes.
 
     Unexpected errors are logged once, by ErrorCodes, where they are masked.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Strawberry keeps its graphql-core schema private; its public converter hands out the
+        # very same type objects (each type is converted once and cached), so a GraphQLSchema
+        # over the same roots has the same types, fields, resolvers and directives.
+        self.graphql_schema = GraphQLSchema(
+            query=self._graphql_root(self.query),
+            mutation=self._graphql_root(self.mutation),
+            subscription=self._graphql_root(self.subscription),
+        )
+
+    def _graphql_root(self, root: type | None) -> GraphQLObjectType | None:
+        if root is None:
+            return None
+        return self.schema_converter.from_object(get_object_definition(root, strict=True))
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -49,18 +67,23 @@ class Schema(strawberry.Schema):
         return None
 
 
-def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
-    """The schema with its limits; the defaults suit development and the exported SDL."""
+def build_schema(limits: GraphQLLimits | None = None) -> Schema:
+    """The schema with its limits; the defaults suit development and the exported SDL.
+
+    Its extensions serve subscriptions (Strawberry's WebSocket view); HTTP requests take the
+    pipeline (gateway.graphql.pipeline), which applies the same limits, records and codes.
+    """
     limits = limits or GraphQLLimits()
-    return Schema(
+    schema = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
             ContextPerOperation,
-            *limit_extensions(limits),
+            *limit_extensions(limits, lambda: schema.graphql_schema),
             RecordResolverCalls,
             functools.partial(ErrorCodes, field_suggestions=limits.field_suggestions),
         ],
         config=StrawberryConfig(disable_field_suggestions=not limits.field_suggestions),
     )
+    return schema

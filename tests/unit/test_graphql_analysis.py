@@ -26,7 +26,7 @@ def test_only_variables_given_as_first_are_in_the_measure_key() -> None:
 
 
 def test_the_measure_follows_first_variables_and_ignores_the_others() -> None:
-    schema = build_schema()._schema
+    schema = build_schema().graphql_schema
     document = parse(QUERY)
 
     def cost(variables: dict[str, int]) -> int:
@@ -45,7 +45,7 @@ def test_the_measure_follows_first_variables_and_ignores_the_others() -> None:
 
 
 def test_an_integral_float_first_measures_as_the_int_graphql_makes_of_it() -> None:
-    schema = build_schema()._schema
+    schema = build_schema().graphql_schema
     document = parse("query($n: Int) { products(first: $n) { edges { node { id } } } }")
 
     def cost(n: object) -> int:

@@ -24,7 +24,4 @@ class CatalogQueries:
         reply = await ops.list_products(
             info.context.scope, page_size=page_size(first), page_token=after or ""
         )
-        items = [Product.from_pb(p) for p in reply.products]
-        return connection(
-            ProductConnection, "product", items, lambda p: p.id, reply.next_page_token
-        )
+        return connection(ProductConnection, reply.products, reply.next_page_token)

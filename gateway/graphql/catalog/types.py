@@ -2,38 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
 
+from gateway.graphql.messages import message_type, read, timestamp
 from gateway.graphql.pagination import Connection
 from protos import db_service_pb2 as pb
 
 
 @strawberry.type
+@message_type
 class Product:
-    id: int
-    name: str
-    description: str
-    category: str
-    price: Decimal
-    slogan: str
-    stock: int
-    created_at: datetime
+    message: strawberry.Private[pb.Product]
+    id: int = read(lambda m: m.id)
+    name: str = read(lambda m: m.name)
+    description: str = read(lambda m: m.description)
+    category: str = read(lambda m: m.category)
+    price: Decimal = read(lambda m: Decimal(m.price))
+    slogan: str = read(lambda m: m.slogan)
+    stock: int = read(lambda m: m.stock)
+    created_at: datetime = read(lambda m: timestamp(m.created_at))
 
     @classmethod
     def from_pb(cls, product: pb.Product) -> Product:
-        return cls(
-            id=product.id,
-            name=product.name,
-            description=product.description,
-            category=product.category,
-            price=Decimal(product.price),
-            slogan=product.slogan,
-            stock=product.stock,
-            created_at=product.created_at.ToDatetime(tzinfo=UTC),
-        )
+        return cls(message=product)
 
 
 @strawberry.input
@@ -59,3 +53,6 @@ class UpdateProductInput:
 @strawberry.type
 class ProductConnection(Connection[Product]):
     """A page of products."""
+
+    KIND = "product"
+    NODE = Product

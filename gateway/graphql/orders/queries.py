@@ -42,5 +42,4 @@ async def orders_page(
         user_sid=user_sid or "",
         all_users=identity.is_admin and not user_sid,
     )
-    items = [Order.from_pb(o) for o in reply.orders]
-    return connection(OrderConnection, "order", items, lambda o: o.id, reply.next_page_token)
+    return connection(OrderConnection, reply.orders, reply.next_page_token)

@@ -28,5 +28,4 @@ class UserQueries:
         reply = await ops.list_users(
             info.context.scope, page_size=page_size(first), page_token=after or ""
         )
-        items = [User.from_pb(u) for u in reply.users]
-        return connection(UserConnection, "user", items, lambda u: u.id, reply.next_page_token)
+        return connection(UserConnection, reply.users, reply.next_page_token)

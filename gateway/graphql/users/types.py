@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from gateway.graphql.context import Info
+from gateway.graphql.messages import message_type, read, timestamp
 from gateway.graphql.pagination import Connection
 from protos import db_service_pb2 as pb
 
@@ -26,14 +27,16 @@ _ROLE = {pb.ROLE_CUSTOMER: Role.CUSTOMER, pb.ROLE_ADMIN: Role.ADMIN}
 
 
 @strawberry.type
+@message_type
 class User:
-    id: int
-    sid: str
-    username: str
-    email: str
-    role: Role
-    is_active: bool
-    created_at: datetime
+    message: strawberry.Private[pb.User]
+    id: int = read(lambda m: m.id)
+    sid: str = read(lambda m: m.sid)
+    username: str = read(lambda m: m.username)
+    email: str = read(lambda m: m.email)
+    role: Role = read(lambda m: _ROLE.get(m.role, Role.CUSTOMER))
+    is_active: bool = read(lambda m: m.is_active)
+    created_at: datetime = read(lambda m: timestamp(m.created_at))
 
     @strawberry.field
     async def orders(
@@ -42,19 +45,11 @@ class User:
         # Imported here: orders' types refer to User, so this edge of the cycle is lazy.
         from gateway.graphql.orders.queries import orders_page
 
-        return await orders_page(info, first=first, after=after, user_sid=self.sid)
+        return await orders_page(info, first=first, after=after, user_sid=self.message.sid)
 
     @classmethod
     def from_pb(cls, user: pb.User) -> User:
-        return cls(
-            id=user.id,
-            sid=user.sid,
-            username=user.username,
-            email=user.email,
-            role=_ROLE.get(user.role, Role.CUSTOMER),
-            is_active=user.is_active,
-            created_at=user.created_at.ToDatetime(tzinfo=UTC),
-        )
+        return cls(message=user)
 
 
 @strawberry.type
@@ -82,3 +77,6 @@ class UpdateUserInput:
 @strawberry.type
 class UserConnection(Connection[User]):
     """A page of users."""
+
+    KIND = "user"
+    NODE = User
