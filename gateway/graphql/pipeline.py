@@ -131,8 +131,16 @@ class GraphQLPipeline:
     """The ASGI app for GET and POST /graphql; see the module docstring for the route."""
 
     def __init__(
-        self, runtime: Runtime, schema: Schema, limits: GraphQLLimits, *, graphiql: bool
+        self,
+        runtime: Runtime,
+        schema: Schema,
+        limits: GraphQLLimits,
+        *,
+        graphiql: bool,
+        compiled: bool = True,
     ) -> None:
+        """`compiled=False` runs every operation on the reference executor (the differential
+        test compares the two)."""
         settings = runtime.settings
         self.runtime = runtime
         self.schema = schema.graphql_schema
@@ -149,7 +157,8 @@ class GraphQLPipeline:
         if not limits.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules = tuple(rules)
-        self.compiler = Compiler(schema)
+        self.compiler = Compiler(schema, field_suggestions=limits.field_suggestions)
+        self.compiled = compiled
         self.middleware = RecordedFields(self.schema)
         self.executor_class = schema.execution_context_class
 
@@ -271,6 +280,8 @@ class GraphQLPipeline:
 
     def plan(self, prepared: Prepared, operation: OperationDefinitionNode) -> Plan | None:
         """Step 7: the operation's compiled plan, compiled on its first run."""
+        if not self.compiled:
+            return None
         name = operation.name.value if operation.name else None
         if name in prepared.plans:
             plan: Plan | None = prepared.plans[name]

@@ -122,6 +122,18 @@ def _record(
     )
 
 
+def recorded_resolvers(schema: GraphQLSchema) -> frozenset[GraphQLFieldResolver]:
+    """The resolvers of root fields (the meta fields among them) and of BACKEND_FIELDS."""
+    roots = [t for t in (schema.query_type, schema.mutation_type) if t is not None]
+    fields = [field for root in roots for field in root.fields.values()]
+    fields += [SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef]
+    for type_name, field_name in BACKEND_FIELDS:
+        owner = schema.get_type(type_name)
+        assert isinstance(owner, GraphQLObjectType), type_name
+        fields.append(owner.fields[field_name])
+    return frozenset(field.resolve for field in fields if field.resolve is not None)
+
+
 class RecordedFields(MiddlewareManager):
     """record_resolver_call as graphql-core middleware around the resolvers of root fields
     (the meta fields `__typename`, `__schema` and `__type` among them) and BACKEND_FIELDS only,
@@ -129,14 +141,7 @@ class RecordedFields(MiddlewareManager):
 
     def __init__(self, schema: GraphQLSchema) -> None:
         super().__init__(record_resolver_call)
-        roots = [t for t in (schema.query_type, schema.mutation_type) if t is not None]
-        fields = [field for root in roots for field in root.fields.values()]
-        fields += [SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef]
-        for type_name, field_name in BACKEND_FIELDS:
-            owner = schema.get_type(type_name)
-            assert isinstance(owner, GraphQLObjectType), type_name
-            fields.append(owner.fields[field_name])
-        self.recorded = {field.resolve for field in fields if field.resolve is not None}
+        self.recorded = recorded_resolvers(schema)
 
     def get_field_resolver(self, field_resolver: GraphQLFieldResolver) -> GraphQLFieldResolver:
         if field_resolver in self.recorded:

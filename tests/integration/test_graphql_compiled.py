@@ -1,4 +1,5 @@
-"""A document sent again runs on the fast path, and answers exactly as the full path did."""
+"""Known operations run as compiled plans and answer exactly as the reference executor does
+(tests/integration/test_graphql_differential.py compares the two on every document)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Stack
 from tests.factories import admin_token, make_product, make_user
@@ -32,34 +34,34 @@ async def _twice(
     before = await _paths(client)
     second = await client.post("/graphql", json=body, headers=headers)
     after = await _paths(client)
-    moved = {p: after.get(p, 0) - before.get(p, 0) for p in ("fast", "full")}
+    moved = {p: after.get(p, 0) - before.get(p, 0) for p in ("compiled", "reference")}
     return first, second, moved
 
 
-async def test_a_query_sent_again_runs_fast_and_answers_the_same(
+async def test_a_query_sent_again_runs_compiled_and_answers_the_same(
     client: httpx.AsyncClient,
 ) -> None:
     product = await make_product(client, await admin_token(client), stock=3)
     query = _fresh("query One($id: Int!) { product(id: $id) { id name price stock } }")
     for variables in ({"id": product["id"]}, {"id": 2_000_000_000}):
         first, second, moved = await _twice(client, {"query": query, "variables": variables})
-        assert moved == {"fast": 1, "full": 0}
+        assert moved == {"compiled": 1, "reference": 0}
         assert (second.status_code, second.headers["content-type"]) == (200, "application/json")
         assert second.json() == first.json()
     assert first.json()["data"] == {"product": None}
     assert first.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_errors_on_the_fast_path_carry_the_same_codes(client: httpx.AsyncClient) -> None:
+async def test_errors_of_a_compiled_plan_carry_the_same_codes(client: httpx.AsyncClient) -> None:
     user = await make_user(client)
     query = _fresh("{ users(first: 2) { edges { node { sid } } } }")
     first, second, moved = await _twice(client, {"query": query}, user.auth)
-    assert moved == {"fast": 1, "full": 0}
+    assert moved == {"compiled": 1, "reference": 0}
     assert second.json() == first.json()
     assert second.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_a_mutation_runs_fast_and_keeps_its_rules(client: httpx.AsyncClient) -> None:
+async def test_a_mutation_runs_compiled_and_keeps_its_rules(client: httpx.AsyncClient) -> None:
     product = await make_product(client, await admin_token(client), stock=1)
     user = await make_user(client)
     body = {
@@ -67,14 +69,12 @@ async def test_a_mutation_runs_fast_and_keeps_its_rules(client: httpx.AsyncClien
         "variables": {"p": product["id"]},
     }
     first, second, moved = await _twice(client, body, user.auth)
-    assert moved == {"fast": 1, "full": 0}
+    assert moved == {"compiled": 1, "reference": 0}
     assert first.json() == {"data": {"placeOrder": {"status": "PLACED"}}}
     assert second.json()["errors"][0]["extensions"]["code"] == "OUT_OF_STOCK"
 
 
-async def test_what_the_fast_path_cannot_answer_takes_the_full_path(
-    client: httpx.AsyncClient,
-) -> None:
+async def test_refusals_run_no_executor(client: httpx.AsyncClient) -> None:
     # Over a limit with this request's `first`: refused, as on the first sight of a document.
     pages = _fresh(
         "query($n: Int) { orders(first: $n) { edges { node { user { orders(first: $n) "
@@ -83,7 +83,7 @@ async def test_what_the_fast_path_cannot_answer_takes_the_full_path(
     ok = await client.post("/graphql", json={"query": pages, "variables": {"n": 5}})
     assert ok.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     _, over, moved = await _twice(client, {"query": pages, "variables": {"n": 100}})
-    assert moved == {"fast": 0, "full": 1}
+    assert moved == {"compiled": 0, "reference": 0}
     assert over.json()["errors"][0]["extensions"]["limit"] == "cost"
 
     # Over a limit with the default of a `first` the request leaves out: refused the same way.
@@ -91,7 +91,7 @@ async def test_what_the_fast_path_cannot_answer_takes_the_full_path(
     ok = await client.post("/graphql", json={"query": defaulted, "variables": {"n": 5}})
     assert ok.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     _, over, moved = await _twice(client, {"query": defaulted})
-    assert moved == {"fast": 0, "full": 1}
+    assert moved == {"compiled": 0, "reference": 0}
     assert over.json()["errors"][0]["extensions"]["limit"] == "cost"
 
     # Another operation of a document that passed: measured for itself.
@@ -102,29 +102,52 @@ async def test_what_the_fast_path_cannot_answer_takes_the_full_path(
     cheap = await client.post("/graphql", json={"query": mixed, "operationName": "Cheap"})
     assert "errors" not in cheap.json()
     _, refused, moved = await _twice(client, {"query": mixed, "operationName": "Costly"})
-    assert moved == {"fast": 0, "full": 1}
+    assert moved == {"compiled": 0, "reference": 0}
     assert refused.json()["errors"][0]["extensions"]["limit"] == "cost"
 
-    # Variables that fail coercion: the full path's BAD_USER_INPUT, not an internal error.
+
+async def test_variables_that_fail_coercion_are_bad_user_input(
+    client: httpx.AsyncClient,
+) -> None:
     one = _fresh("query($id: Int!) { product(id: $id) { id } }")
     await client.post("/graphql", json={"query": one, "variables": {"id": 1}})
     _, bad, moved = await _twice(client, {"query": one, "variables": {"id": "x"}})
-    assert moved == {"fast": 0, "full": 1}
+    assert moved == {"compiled": 1, "reference": 0}
     assert bad.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert bad.json()["data"] is None
 
-    # Two operations and no name: Strawberry runs the first one; the fast path leaves it so.
+
+async def test_two_operations_and_no_name_run_the_first(client: httpx.AsyncClient) -> None:
     two = _fresh("query A { welcome } query B { products(first: 1) { edges { cursor } } }")
     named = await client.post("/graphql", json={"query": two, "operationName": "A"})
     assert named.json() == {"data": {"welcome": named.json()["data"]["welcome"]}}
     _, unnamed, moved = await _twice(client, {"query": two})
-    assert moved == {"fast": 0, "full": 1}
+    assert moved == {"compiled": 1, "reference": 0}
     assert unnamed.json() == named.json()
     _, other, moved = await _twice(client, {"query": two, "operationName": "B"})
-    assert moved == {"fast": 1, "full": 0}
+    assert moved == {"compiled": 1, "reference": 0}
     assert "errors" not in other.json()
 
 
-async def test_fast_path_calls_are_recorded_like_any_other(
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ welcome @include(if: true) }",
+        '{ __type(name: "Product") { name } }',
+        "query($p: Boolean!) { products(first: 1) { edges { cursor @skip(if: $p) } } }",
+    ],
+)
+async def test_what_the_compiler_does_not_support_runs_on_the_reference_executor(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    body = {"query": _fresh(query), "variables": {"p": False}}
+    first, second, moved = await _twice(client, body)
+    assert moved == {"compiled": 0, "reference": 1}
+    assert second.json() == first.json()
+    assert "errors" not in second.json()
+
+
+async def test_compiled_calls_are_recorded_like_any_other(
     client: httpx.AsyncClient, stack: Stack
 ) -> None:
     product = await make_product(client, await admin_token(client), stock=5)
@@ -142,7 +165,7 @@ async def test_fast_path_calls_are_recorded_like_any_other(
     answer = await client.post(
         "/graphql", json={"query": query}, headers={**user.auth, "X-Request-ID": rid}
     )
-    assert (await _paths(client))["fast"] == before["fast"] + 1
+    assert (await _paths(client))["compiled"] == before["compiled"] + 1
     assert answer.json()["data"]["me"]["orders"]["edges"][0]["node"]["product"] == {
         "name": product["name"]
     }

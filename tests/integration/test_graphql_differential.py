@@ -1,0 +1,224 @@
+"""The compiled executor answers exactly as the reference executor, and records the same.
+
+Every GraphQL document written in the test suite, and documents generated from schema.graphql
+(hypothesis-graphql), run through two pipelines over the same running db_service: one that
+compiles (gateway.graphql.compiled) and one that runs graphql-core's executor for everything.
+As a customer, an admin and anonymously, the answers must be equal (data, nulls, partial
+results, errors with their codes, messages and paths, refusals) and so must the log records.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from graphql import (
+    GraphQLError,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    OperationDefinitionNode,
+    OperationType,
+    get_named_type,
+    parse,
+    type_from_ast,
+    validate,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis_graphql import queries
+
+from gateway.graphql.limits import GraphQLLimits
+from gateway.graphql.pipeline import GraphQLPipeline
+from gateway.graphql.schema import build_schema
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from tests.conftest import JWT_SECRET, ROOT, Stack
+from tests.factories import admin_token, make_product, make_user
+
+SCHEMA = build_schema()
+SDL = (ROOT / "schema.graphql").read_text()
+
+
+class CapturingRuntime(Runtime):
+    """The gateway's runtime, its log records kept here instead of shipped."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.records: list[tuple[str, ...]] = []
+
+    def record(self, *, kind: str, operation: str, user: str, outcome: str, **rest: Any) -> None:
+        self.records.append((kind, operation, user, outcome, str(rest.get("message", ""))))
+
+
+@dataclass
+class Executors:
+    runtime: CapturingRuntime
+    compiled: GraphQLPipeline
+    reference: GraphQLPipeline
+    identities: dict[str, dict[str, str]]
+    values: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+async def executors(stack: Stack) -> AsyncIterator[Executors]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+        admin = await admin_token(client)
+        product = await make_product(client, admin, stock=50)
+        customer = await make_user(client)
+        for quantity in (1, 2):
+            placed = await client.post(
+                "/api/v1/orders",
+                json={"product_id": product["id"], "quantity": quantity},
+                headers=customer.auth,
+            )
+            assert placed.status_code == 201
+        cancelled = await client.delete(
+            f"/api/v1/orders/{placed.json()['id']}", headers=customer.auth
+        )
+        assert cancelled.status_code == 200
+    runtime = CapturingRuntime(
+        Settings(
+            merch_env="development",
+            db_service_addr=stack.db_addr,
+            logging_service_addr=stack.logging_addr,
+            jwt_secret=JWT_SECRET,
+            log_shipping=False,
+        )
+    )
+    await runtime.start()
+    limits = GraphQLLimits()
+    try:
+        yield Executors(
+            runtime=runtime,
+            compiled=GraphQLPipeline(runtime, SCHEMA, limits, graphiql=False),
+            reference=GraphQLPipeline(runtime, SCHEMA, limits, graphiql=False, compiled=False),
+            identities={
+                "anonymous": {},
+                "customer": customer.auth,
+                "admin": {"Authorization": f"Bearer {admin}"},
+            },
+            values={
+                "Int": product["id"],
+                "first": 3,
+                "String": customer.sid,
+                "Boolean": False,
+            },
+        )
+    finally:
+        await runtime.stop()
+
+
+async def _answer(
+    executors: Executors, app: GraphQLPipeline, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[int, dict[str, Any], list[tuple[str, ...]]]:
+    executors.runtime.records = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        response = await client.post("/graphql", json=body, headers=headers)
+    answer: dict[str, Any] = response.json()
+    # Concurrent resolvers may fail in either order; the set of errors is what must match.
+    if "errors" in answer:
+        answer["errors"] = sorted(answer["errors"], key=repr)
+    return response.status_code, answer, sorted(executors.runtime.records)
+
+
+async def assert_same(executors: Executors, body: dict[str, Any]) -> None:
+    for who, headers in executors.identities.items():
+        reference = await _answer(executors, executors.reference, body, headers)
+        compiled = await _answer(executors, executors.compiled, body, headers)
+        assert compiled == reference, (who, body)
+
+
+def _documents_in_tests() -> Iterator[str]:
+    """Every string literal in tests/ that is a valid query or mutation of the schema."""
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            text = node.value
+            if "{" not in text:
+                continue
+            try:
+                document = parse(text)
+            except GraphQLError:
+                continue
+            if validate(SCHEMA.graphql_schema, document):
+                continue
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) == 1 and operations[0].operation is OperationType.QUERY:
+                yield text
+
+
+DOCUMENTS = sorted(set(_documents_in_tests()))
+# Mutations change data, so a second run answers differently: these are refused every time.
+REFUSED_MUTATIONS = [
+    'mutation { createProduct(input: {name: "x", category: "y", price: "1.00", stock: -1}) { id } }',
+    "mutation { updateProduct(id: 1, input: {stock: 1}) { id stock } }",
+    "mutation { cancelOrder(id: 2000000000) { id status } }",
+    'mutation { deactivateUser(sid: "nobody-at-all") { sid } }',
+    'mutation { updateUser(sid: "nobody-at-all", input: {username: "x"}) { sid } }',
+]
+
+
+def _variables(executors: Executors, text: str) -> dict[str, Any]:
+    """A value for each variable of `text`: ids of the data the fixture made."""
+    (operation,) = [d for d in parse(text).definitions if isinstance(d, OperationDefinitionNode)]
+    variables: dict[str, Any] = {}
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        type_ = type_from_ast(SCHEMA.graphql_schema, definition.type)
+        named: GraphQLNamedType | None = get_named_type(type_) if type_ else None
+        if name in ("first", "n"):
+            variables[name] = executors.values["first"]
+        elif named is not None and named.name in executors.values:
+            variables[name] = executors.values[named.name]
+        elif isinstance(type_, GraphQLNonNull):
+            pytest.skip(f"no value for ${name}")
+    return variables
+
+
+def test_the_suite_has_documents_to_compare() -> None:
+    assert len(DOCUMENTS) >= 20
+
+
+@pytest.mark.parametrize(
+    "text", DOCUMENTS, ids=[hashlib.sha256(d.encode()).hexdigest()[:10] for d in DOCUMENTS]
+)
+async def test_documents_of_the_suite_answer_the_same(executors: Executors, text: str) -> None:
+    await assert_same(executors, {"query": text, "variables": _variables(executors, text)})
+
+
+@pytest.mark.parametrize("text", REFUSED_MUTATIONS)
+async def test_refused_mutations_answer_the_same(executors: Executors, text: str) -> None:
+    await assert_same(executors, {"query": text})
+
+
+async def test_most_documents_of_the_suite_compile(executors: Executors) -> None:
+    compiled = 0
+    for text in DOCUMENTS:
+        body = {"query": text, "variables": _variables_or_none(executors, text)}
+        await _answer(executors, executors.compiled, body, executors.identities["admin"])
+        prepared = executors.compiled.documents.get(text)
+        compiled += prepared is not None and any(p is not None for p in prepared.plans.values())
+    assert compiled >= len(DOCUMENTS) * 3 // 4
+
+
+def _variables_or_none(executors: Executors, text: str) -> dict[str, Any] | None:
+    try:
+        return _variables(executors, text)
+    except pytest.skip.Exception:
+        return None
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(query=queries(SDL))
+async def test_generated_queries_answer_the_same(executors: Executors, query: str) -> None:
+    await assert_same(executors, {"query": query})
