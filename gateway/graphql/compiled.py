@@ -73,7 +73,16 @@ class Unsupported(Exception):
 
 
 class _Null(Exception):
-    """A non-null field came out null: its parent is null too (graphql-core's propagation)."""
+    """A non-null field came out null: its parent is null too (graphql-core's propagation).
+
+    The error travels with it and is recorded where a nullable field (or the response's
+    `data`) absorbs it; as in graphql-core, when siblings running concurrently both null their
+    parent, only the first to do so is reported.
+    """
+
+    def __init__(self, error: GraphQLError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class Run:
@@ -95,7 +104,17 @@ class Run:
         self.fragments = plan.fragments
 
     def fail(self, exc: Exception, field: FieldPlan, path: Path) -> None:
-        self.errors.append(located_error(exc, field.nodes, path.as_list()))
+        """Record the field's error, or, for a non-null field, pass it up with its null."""
+        error = located_error(exc, field.nodes, path.as_list())
+        if field.non_null:
+            raise _Null(error) from None
+        self.errors.append(error)
+
+    def absorb(self, null: _Null, non_null: bool) -> None:
+        """A null from below: passed on by a non-null field, recorded by a nullable one."""
+        if non_null:
+            raise null
+        self.errors.append(null.error)
 
     def info(self, field: FieldPlan, path: Path) -> GraphQLResolveInfo[Context]:
         return GraphQLResolveInfo(
@@ -146,6 +165,7 @@ class FieldPlan:
         "get",
         "is_async",
         "key",
+        "leaf",
         "name",
         "nodes",
         "non_null",
@@ -175,44 +195,54 @@ class FieldPlan:
         self.recorded = False
         self.wrap: Callable[[Any], Any] | None = None  # message → the object a resolver needs
         self.complete: Completion = _identity
+        # A scalar or enum field's serializer: its value needs no path unless it fails.
+        self.leaf: Callable[[Any], Any] | None = None
         self.is_async = False
 
     def value_sync(self, source: Any, path: Path, run: Run) -> Any:
         """The completed value of this plain field (no resolver below it)."""
-        here = Path(path, self.key, self.parent.name)
         try:
             assert self.get is not None
-            value = self.complete(self.get(source), here, run)
-        except _Null:
-            if self.non_null:
-                raise
-            return None
+            if self.leaf is not None:
+                value = self.leaf(self.get(source))
+            else:
+                value = self.complete(self.get(source), Path(path, self.key, self.parent.name), run)
+        except _Null as null:
+            return run.absorb(null, self.non_null)
         except Exception as exc:
-            run.fail(exc, self, here)
-            if self.non_null:
-                raise _Null from None
+            run.fail(exc, self, Path(path, self.key, self.parent.name))
             return None
         if value is None and self.non_null:
-            self._null(here, run)
+            self._null(Path(path, self.key, self.parent.name), run)
         return value
 
     async def value_async(self, source: Any, path: Path, run: Run) -> Any:
+        failed, raw, here = self.begin(source, path, run)
+        return None if failed else await self.finish(raw, here, run)
+
+    def begin(self, source: Any, path: Path, run: Run) -> tuple[bool, Any, Path]:
+        """Call the resolver now, as graphql-core calls the resolvers of a selection set in
+        order before it waits on any: (failed, raw value or awaitable, path).
+        A non-null field failing here raises _Null, so its siblings are not even called."""
         here = Path(path, self.key, self.parent.name)
         try:
             raw = self.call(source, here, run) if self.get is None else self.get(source)
+        except Exception as exc:
+            run.fail(exc, self, here)
+            return True, None, here
+        return False, raw, here
+
+    async def finish(self, raw: Any, here: Path, run: Run) -> Any:
+        try:
             if isawaitable(raw):
                 raw = await raw
             value = self.complete(raw, here, run)
             if isawaitable(value):
                 value = await value
-        except _Null:
-            if self.non_null:
-                raise
-            return None
+        except _Null as null:
+            return run.absorb(null, self.non_null)
         except Exception as exc:
             run.fail(exc, self, here)
-            if self.non_null:
-                raise _Null from None
             return None
         if value is None and self.non_null:
             self._null(here, run)
@@ -236,7 +266,6 @@ class FieldPlan:
     def _null(self, path: Path, run: Run) -> None:
         message = f"Cannot return null for non-nullable field {self.parent.name}.{self.name}."
         run.fail(TypeError(message), self, path)
-        raise _Null
 
 
 Completion = Callable[[Any, Path, Run], Any]
@@ -263,18 +292,26 @@ class ObjectPlan:
         self, source: Any, path: Path, run: Run, *, serially: bool = False
     ) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        pending = []
-        for field in self.fields:
-            if not field.is_async:
-                result[field.key] = field.value_sync(source, path, run)
-            elif serially:
-                result[field.key] = await field.value_async(source, path, run)
-            else:
-                result[field.key] = None  # keeps the response's field order
-                pending.append(field)
+        pending: list[tuple[FieldPlan, Any, Path]] = []
+        try:
+            for field in self.fields:
+                if not field.is_async:
+                    result[field.key] = field.value_sync(source, path, run)
+                elif serially:
+                    result[field.key] = await field.value_async(source, path, run)
+                else:
+                    result[field.key] = None  # keeps the response's field order
+                    failed, raw, here = field.begin(source, path, run)
+                    if not failed:
+                        pending.append((field, raw, here))
+        except _Null:
+            for _, raw, _ in pending:
+                if isinstance(raw, Coroutine):
+                    raw.close()  # called, never to be awaited: graphql-core drops them too
+            raise
         if pending:
-            values = await _all_or_none(f.value_async(source, path, run) for f in pending)
-            for field, value in zip(pending, values, strict=True):
+            values = await _all_or_none(f.finish(raw, here, run) for f, raw, here in pending)
+            for (field, _, _), value in zip(pending, values, strict=True):
                 result[field.key] = value
         return result
 
@@ -311,8 +348,9 @@ class Plan:
                 data = await self.root.complete_async(None, None, run, serially=serially)  # type: ignore[arg-type]
             else:
                 data = self.root.complete_sync(None, None, run)  # type: ignore[arg-type]
-        except _Null:
+        except _Null as null:
             data = None
+            run.errors.append(null.error)
         body: dict[str, Any] = {"data": data}
         if run.errors:
             body["errors"] = coded_errors(run.errors, field_suggestions=self.field_suggestions)
@@ -457,6 +495,11 @@ class Compiler:
         field.complete = self._completion(
             definition.type, nodes, fragments, produces, origin=origin
         )
+        nullable = definition.type
+        if isinstance(nullable, GraphQLNonNull):
+            nullable = nullable.of_type
+        if isinstance(nullable, GraphQLScalarType | GraphQLEnumType):
+            field.leaf = _serializer(nullable)
         child_async = getattr(field.complete, "is_async", False)
         field.is_async = field.is_async or child_async
         return field
@@ -537,10 +580,11 @@ def _attribute(name: str) -> Getter:
     return get
 
 
-def _leaf(type_: GraphQLScalarType | GraphQLEnumType) -> Completion:
+def _serializer(type_: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+    """graphql-core's completion of a leaf value, as a function of the value alone."""
     serialize = type_.serialize
 
-    def complete(value: Any, path: Path, run: Run) -> Any:
+    def complete(value: Any) -> Any:
         if value is None:
             return None
         serialized = serialize(value)
@@ -554,16 +598,19 @@ def _leaf(type_: GraphQLScalarType | GraphQLEnumType) -> Completion:
 
     # The backend's strings, 32-bit ints and booleans are what these scalars serialize to.
     if type_ is GraphQLString:
-        return lambda value, path, run: value if type(value) is str else complete(value, path, run)
+        return lambda value: value if type(value) is str else complete(value)
     if type_ is GraphQLBoolean:
-        return lambda value, path, run: value if type(value) is bool else complete(value, path, run)
+        return lambda value: value if type(value) is bool else complete(value)
     if type_ is GraphQLInt:
-        return lambda value, path, run: (
-            value
-            if type(value) is int and _INT_MIN <= value <= _INT_MAX
-            else complete(value, path, run)
+        return lambda value: (
+            value if type(value) is int and _INT_MIN <= value <= _INT_MAX else complete(value)
         )
     return complete
+
+
+def _leaf(type_: GraphQLScalarType | GraphQLEnumType) -> Completion:
+    serialize = _serializer(type_)
+    return lambda value, path, run: serialize(value)
 
 
 def _object(plan: ObjectPlan, *, unwrap: bool) -> Completion:
@@ -591,17 +638,14 @@ def _list(item: Completion, item_non_null: bool, nodes: list[FieldNode]) -> Comp
         parent = path.prev
         assert parent is not None
         message = f"Cannot return null for non-nullable field {parent.typename}.{parent.key}."
-        run.errors.append(located_error(TypeError(message), nodes, path.as_list()))
-        raise _Null
+        raise _Null(located_error(TypeError(message), nodes, path.as_list()))
 
     def one(value: Any, index: int, path: Path, run: Run) -> Any:
         here = Path(path, index, None)
         try:
             completed = item(value, here, run)
-        except _Null:
-            if item_non_null:
-                raise
-            return None
+        except _Null as null:
+            return run.absorb(null, item_non_null)
         if completed is None and item_non_null:
             null_item(here, run)
         return completed
@@ -619,10 +663,8 @@ def _list(item: Completion, item_non_null: bool, nodes: list[FieldNode]) -> Comp
         here = Path(path, index, None)
         try:
             completed = await item(value, here, run)
-        except _Null:
-            if item_non_null:
-                raise
-            return None
+        except _Null as null:
+            return run.absorb(null, item_non_null)
         if completed is None and item_non_null:
             null_item(here, run)
         return completed
