@@ -1,5 +1,6 @@
 """Not found means the same in GraphQL as in REST: `null` for the field and a NOT_FOUND error,
-on the full path and on the fast path alike, recorded with the outcome NOT_FOUND."""
+on a document's first run and on its compiled runs alike, recorded with the outcome NOT_FOUND
+(the differential test holds the reference executor to the same answers)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import httpx
 
 from tests.conftest import Stack
 from tests.factories import admin_token, make_product, make_user
-from tests.integration.test_graphql_fast_path import _fresh, _twice
+from tests.integration.test_graphql_compiled import _fresh, _twice
 from tests.logtopic import wait_for_records
 
 MISSING_ID = 99_999_999
@@ -36,11 +37,11 @@ async def test_a_missing_product_is_null_with_not_found_on_both_paths(
     body = {"query": _fresh("query($id: Int!) { product(id: $id) { id name } }")}
     body["variables"] = {"id": MISSING_ID}
 
-    # when it runs on the full path, then on the fast path
+    # when it runs for the first time, then again
     first, second, moved = await _twice(client, body)
 
     # then both answer null and NOT_FOUND, as REST answers 404
-    assert moved == {"fast": 1, "full": 0}
+    assert moved == {"compiled": 1, "reference": 0}
     rest = await client.get(f"/api/v1/products/{MISSING_ID}")
     assert rest.status_code == 404
     expected = _not_found("product", rest.json()["error"]["message"])
@@ -66,7 +67,7 @@ async def test_someone_elses_order_answers_exactly_as_a_missing_one_on_both_path
     for order in (order_id, MISSING_ID):
         body = {"query": query, "variables": {"id": order}}
         first, second, moved = await _twice(client, body, bob.auth)
-        assert moved == {"fast": 1, "full": 0}
+        assert moved == {"compiled": 1, "reference": 0}
         assert second.json() == first.json()
         answers[order] = _without_locations(first.json())
 
@@ -83,7 +84,7 @@ async def test_a_lookup_that_finds_nothing_is_recorded_as_not_found(
     query = _fresh("query($id: Int!) { product(id: $id) { id } order(id: $id) { id } }")
     body = {"query": query, "variables": {"id": MISSING_ID}}
 
-    # when the document runs on the full path, then on the fast path
+    # when the document runs for the first time, then again
     ids = [f"test-{uuid.uuid4().hex}" for _ in range(2)]
     for rid in ids:
         response = await client.post(
