@@ -32,6 +32,7 @@ ENV PATH=/opt/venv/bin:$PATH
 
 # The code, run from /app (PYTHONPATH): openapi.yaml beside it is what the gateway serves.
 COPY protos ./protos
+COPY plumbing ./plumbing
 COPY db_service ./db_service
 COPY logging_service ./logging_service
 COPY gateway ./gateway

@@ -10,9 +10,10 @@ import os
 import sys
 from pathlib import Path
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from db_service.settings import Settings
+from plumbing.settings import read_settings
 
 
 def _run(coro: object) -> None:
@@ -57,15 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--password", help="read from the terminal when omitted")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        # Messages only: pydantic's own text repeats the values given, secrets among them.
-        reasons = "; ".join(
-            ".".join(map(str, e["loc"])) + ": " + e["msg"] if e["loc"] else e["msg"]
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        print(f"db_service: invalid configuration: {reasons}", file=sys.stderr)
+    settings = read_settings(Settings, "db_service")
+    if settings is None:
         return 2
 
     if args.command == "create-admin":
@@ -100,8 +94,8 @@ def _supervise(settings: Settings) -> int:
     """Run DB_SERVICE_WORKERS copies of db_service on one port; serve their summed metrics."""
     from prometheus_client import start_http_server
 
-    from db_service.workermetrics import summing_registry
-    from db_service.workers import WorkerPool
+    from plumbing.workermetrics import summing_registry
+    from plumbing.workers import WorkerPool
 
     def serve_metrics(metrics_dir: Path) -> None:
         if settings.db_metrics_port:

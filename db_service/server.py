@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from typing import Any
 
 import asyncpg
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.registry import Collector
@@ -30,8 +28,9 @@ from db_service.services.products import ProductService
 from db_service.services.users import LoginPolicy, UserService
 from db_service.settings import Settings
 from db_service.tokens import TokenCodec
-from db_service.workermetrics import CollectorMirror
 from logging_service.client import LogShipper
+from plumbing.grpcserver import HealthStatus, serve_until_signalled
+from plumbing.workermetrics import CollectorMirror
 from protos import db_service_pb2, db_service_pb2_grpc
 
 log = logging.getLogger("db_service")
@@ -68,7 +67,7 @@ class DBServiceApp:
         self._pool_metrics: Collector | None = None
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
-        self.health = health.aio.HealthServicer()
+        self.health = HealthStatus(SERVICE_NAME)
         self.shipper = LogShipper(
             settings.logging_service_addr,
             service="db_service",
@@ -84,7 +83,7 @@ class DBServiceApp:
     async def start(self) -> int:
         """Connect, migrate, serve; returns the bound port (the listen port may be 0)."""
         s = self.settings
-        await self._set_serving(False)
+        await self.health.set_serving(False)
         await self.shipper.start()
         self.pool = await self._connect()
         if s.prometheus_multiproc_dir is not None:
@@ -126,7 +125,7 @@ class DBServiceApp:
             interceptors=[CallRecordInterceptor(self.shipper)], options=SERVER_OPTIONS
         )
         db_service_pb2_grpc.add_DBServiceServicer_to_server(DBServiceServicer(services), server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
@@ -135,10 +134,10 @@ class DBServiceApp:
             raise RuntimeError(f"cannot listen on {s.db_service_listen}")
         await server.start()
         self._server = server
-        await self._set_serving(True)
+        await self.health.set_serving(True)
         # From now on health follows PostgreSQL: NOT_SERVING while it is down, SERVING again after.
         self._monitor = DatabaseMonitor(
-            s.database_url, interval_s=s.db_health_interval_s, on_change=self._set_serving
+            s.database_url, interval_s=s.db_health_interval_s, on_change=self.health.set_serving
         )
         self._monitor.start()
         log.info("db_service listening on port %d", port)
@@ -148,7 +147,7 @@ class DBServiceApp:
         """Refuse new work, drain in-flight RPCs for the grace period, then close everything."""
         if self._monitor is not None:
             await self._monitor.stop()  # first, so it cannot report SERVING again
-        await self._set_serving(False)
+        await self.health.set_serving(False)
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
         if self.pool is not None:
@@ -185,31 +184,7 @@ class DBServiceApp:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, status)
-
 
 async def serve(settings: Settings) -> None:
     """Run db_service until SIGTERM or SIGINT."""
-    app = DBServiceApp(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    start = asyncio.create_task(app.start())
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    if not start.done():
-        start.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await start
-    else:
-        start.result()  # raise start-up errors (bad settings, failed migration)
-        await stopped
-    await app.stop()
+    await serve_until_signalled(DBServiceApp(settings))

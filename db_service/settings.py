@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Literal
-
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from db_service.workers import WorkerCount
-
-# Only ever accepted in development mode; production refuses to start with it.
-DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789"  # noqa: S105
-# Production is the default: a deployment that forgets MERCH_ENV must not run on the public
-# development secret with GraphiQL and introspection on. `make run` and the tests say
-# MERCH_ENV=development themselves.
-DEFAULT_ENV: Literal["production"] = "production"
-PRODUCTION_REFUSAL = (
-    "JWT_SECRET must be set to a secret of at least 32 bytes: production is the default mode "
-    "(MERCH_ENV=development, for a local run only, has a built-in one)"
+from plumbing.settings import (
+    DEFAULT_ENV,
+    DEV_JWT_SECRET,
+    MerchEnv,
+    check_jwt_secret,
+    refuse_public_development,
 )
-
-
-def is_loopback(address: str) -> bool:
-    """Whether a `host` or `host:port` address (IPv6 in brackets) names only this machine."""
-    host = address
-    if address.startswith("["):
-        host = address[1:].partition("]")[0]
-    elif address.count(":") == 1:
-        host = address.partition(":")[0]
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def loopback_refusal(variable: str, address: str) -> str:
-    """Why development mode will not bind `address` (the one line a refused start prints)."""
-    return (
-        f"development mode (MERCH_ENV=development) binds only loopback addresses, "
-        f"and {variable} is {address!r}; use 127.0.0.1, or production mode with a real JWT_SECRET"
-    )
+from plumbing.settings import is_loopback as is_loopback
+from plumbing.workers import WorkerCount
 
 
 class Settings(BaseSettings):
@@ -50,7 +21,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    merch_env: Literal["development", "production"] = DEFAULT_ENV
+    merch_env: MerchEnv = DEFAULT_ENV
     database_url: str = "postgresql://postgres@127.0.0.1:55432/merch"
     db_service_listen: str = "127.0.0.1:50051"
     logging_service_addr: str = "127.0.0.1:50052"
@@ -78,7 +49,7 @@ class Settings(BaseSettings):
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
     log_batch_max: int = Field(default=500, ge=1, le=5_000)
     log_flush_interval_s: float = Field(default=0.2, ge=0, le=10)
-    # Worker processes on db_service's port (db_service.workers); `auto` is one per core.
+    # Worker processes on db_service's port (plumbing.workers); `auto` is one per core.
     db_service_workers: WorkerCount = 1
     # Set by the supervisor in each worker it starts (0, 1, …); unset in a lone process.
     worker_index: int | None = Field(default=None, ge=0)
@@ -87,13 +58,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
-        secret = self.jwt_secret.get_secret_value()
-        if len(secret.encode()) < 32:
-            raise ValueError("JWT_SECRET must be at least 32 bytes")
-        if self.merch_env == "production" and secret == DEV_JWT_SECRET:
-            raise ValueError(PRODUCTION_REFUSAL)
-        if self.merch_env == "development" and not is_loopback(self.db_service_listen):
-            raise ValueError(loopback_refusal("DB_SERVICE_LISTEN", self.db_service_listen))
+        check_jwt_secret(self.jwt_secret, self.merch_env)
+        refuse_public_development(self.merch_env, "DB_SERVICE_LISTEN", self.db_service_listen)
         admin = (self.admin_sid, self.admin_username, self.admin_password)
         if any(admin) and not all(admin):
             raise ValueError("ADMIN_SID, ADMIN_USERNAME and ADMIN_PASSWORD go together")

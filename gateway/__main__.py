@@ -10,11 +10,11 @@ import sys
 from types import FrameType
 
 import uvicorn
-from pydantic import ValidationError
 
-from db_service.workers import WorkerPool
 from gateway.app import create_app
 from gateway.settings import Settings
+from plumbing.settings import read_settings
+from plumbing.workers import WorkerPool
 
 
 class GatewayServer(uvicorn.Server):
@@ -31,15 +31,8 @@ class GatewayServer(uvicorn.Server):
 
 
 def main() -> int:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        # Messages only: pydantic's own text repeats the values given, secrets among them.
-        reasons = "; ".join(
-            ".".join(map(str, e["loc"])) + ": " + e["msg"] if e["loc"] else e["msg"]
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        print(f"gateway: invalid configuration: {reasons}", file=sys.stderr)
+    settings = read_settings(Settings, "gateway")
+    if settings is None:
         return 2
     if settings.gateway_workers > 1 and settings.worker_index is None:
         if settings.gateway_port == 0:

@@ -16,7 +16,6 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from db_service.workermetrics import summing_registry
 from gateway.errors import ApiError
 from gateway.graphiql import GRAPHIQL_STATIC_PATH, graphiql_static_app
 from gateway.graphql.limits import GraphQLLimits
@@ -34,6 +33,7 @@ from gateway.rest import welcome as rest_welcome
 from gateway.rest.common import error_response, json_response, resources
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from plumbing.workermetrics import summing_registry
 
 log = logging.getLogger("gateway")
 

@@ -7,7 +7,6 @@ import time
 from starlette.requests import HTTPConnection
 
 from db_service.tokens import TokenCodec
-from db_service.workermetrics import CollectorMirror
 from gateway import metrics
 from gateway.backends import Backends
 from gateway.identity import TokenChecker
@@ -15,6 +14,7 @@ from gateway.middleware import new_request_id
 from gateway.scope import RequestScope
 from gateway.settings import Settings
 from logging_service.client import LogShipper
+from plumbing.workermetrics import CollectorMirror
 
 SERVICE = "gateway"
 

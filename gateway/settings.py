@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from db_service.settings import (
+from plumbing.settings import (
     DEFAULT_ENV,
     DEV_JWT_SECRET,
-    PRODUCTION_REFUSAL,
-    is_loopback,
-    loopback_refusal,
+    MerchEnv,
+    check_jwt_secret,
+    refuse_public_development,
 )
-from db_service.workers import WorkerCount
+from plumbing.workers import WorkerCount
 
 
 class Settings(BaseSettings):
@@ -22,7 +20,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    merch_env: Literal["development", "production"] = DEFAULT_ENV
+    merch_env: MerchEnv = DEFAULT_ENV
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8081, ge=0, le=65535)
     db_service_addr: str = "127.0.0.1:50051"
@@ -55,7 +53,7 @@ class Settings(BaseSettings):
     graphiql: bool | None = None
     introspection: bool | None = None
     field_suggestions: bool | None = None
-    # Worker processes on the gateway's port (db_service.workers); `auto` is one per core.
+    # Worker processes on the gateway's port (plumbing.workers); `auto` is one per core.
     gateway_workers: WorkerCount = 1
     # Set by the supervisor in each worker it starts (0, 1, …); unset in a lone process.
     worker_index: int | None = Field(default=None, ge=0)
@@ -64,13 +62,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
-        secret = self.jwt_secret.get_secret_value()
-        if len(secret.encode()) < 32:
-            raise ValueError("JWT_SECRET must be at least 32 bytes")
-        if self.merch_env == "production" and secret == DEV_JWT_SECRET:
-            raise ValueError(PRODUCTION_REFUSAL)
-        if self.merch_env == "development" and not is_loopback(self.gateway_host):
-            raise ValueError(loopback_refusal("GATEWAY_HOST", self.gateway_host))
+        check_jwt_secret(self.jwt_secret, self.merch_env)
+        refuse_public_development(self.merch_env, "GATEWAY_HOST", self.gateway_host)
         return self
 
     @property

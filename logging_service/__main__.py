@@ -9,9 +9,8 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from pydantic import ValidationError
-
 from logging_service.settings import Settings
+from plumbing.settings import read_settings
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
@@ -36,15 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     # aiokafka logs every failed reconnect attempt at ERROR, many times a second during an
     # outage; LogProducer reports connection state changes itself.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        # Messages only: pydantic's own text repeats the values given, secrets among them.
-        reasons = "; ".join(
-            ".".join(map(str, e["loc"])) + ": " + e["msg"] if e["loc"] else e["msg"]
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        print(f"logging_service: invalid configuration: {reasons}", file=sys.stderr)
+    settings = read_settings(Settings, "logging_service")
+    if settings is None:
         return 2
 
     if args.command == "tail":

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from logging_service.kafka import LogProducer
 from logging_service.servicer import LoggingServiceServicer
 from logging_service.settings import Settings
+from plumbing.grpcserver import HealthStatus, serve_until_signalled
 from protos import logging_service_pb2, logging_service_pb2_grpc
 
 log = logging.getLogger("logging_service")
@@ -40,8 +39,8 @@ class LoggingServiceApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.health = health.aio.HealthServicer()
-        self.producer = LogProducer(settings, on_ready=self._set_serving)
+        self.health = HealthStatus(SERVICE_NAME)
+        self.producer = LogProducer(settings, on_ready=self.health.set_serving)
         self.servicer = LoggingServiceServicer(self.producer, settings)
         self._server: grpc.aio.Server | None = None
         self._metrics_server: Any = None
@@ -49,10 +48,10 @@ class LoggingServiceApp:
     async def start(self) -> int:
         """Serve, connect to Kafka in the background, and return the bound port (port 0 allowed)."""
         s = self.settings
-        await self._set_serving(False)
+        await self.health.set_serving(False)
         server = grpc.aio.server(options=SERVER_OPTIONS)
         logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(self.servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
@@ -69,7 +68,7 @@ class LoggingServiceApp:
 
     async def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING, end tails, drain in-flight calls for `grace` seconds, flush Kafka."""
-        await self.health.enter_graceful_shutdown()
+        await self.health.servicer.enter_graceful_shutdown()
         self.servicer.close()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s if grace is None else grace)
@@ -80,26 +79,8 @@ class LoggingServiceApp:
             self._metrics_server = None
         log.info("logging_service stopped")
 
-    async def _set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, status)
-
 
 async def serve(settings: Settings) -> None:
     """Run logging_service until SIGTERM or SIGINT, then stop gracefully."""
-    app = LoggingServiceApp(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await app.start()
-        await stop.wait()
-        log.info("stopping: grace period %.1f s", settings.shutdown_grace_s)
-    finally:
-        await app.stop(settings.shutdown_grace_s)
+    log.info("grace period on stop: %.1f s", settings.shutdown_grace_s)
+    await serve_until_signalled(LoggingServiceApp(settings))

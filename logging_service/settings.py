@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def is_loopback(address: str) -> bool:
-    """Whether a `host:port` address (IPv6 in brackets) names only this machine.
-
-    The same rule as db_service.settings.is_loopback, kept here because logging_service
-    depends on no other service (tests/unit/test_settings_modes.py checks both alike).
-    """
-    host = address
-    if address.startswith("["):
-        host = address[1:].partition("]")[0]
-    elif address.count(":") == 1:
-        host = address.partition(":")[0]
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from plumbing.settings import DEFAULT_ENV, MerchEnv, refuse_public_development
+from plumbing.settings import is_loopback as is_loopback
 
 
 class Settings(BaseSettings):
@@ -33,9 +16,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    # Production unless told otherwise (see db_service.settings.DEFAULT_ENV); development mode
-    # only refuses to listen beyond this machine.
-    merch_env: Literal["development", "production"] = "production"
+    # Production unless told otherwise (plumbing.settings.DEFAULT_ENV); development mode only
+    # refuses to listen beyond this machine.
+    merch_env: MerchEnv = DEFAULT_ENV
     logging_service_listen: str = "127.0.0.1:50052"
     # Where the tail CLI connects; the same variable the gateway and db_service ship to.
     logging_service_addr: str = "127.0.0.1:50052"
@@ -57,12 +40,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_public_development(self) -> Settings:
-        if self.merch_env == "development" and not is_loopback(self.logging_service_listen):
-            raise ValueError(
-                "development mode (MERCH_ENV=development) binds only loopback addresses, and "
-                f"LOGGING_SERVICE_LISTEN is {self.logging_service_listen!r}; use 127.0.0.1, "
-                "or production mode"
-            )
+        refuse_public_development(
+            self.merch_env,
+            "LOGGING_SERVICE_LISTEN",
+            self.logging_service_listen,
+            needs_jwt_secret=False,
+        )
         return self
 
     @property

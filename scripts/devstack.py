@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from plumbing.settings import DEV_JWT_SECRET
 from scripts.infra import EmbeddedPostgres, ManagedProcess, ServerStartError, TansuBroker
 from scripts.processes import describe_exit, emit, port_is_free
 
@@ -189,10 +190,17 @@ class Devstack:
             child.stop(max(deadline - time.monotonic() - _STOP_RESERVE_S * later, _STOP_RESERVE_S))
 
     def _start_service(self, module: str, **env: str) -> None:
-        # Development mode said out loud (the services default to production, which needs a
-        # JWT_SECRET); a MERCH_ENV of the caller's own still wins. Unbuffered, so that their log
-        # lines reach the terminal as they happen.
-        child_env = {"MERCH_ENV": "development", **self.environ, **env, "PYTHONUNBUFFERED": "1"}
+        # Development mode and its secret said out loud (the services default to production,
+        # which needs a JWT_SECRET): the gateway and db_service must agree on it. A MERCH_ENV or
+        # JWT_SECRET of the caller's own still wins. Unbuffered, so that their log lines reach
+        # the terminal as they happen.
+        child_env = {
+            "MERCH_ENV": "development",
+            "JWT_SECRET": DEV_JWT_SECRET,
+            **self.environ,
+            **env,
+            "PYTHONUNBUFFERED": "1",
+        }
         process = ManagedProcess(
             module,
             [sys.executable, "-m", module],

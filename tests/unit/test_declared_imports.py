@@ -18,7 +18,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-FIRST_PARTY = {"gateway", "db_service", "logging_service", "protos", "scripts", "bench", "tests"}
+FIRST_PARTY = {
+    "gateway",
+    "db_service",
+    "logging_service",
+    "plumbing",
+    "protos",
+    "scripts",
+    "bench",
+    "tests",
+}
 
 # Which declared sets each top-level folder may import from: the services ship with the runtime
 # set alone; the development stack and the tools may add the `dev` extra; the tests add `test`.
@@ -26,6 +35,7 @@ ALLOWED_SETS = {
     "gateway": ("runtime",),
     "db_service": ("runtime",),
     "logging_service": ("runtime",),
+    "plumbing": ("runtime",),
     "protos": ("runtime",),
     "scripts": ("runtime", "dev", "test"),
     "bench": ("runtime", "dev", "test"),

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from db_service.settings import Settings as DBSettings
-from db_service.workers import cores
 from gateway.settings import Settings as GatewaySettings
+from plumbing.workers import cores
 
 ROOT = Path(__file__).resolve().parents[2]
 # Production is the default; a real-looking secret is all it needs here.

@@ -1,6 +1,6 @@
 """Prometheus metrics summed over a service's workers (prometheus-client multiprocess mode).
 
-With PROMETHEUS_MULTIPROC_DIR set (db_service.workers sets it for every worker), Counters,
+With PROMETHEUS_MULTIPROC_DIR set (plumbing.workers sets it for every worker), Counters,
 Histograms and Gauges write their values to files in that directory, and a
 MultiProcessCollector reads all the files at scrape time: any worker answers with the sum.
 

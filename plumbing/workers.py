@@ -9,8 +9,7 @@ The supervisor restarts a worker that dies, relays SIGTERM/SIGINT to all of them
 their graceful stop, and points them at one PROMETHEUS_MULTIPROC_DIR so that any worker's
 metrics endpoint reports the sum over all of them (prometheus-client's multiprocess mode).
 
-Lives beside db_service and is shared with the gateway, like db_service.tokens: both services
-are run by it, and the Docker image carries only the service packages.
+Shared by the gateway and db_service, so it lives in `plumbing`, the one package both may import.
 """
 
 from __future__ import annotations

@@ -1,0 +1,61 @@
+"""What each gRPC service's lifecycle shares: its health status, and running until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Protocol
+
+from grpc_health.v1 import health, health_pb2
+
+
+class Service(Protocol):
+    """A service's long-lived resources: `start` opens them and returns the bound port."""
+
+    async def start(self) -> int: ...
+
+    async def stop(self) -> None: ...
+
+
+class HealthStatus:
+    """The standard gRPC health servicer, reporting one status for "" and the service's name."""
+
+    def __init__(self, service_name: str) -> None:
+        self.servicer = health.aio.HealthServicer()
+        self._names = ("", service_name)
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in self._names:
+            await self.servicer.set(name, status)
+
+
+async def serve_until_signalled(service: Service) -> None:
+    """Start `service`, run it until SIGTERM or SIGINT, then stop it.
+
+    A signal during start (db_service may still be waiting for PostgreSQL) cancels the start; a
+    start that fails raises its error, after the stop has closed whatever it had opened.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    start = asyncio.create_task(service.start())
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not start.done():
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await start
+        else:
+            start.result()  # raise start-up errors (bad settings, failed migration)
+            await stopped
+    finally:
+        stopped.cancel()
+        await service.stop()

@@ -1,0 +1,78 @@
+"""Rules every service's settings share: the mode, the JWT secret, loopback-only development."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
+from pydantic import SecretStr, ValidationError
+
+MerchEnv = Literal["development", "production"]
+# Production is the default: a deployment that forgets MERCH_ENV must not run on the public
+# development secret with GraphiQL and introspection on. `make run` and the tests say
+# MERCH_ENV=development themselves.
+DEFAULT_ENV: Literal["production"] = "production"
+# Only ever accepted in development mode; production refuses to start with it. `make run`
+# hands it to the services as JWT_SECRET; it is also what development mode falls back to.
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789"  # noqa: S105
+PRODUCTION_REFUSAL = (
+    "JWT_SECRET must be set to a secret of at least 32 bytes: production is the default mode "
+    "(MERCH_ENV=development, for a local run only, has a built-in one)"
+)
+
+S = TypeVar("S")
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a `host` or `host:port` address (IPv6 in brackets) names only this machine."""
+    host = address
+    if address.startswith("["):
+        host = address[1:].partition("]")[0]
+    elif address.count(":") == 1:
+        host = address.partition(":")[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_public_development(
+    merch_env: MerchEnv, variable: str, address: str, *, needs_jwt_secret: bool = True
+) -> None:
+    """Raise ValueError, in one line naming `variable`, when development mode would listen
+    beyond this machine."""
+    if merch_env == "development" and not is_loopback(address):
+        production = (
+            "production mode with a real JWT_SECRET" if needs_jwt_secret else "production mode"
+        )
+        raise ValueError(
+            f"development mode (MERCH_ENV=development) binds only loopback addresses, "
+            f"and {variable} is {address!r}; use 127.0.0.1, or {production}"
+        )
+
+
+def check_jwt_secret(secret: SecretStr, merch_env: MerchEnv) -> None:
+    """Raise ValueError for a secret too short to sign with, or development's in production."""
+    value = secret.get_secret_value()
+    if len(value.encode()) < 32:
+        raise ValueError("JWT_SECRET must be at least 32 bytes")
+    if merch_env == "production" and value == DEV_JWT_SECRET:
+        raise ValueError(PRODUCTION_REFUSAL)
+
+
+def read_settings(settings_class: Callable[[], S], service: str) -> S | None:
+    """The service's settings from the environment, or None after one line on stderr saying why."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        # Messages only: pydantic's own text repeats the values given, secrets among them.
+        reasons = "; ".join(
+            ".".join(map(str, e["loc"])) + ": " + e["msg"] if e["loc"] else e["msg"]
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        print(f"{service}: invalid configuration: {reasons}", file=sys.stderr)
+        return None
