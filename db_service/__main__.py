@@ -32,7 +32,7 @@ async def _create_admin(settings: Settings, sid: str, username: str, password: s
     from db_service.passwords import Passwords
     from db_service.repositories.users import UserRepository
     from db_service.services.users import LoginPolicy, UserService
-    from db_service.tokens import TokenCodec
+    from protos.tokens import TokenCodec
 
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2, timeout=10)
     try:

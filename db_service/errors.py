@@ -1,13 +1,12 @@
 """Domain errors, and the one table that turns them into gRPC statuses.
 
 Services raise `DomainError(ErrorCode.X, "message")`; only the servicer boundary
-(`translate_errors`) turns one into a gRPC status. The code itself travels in the trailing
-metadata entry `merch-error-code`, so the gateway never parses messages.
+(`translate_errors`) turns one into a gRPC status. The code itself is part of the wire contract
+(protos/errors.py): it travels in trailing metadata, so the gateway never parses messages.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,26 +15,10 @@ import asyncpg
 import grpc
 
 from db_service.calls import Context, note_outcome
-
-ERROR_CODE_METADATA_KEY = "merch-error-code"
-RETRY_AFTER_METADATA_KEY = "retry-after"
+from protos.errors import ErrorCode as ErrorCode
+from protos.errors import error_metadata
 
 log = logging.getLogger(__name__)
-
-
-class ErrorCode(enum.StrEnum):
-    """Every expected failure of the domain."""
-
-    INVALID_ARGUMENT = "INVALID_ARGUMENT"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    FORBIDDEN = "FORBIDDEN"
-    NOT_FOUND = "NOT_FOUND"
-    ALREADY_EXISTS = "ALREADY_EXISTS"
-    CONFLICT = "CONFLICT"
-    OUT_OF_STOCK = "OUT_OF_STOCK"
-    FAILED_PRECONDITION = "FAILED_PRECONDITION"
-    RATE_LIMITED = "RATE_LIMITED"
-    UNAVAILABLE = "UNAVAILABLE"
 
 
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
@@ -88,16 +71,13 @@ async def translate_errors(context: Context) -> AsyncIterator[None]:
         yield
     except DomainError as exc:
         note_outcome(exc.code.value)
-        trailing: list[tuple[str, str]] = [(ERROR_CODE_METADATA_KEY, exc.code.value)]
-        if exc.retry_after_s is not None:
-            trailing.append((RETRY_AFTER_METADATA_KEY, str(exc.retry_after_s)))
-        context.set_trailing_metadata(tuple(trailing))
+        context.set_trailing_metadata(error_metadata(exc.code, retry_after_s=exc.retry_after_s))
         await context.abort(GRPC_STATUS[exc.code], exc.message)
     except _DB_UNAVAILABLE as exc:
         # Expected while PostgreSQL is away, once per call: one line, not a traceback each.
         log.warning("database unavailable: %s", type(exc).__name__)
         note_outcome(ErrorCode.UNAVAILABLE.value)
-        context.set_trailing_metadata(((ERROR_CODE_METADATA_KEY, ErrorCode.UNAVAILABLE.value),))
+        context.set_trailing_metadata(error_metadata(ErrorCode.UNAVAILABLE))
         await context.abort(grpc.StatusCode.UNAVAILABLE, "the database is unavailable, retry later")
     except asyncpg.DataError as exc:
         # A value PostgreSQL cannot take (class 22: out of range, too long, a NUL byte) that
@@ -105,9 +85,7 @@ async def translate_errors(context: Context) -> AsyncIterator[None]:
         # the message is not logged, as it may quote the value.
         log.warning("database refused a value: SQLSTATE %s", exc.sqlstate)
         note_outcome(ErrorCode.INVALID_ARGUMENT.value)
-        context.set_trailing_metadata(
-            ((ERROR_CODE_METADATA_KEY, ErrorCode.INVALID_ARGUMENT.value),)
-        )
+        context.set_trailing_metadata(error_metadata(ErrorCode.INVALID_ARGUMENT))
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a value is out of range or invalid")
     except grpc.aio.AbortError:
         raise

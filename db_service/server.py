@@ -27,11 +27,11 @@ from db_service.services.orders import OrderRatePolicy, OrderService
 from db_service.services.products import ProductService
 from db_service.services.users import LoginPolicy, UserService
 from db_service.settings import Settings
-from db_service.tokens import TokenCodec
 from logging_service.client import LogShipper
 from plumbing.grpcserver import HealthStatus, serve_until_signalled
 from plumbing.workermetrics import CollectorMirror
 from protos import db_service_pb2, db_service_pb2_grpc
+from protos.tokens import TokenCodec
 
 log = logging.getLogger("db_service")
 

@@ -13,9 +13,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
+import protos.db_service_pb2_grpc as db_service_pb2_grpc
+import protos.logging_service_pb2_grpc as logging_service_pb2_grpc
 from gateway.coalesce import ProductReads
 from gateway.errors import GRPC_ERRORS, from_grpc_error
-from protos import db_service_pb2_grpc, logging_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import protos.db_service_pb2 as pb
 from gateway.errors import ApiError
-from protos import db_service_pb2 as pb
 
 if TYPE_CHECKING:
     from gateway.backends import DBClient

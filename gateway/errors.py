@@ -1,7 +1,7 @@
 """The one place where backend failures become HTTP statuses and GraphQL error codes.
 
-db_service sends its domain code in the trailing metadata entry `merch-error-code`; the gRPC
-status alone decides when it is absent (for example UNAVAILABLE from the channel itself). The
+db_service sends its domain code in trailing metadata (protos/errors.py); the gRPC status alone
+decides when it is absent (for example UNAVAILABLE from the channel itself). The
 grpc library can also fail a call itself, with no status at all (BY_CLIENT_ERROR): every one of
 its exceptions is mapped here, so none escapes a route as an unexpected error.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from db_service.errors import ERROR_CODE_METADATA_KEY, RETRY_AFTER_METADATA_KEY
+from protos.errors import ErrorCode, read_error_metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ BY_CLIENT_ERROR: tuple[tuple[type[Exception], Mapping], ...] = (
 GRPC_ERRORS: tuple[type[Exception], ...] = (grpc.aio.BaseError, grpc.RpcError)
 
 # Domain codes that are more precise than their gRPC status.
-BY_DOMAIN_CODE: dict[str, str] = {"OUT_OF_STOCK": "OUT_OF_STOCK"}
+BY_DOMAIN_CODE: dict[str, str] = {ErrorCode.OUT_OF_STOCK: "OUT_OF_STOCK"}
 
 # HTTP-level refusals (the request itself, before any backend): status → code.
 BY_HTTP_STATUS: dict[int, str] = {
@@ -120,19 +120,15 @@ def from_grpc_error(exc: Exception) -> ApiError:
 
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     """Translate a failed backend call; statuses outside the table are bugs and say nothing."""
-    trailing = {key: value for key, value in exc.trailing_metadata() or ()}
-    domain_code = trailing.get(ERROR_CODE_METADATA_KEY)
+    sent = read_error_metadata(exc.trailing_metadata())
     mapping = BY_STATUS.get(exc.code(), INTERNAL)
     if mapping is INTERNAL:
         return ApiError(INTERNAL.code, "internal error", http_status=INTERNAL.http_status)
-    code = BY_DOMAIN_CODE.get(str(domain_code), mapping.code)
-    message = _SAFE_MESSAGES.get(code) if domain_code is None else None
-    retry_after = trailing.get(RETRY_AFTER_METADATA_KEY)
+    code = BY_DOMAIN_CODE.get(str(sent.code), mapping.code)
+    message = _SAFE_MESSAGES.get(code) if sent.code is None else None
     return ApiError(
         code,
         message or exc.details() or code,
         http_status=mapping.http_status,
-        retry_after_s=int(retry_after)
-        if isinstance(retry_after, str) and retry_after.isdigit()
-        else None,
+        retry_after_s=sent.retry_after_s,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from db_service.tokens import InvalidToken, TokenCodec, bearer_token
+from protos.tokens import InvalidToken, TokenCodec, bearer_token
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ import time
 
 from starlette.requests import HTTPConnection
 
-from db_service.tokens import TokenCodec
 from gateway import metrics
 from gateway.backends import Backends
 from gateway.identity import TokenChecker
@@ -15,6 +14,7 @@ from gateway.scope import RequestScope
 from gateway.settings import Settings
 from logging_service.client import LogShipper
 from plumbing.workermetrics import CollectorMirror
+from protos.tokens import TokenCodec
 
 SERVICE = "gateway"
 

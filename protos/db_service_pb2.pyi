@@ -21,12 +21,37 @@ class OrderStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ORDER_STATUS_UNSPECIFIED: _ClassVar[OrderStatus]
     ORDER_STATUS_PLACED: _ClassVar[OrderStatus]
     ORDER_STATUS_CANCELLED: _ClassVar[OrderStatus]
+
+class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_CODE_UNSPECIFIED: _ClassVar[ErrorCode]
+    INVALID_ARGUMENT: _ClassVar[ErrorCode]
+    UNAUTHENTICATED: _ClassVar[ErrorCode]
+    FORBIDDEN: _ClassVar[ErrorCode]
+    NOT_FOUND: _ClassVar[ErrorCode]
+    ALREADY_EXISTS: _ClassVar[ErrorCode]
+    CONFLICT: _ClassVar[ErrorCode]
+    OUT_OF_STOCK: _ClassVar[ErrorCode]
+    FAILED_PRECONDITION: _ClassVar[ErrorCode]
+    RATE_LIMITED: _ClassVar[ErrorCode]
+    UNAVAILABLE: _ClassVar[ErrorCode]
 ROLE_UNSPECIFIED: Role
 ROLE_CUSTOMER: Role
 ROLE_ADMIN: Role
 ORDER_STATUS_UNSPECIFIED: OrderStatus
 ORDER_STATUS_PLACED: OrderStatus
 ORDER_STATUS_CANCELLED: OrderStatus
+ERROR_CODE_UNSPECIFIED: ErrorCode
+INVALID_ARGUMENT: ErrorCode
+UNAUTHENTICATED: ErrorCode
+FORBIDDEN: ErrorCode
+NOT_FOUND: ErrorCode
+ALREADY_EXISTS: ErrorCode
+CONFLICT: ErrorCode
+OUT_OF_STOCK: ErrorCode
+FAILED_PRECONDITION: ErrorCode
+RATE_LIMITED: ErrorCode
+UNAVAILABLE: ErrorCode
 
 class User(_message.Message):
     __slots__ = ("id", "sid", "username", "email", "role", "is_active", "created_at", "updated_at")

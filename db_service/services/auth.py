@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from db_service import tokens, validation
+from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import User
 from db_service.repositories.users import UserRepository
+from protos import tokens
 
 _REFUSED = "a valid bearer token is required"
 

@@ -13,8 +13,8 @@ from db_service.models import Page, Role, User
 from db_service.passwords import Passwords
 from db_service.repositories.users import UNIQUE_FIELD, UserRepository
 from db_service.services.auth import require_admin, require_self_or_admin
-from db_service.tokens import TokenCodec
 from protos.page_tokens import encode_token
+from protos.tokens import TokenCodec
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from strawberry.dataloader import DataLoader
 
+import protos.db_service_pb2 as pb
 from gateway.errors import ApiError
 from gateway.operations import catalog, users
 from gateway.scope import RequestScope
-from protos import db_service_pb2 as pb
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import protos.db_service_pb2 as pb
 from gateway.scope import RequestScope
-from protos import db_service_pb2 as pb
 
 PRODUCT_FIELDS = ("name", "description", "category", "price", "slogan", "stock")
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import protos.db_service_pb2 as pb
 from gateway.operations import orders as ops
 from gateway.rest.common import (
     INTEGER,
@@ -21,7 +22,6 @@ from gateway.rest.common import (
     route,
 )
 from gateway.scope import RequestScope
-from protos import db_service_pb2 as pb
 
 _STATUS = {pb.ORDER_STATUS_PLACED: "placed", pb.ORDER_STATUS_CANCELLED: "cancelled"}
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import protos.db_service_pb2 as pb
 from gateway.operations import catalog as ops
 from gateway.rest.common import (
     INTEGER,
@@ -23,7 +24,6 @@ from gateway.rest.common import (
     route,
 )
 from gateway.scope import RequestScope
-from protos import db_service_pb2 as pb
 
 _TYPES = {"price": (*NUMBER, str), "stock": INTEGER}
 

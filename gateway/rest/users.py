@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import protos.db_service_pb2 as pb
 from gateway.operations import users as ops
 from gateway.rest.common import fields, iso, json_response, log_message, query_int, read_json, route
 from gateway.scope import RequestScope
-from protos import db_service_pb2 as pb
 
 _ROLE = {pb.ROLE_CUSTOMER: "customer", pb.ROLE_ADMIN: "admin"}
 

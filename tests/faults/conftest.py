@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from db_service.tokens import TokenCodec
+from protos.tokens import TokenCodec
 from scripts.infra import EmbeddedPostgres, free_port
 from tests.conftest import JWT_SECRET, Stack, wait_until
 from tests.factories import Account, admin_token, make_product, make_user

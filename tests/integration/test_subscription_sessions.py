@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 
-from db_service.tokens import TokenCodec
+from protos.tokens import TokenCodec
 from tests.conftest import JWT_SECRET, ROOT, Stack
 from tests.factories import Account, admin_token, login
 from tests.graphqlws import GraphQLSocket

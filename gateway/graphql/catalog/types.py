@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import strawberry
 
+import protos.db_service_pb2 as pb
 from gateway.graphql.messages import message_type, read, timestamp
 from gateway.graphql.pagination import Connection
-from protos import db_service_pb2 as pb
 
 
 @strawberry.type

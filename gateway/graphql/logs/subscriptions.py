@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import grpc
 import strawberry
 
+import protos.db_service_pb2 as db_service_pb2
 from gateway.errors import ApiError
 from gateway.graphql.context import Info
 from gateway.graphql.logs.types import LogRecord
@@ -23,7 +24,6 @@ from gateway.graphql.recording import outcome_of
 from gateway.operations import users
 from gateway.scope import RequestScope
 from gateway.session import session_end
-from protos import db_service_pb2
 from protos import logging_service_pb2 as pb
 
 if TYPE_CHECKING:

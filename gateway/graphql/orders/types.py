@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import strawberry
 
+import protos.db_service_pb2 as pb
 from gateway.graphql.catalog.types import Product
 from gateway.graphql.context import Info
 from gateway.graphql.messages import message_type, read, timestamp
 from gateway.graphql.pagination import Connection
 from gateway.graphql.users.types import User
-from protos import db_service_pb2 as pb
 
 
 @strawberry.enum

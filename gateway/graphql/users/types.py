@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+import protos.db_service_pb2 as pb
 from gateway.graphql.context import Info
 from gateway.graphql.messages import message_type, read, timestamp
 from gateway.graphql.pagination import Connection
-from protos import db_service_pb2 as pb
 
 if TYPE_CHECKING:
     from gateway.graphql.orders.types import OrderConnection

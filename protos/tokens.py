@@ -1,4 +1,5 @@
-"""JSON Web Tokens: issued by Login, verified by every other RPC (and early by the gateway).
+"""JSON Web Tokens, part of the wire contract: the claims db_service's Login issues, and their
+verification by every other RPC and early by the gateway.
 
 HS256 only: decoding pins the algorithm and requires `exp`, `iat` and `sub`, so `alg: none`,
 other algorithms, tampered and expired tokens are all refused the same way.
