@@ -24,12 +24,13 @@ $(STAMP): pyproject.toml uv.lock requirements/bootstrap.txt
 run: $(STAMP)
 	$(PY) -m scripts.devstack
 
-## test: lint, type-check and the whole test suite against real PostgreSQL, broker and services
+## test: lint (and the import contracts), type-check and the whole test suite against real PostgreSQL, broker and services
 test: lint typecheck pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
