@@ -7,12 +7,15 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
+from google.protobuf import descriptor_pb2
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
+import protos.db_service_pb2 as pb
 import protos.db_service_pb2_grpc as db_service_pb2_grpc
 import protos.logging_service_pb2_grpc as logging_service_pb2_grpc
 from gateway.coalesce import ProductReads
@@ -29,20 +32,20 @@ GRPC_LATENCY = Histogram(
 
 # Reads retry on UNAVAILABLE, bounded; writes are never retried by the channel (a write is
 # only safe to repeat with an idempotency key, and the caller decides that: DBClient.call).
-# Retry throttling stops retries altogether while most calls fail, so a backend that is down
-# gets no more than the original load.
+# Which RPCs are reads is said once, in the proto (`idempotency_level = NO_SIDE_EFFECTS`), so a
+# new read gets its retries without a list to keep here. Retry throttling stops retries
+# altogether while most calls fail, so a backend that is down gets no more than the original
+# load.
 READ_ATTEMPTS = 3
-_READS = [
-    "GetUser",
-    "GetUsersByIds",
-    "ListUsers",
-    "GetProduct",
-    "GetProductsByIds",
-    "ListProducts",
-    "GetOrder",
-    "GetOrdersByIds",
-    "ListOrders",
+DB_SERVICE = pb.DESCRIPTOR.services_by_name["DBService"]
+READS = [
+    method.name
+    for method in DB_SERVICE.methods
+    if method.GetOptions().idempotency_level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
 ]
+# Each RPC takes a request type of its own, so a request names its RPC (for metrics and logs).
+_RPC_BY_REQUEST = {method.input_type.full_name: method.name for method in DB_SERVICE.methods}
+assert len(_RPC_BY_REQUEST) == len(DB_SERVICE.methods), "two RPCs share a request type"
 SERVICE_CONFIG = json.dumps(
     {
         # Every address the name resolves to gets calls in turn: with
@@ -51,7 +54,7 @@ SERVICE_CONFIG = json.dumps(
         "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
-                "name": [{"service": "merch.v1.DBService", "method": m} for m in _READS],
+                "name": [{"service": DB_SERVICE.full_name, "method": m} for m in READS],
                 "retryPolicy": {
                     "maxAttempts": READ_ATTEMPTS,
                     "initialBackoff": "0.05s",
@@ -77,23 +80,36 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
+Request = TypeVar("Request", bound=Message)
+Reply = TypeVar("Reply", bound=Message)
+# One RPC of the typed stub, e.g. `DBClient.stub.GetUser`: it fixes the request and reply types.
+Rpc: TypeAlias = grpc.aio.UnaryUnaryMultiCallable[Request, Reply]
+
+
 class DBClient:
-    """Calls DBService with a deadline, the caller's token and the request id; maps failures."""
+    """Calls DBService with a deadline, the caller's token and the request id; maps failures.
+
+        user = await db.call(db.stub.GetUser, pb.GetUserRequest(sid=sid), ...)
+
+    `stub` is typed by protos/db_service_pb2_grpc.pyi, so mypy checks that the RPC exists, that
+    the request is its request type, and types the reply. Call RPCs through `call`, never the
+    stub directly: `call` adds the deadline, the metadata, the retries and the error mapping.
+    """
 
     def __init__(self, channel: grpc.aio.Channel, timeout_s: float) -> None:
-        self._stub = db_service_pb2_grpc.DBServiceStub(channel)
+        self.stub = db_service_pb2_grpc.DBServiceStub(channel)
         self._timeout_s = timeout_s
         self.product_reads = ProductReads(self)
 
     async def call(
         self,
-        method: str,
-        request: Any,
+        rpc: Rpc[Request, Reply],
+        request: Request,
         *,
         authorization: str | None,
         request_id: str,
         idempotent_write: bool = False,
-    ) -> Any:
+    ) -> Reply:
         """One call, within one deadline of `timeout_s` however many attempts it takes.
 
         Reads are retried by the channel (SERVICE_CONFIG). A write is retried here, on
@@ -103,18 +119,24 @@ class DBClient:
         metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
         if authorization:
             metadata.append(("authorization", authorization))
-        return await self._call(method, request, metadata, idempotent_write)
+        return await self._call(rpc, request, metadata, idempotent_write)
 
-    async def call_for_many(self, method: str, request: Any, *, request_ids: list[str]) -> Any:
+    async def call_for_many(
+        self, rpc: Rpc[Request, Reply], request: Request, *, request_ids: list[str]
+    ) -> Reply:
         """One anonymous read on behalf of several requests: each id travels as its own
         `x-request-id` entry, and db_service records the call once per request."""
         metadata = [("x-request-id", request_id) for request_id in request_ids]
-        return await self._call(method, request, metadata, False)
+        return await self._call(rpc, request, metadata, False)
 
     async def _call(
-        self, method: str, request: Any, metadata: list[tuple[str, str]], idempotent_write: bool
-    ) -> Any:
-        rpc = getattr(self._stub, method)
+        self,
+        rpc: Rpc[Request, Reply],
+        request: Request,
+        metadata: list[tuple[str, str]],
+        idempotent_write: bool,
+    ) -> Reply:
+        method = _RPC_BY_REQUEST[request.DESCRIPTOR.full_name]
         deadline = time.monotonic() + self._timeout_s
         attempts = KEYED_WRITE_ATTEMPTS if idempotent_write else 1
         backoff = _KEYED_WRITE_BACKOFF_S
@@ -136,8 +158,12 @@ class DBClient:
 
     @staticmethod
     async def _attempt(
-        method: str, rpc: Any, request: Any, metadata: list[tuple[str, str]], deadline: float
-    ) -> Any:
+        method: str,
+        rpc: Rpc[Request, Reply],
+        request: Request,
+        metadata: list[tuple[str, str]],
+        deadline: float,
+    ) -> Reply:
         started = time.perf_counter()
         code = "OK"
         try:
@@ -157,7 +183,6 @@ class Backends:
     """The gateway's channels: opened once in the app's lifespan, closed on shutdown."""
 
     def __init__(self, *, db_addr: str, logging_addr: str, timeout_s: float) -> None:
-        self.targets = {"db_service": db_addr, "logging_service": logging_addr}
         self.db_channel = grpc.aio.insecure_channel(db_addr, options=CHANNEL_OPTIONS)
         self.logging_channel = grpc.aio.insecure_channel(logging_addr, options=CHANNEL_OPTIONS[2:])
         self.db = DBClient(self.db_channel, timeout_s)

@@ -82,7 +82,9 @@ class ProductReads:
             ids = sorted({read.product_id for read in batch})
             request_ids = list(dict.fromkeys(read.request_id for read in batch))
             reply: pb.ProductList = await self._db.call_for_many(
-                "GetProductsByIds", pb.GetProductsByIdsRequest(ids=ids), request_ids=request_ids
+                self._db.stub.GetProductsByIds,
+                pb.GetProductsByIdsRequest(ids=ids),
+                request_ids=request_ids,
             )
             found = {product.id: product for product in reply.products}
             for read in batch:
@@ -104,7 +106,7 @@ class ProductReads:
         self, product_id: int, request_id: str, authorization: str | None
     ) -> pb.Product:
         product: pb.Product = await self._db.call(
-            "GetProduct",
+            self._db.stub.GetProduct,
             pb.GetProductRequest(id=product_id),
             authorization=authorization,
             request_id=request_id,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from gateway.backends import DBClient
+from gateway.backends import DBClient, Reply, Request, Rpc
 from gateway.errors import ApiError
 from gateway.identity import Credentials, Identity
 
@@ -36,10 +35,15 @@ class RequestScope:
             raise ApiError.forbidden()
         return identity
 
-    async def call(self, method: str, request: Any, *, idempotent_write: bool = False) -> Any:
-        """Call DBService as this request's caller (see DBClient.call for `idempotent_write`)."""
+    async def call(
+        self, rpc: Rpc[Request, Reply], request: Request, *, idempotent_write: bool = False
+    ) -> Reply:
+        """Call DBService as this request's caller (see DBClient.call for `idempotent_write`).
+
+        reply = await scope.call(scope.db.stub.GetUser, pb.GetUserRequest(sid=sid))
+        """
         return await self.db.call(
-            method,
+            rpc,
             request,
             authorization=self.credentials.authorization,
             request_id=self.request_id,

@@ -10,8 +10,7 @@ Usage::
     await shipper.stop(timeout_s=5)
 
 A batch travels as one `StreamLogBatches` call, usually as a single `LogBatch` message (several
-when it would exceed about 1 MiB). A logging service that answers UNIMPLEMENTED for it (an older
-one) gets this and every later batch over `StreamLogs`, one message per record.
+when it would exceed about 1 MiB).
 
 Delivery is at least once: a batch is re-sent until a `StreamLogsSummary` acknowledges all of
 it, so a record can reach the topic twice (same `event_id`); readers deduplicate on `event_id`.
@@ -115,7 +114,6 @@ class LogShipper:
         self._stopping = False
         self._closed = False
         self._failing = False
-        self._use_batches = True  # False once the service answered UNIMPLEMENTED for them
         self._in_flight = 0
         self._sent = 0
         self._resent = 0
@@ -216,7 +214,7 @@ class LogShipper:
             await self._channel.close(grace=None)
             self._channel = None
 
-    async def _run(self, stub: logging_service_pb2_grpc.LoggingServiceStub) -> None:
+    async def _run(self, stub: logging_service_pb2_grpc.LoggingServiceAsyncStub) -> None:
         while (batch := await self._next_batch()) is not None:
             self._in_flight = len(batch)
             await self._deliver(stub, batch)
@@ -261,7 +259,7 @@ class LogShipper:
         )
 
     async def _deliver(
-        self, stub: logging_service_pb2_grpc.LoggingServiceStub, batch: list[pb.LogRecord]
+        self, stub: logging_service_pb2_grpc.LoggingServiceAsyncStub, batch: list[pb.LogRecord]
     ) -> None:
         """Send `batch` in one call, again and again, until it is acknowledged."""
         delay = _INITIAL_BACKOFF_S
@@ -302,28 +300,10 @@ class LogShipper:
             delay = min(delay * 2, _MAX_BACKOFF_S)
 
     async def _call(
-        self, stub: logging_service_pb2_grpc.LoggingServiceStub, batch: list[pb.LogRecord]
+        self, stub: logging_service_pb2_grpc.LoggingServiceAsyncStub, batch: list[pb.LogRecord]
     ) -> pb.StreamLogsSummary:
-        """One call carrying `batch`: StreamLogBatches, or StreamLogs for a service without it."""
-        summary: pb.StreamLogsSummary
-        if self._use_batches:
-            try:
-                summary = await stub.StreamLogBatches(
-                    iter(log_batches(batch)), timeout=self._call_timeout_s
-                )
-                return summary
-            except grpc.aio.AioRpcError as exc:
-                # The service took nothing; UNIMPLEMENTED again on StreamLogs is permanent.
-                if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
-                    raise
-            self._use_batches = False
-            log.warning(
-                "logging service at %s does not implement StreamLogBatches (an older version); "
-                "shipping over StreamLogs from now on",
-                self._target,
-            )
-        summary = await stub.StreamLogs(iter(batch), timeout=self._call_timeout_s)
-        return summary
+        """One StreamLogBatches call carrying `batch`."""
+        return await stub.StreamLogBatches(iter(log_batches(batch)), timeout=self._call_timeout_s)
 
 
 def log_batches(

@@ -17,6 +17,7 @@ from logging_service.kafka import KafkaUnavailable, LogProducer
 from logging_service.settings import Settings
 from logging_service.tail import TopicTail
 from protos import logging_service_pb2 as pb
+from protos import logging_service_pb2_grpc
 
 # A stream is answered only once all its records are acknowledged, so its size bounds both the
 # memory held per call and the work repeated when the client re-sends it. It counts records,
@@ -29,7 +30,7 @@ _TAIL_POLL_S = 0.5
 _Message = TypeVar("_Message", pb.LogRecord, pb.LogBatch)
 
 
-class LoggingServiceServicer:
+class LoggingServiceServicer(logging_service_pb2_grpc.LoggingServiceServicer):
     """Implements merch.v1.LoggingService (registered with add_LoggingServiceServicer_to_server)."""
 
     def __init__(self, producer: LogProducer, settings: Settings) -> None:

@@ -9,7 +9,7 @@ from db_service.servicers.users import UserRpcs
 from protos import db_service_pb2_grpc
 
 
-class DBServiceServicer(UserRpcs, ProductRpcs, OrderRpcs, db_service_pb2_grpc.DBServiceServicer):  # type: ignore[misc]
+class DBServiceServicer(UserRpcs, ProductRpcs, OrderRpcs, db_service_pb2_grpc.DBServiceServicer):
     """Every DBService RPC."""
 
     def __init__(self, services: Services) -> None:

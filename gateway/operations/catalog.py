@@ -17,7 +17,7 @@ async def get_product(scope: RequestScope, product_id: int) -> pb.Product:
 
 async def get_products_by_ids(scope: RequestScope, ids: list[int]) -> list[pb.Product]:
     reply: pb.ProductList = await scope.call(
-        "GetProductsByIds", pb.GetProductsByIdsRequest(ids=ids)
+        scope.db.stub.GetProductsByIds, pb.GetProductsByIdsRequest(ids=ids)
     )
     return list(reply.products)
 
@@ -26,7 +26,7 @@ async def list_products(
     scope: RequestScope, *, page_size: int, page_token: str = "", offset: int = 0
 ) -> pb.ListProductsResponse:
     request = pb.ListProductsRequest(page_size=page_size, page_token=page_token, offset=offset)
-    reply: pb.ListProductsResponse = await scope.call("ListProducts", request)
+    reply: pb.ListProductsResponse = await scope.call(scope.db.stub.ListProducts, request)
     return reply
 
 
@@ -49,7 +49,7 @@ async def create_product(
         slogan=slogan,
         stock=stock,
     )
-    product: pb.Product = await scope.call("CreateProduct", request)
+    product: pb.Product = await scope.call(scope.db.stub.CreateProduct, request)
     return product
 
 
@@ -59,5 +59,5 @@ async def update_product(
     """Apply the given fields (any of PRODUCT_FIELDS); absent fields are kept."""
     scope.require_admin()
     request = pb.UpdateProductRequest(id=product_id, **changes)  # type: ignore[arg-type]
-    product: pb.Product = await scope.call("UpdateProduct", request)
+    product: pb.Product = await scope.call(scope.db.stub.UpdateProduct, request)
     return product

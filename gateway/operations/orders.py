@@ -15,20 +15,22 @@ async def place_order(
     )
     # With a key, a retry after a lost answer returns the first order instead of a second one.
     order: pb.Order = await scope.call(
-        "PlaceOrder", request, idempotent_write=bool(idempotency_key)
+        scope.db.stub.PlaceOrder, request, idempotent_write=bool(idempotency_key)
     )
     return order
 
 
 async def get_order(scope: RequestScope, order_id: int) -> pb.Order:
     scope.require_identity()
-    order: pb.Order = await scope.call("GetOrder", pb.GetOrderRequest(id=order_id))
+    order: pb.Order = await scope.call(scope.db.stub.GetOrder, pb.GetOrderRequest(id=order_id))
     return order
 
 
 async def get_orders_by_ids(scope: RequestScope, ids: list[int]) -> list[pb.Order]:
     scope.require_identity()
-    reply: pb.OrderList = await scope.call("GetOrdersByIds", pb.GetOrdersByIdsRequest(ids=ids))
+    reply: pb.OrderList = await scope.call(
+        scope.db.stub.GetOrdersByIds, pb.GetOrdersByIdsRequest(ids=ids)
+    )
     return list(reply.orders)
 
 
@@ -49,11 +51,13 @@ async def list_orders(
         user_sid=user_sid,
         all_users=all_users,
     )
-    reply: pb.ListOrdersResponse = await scope.call("ListOrders", request)
+    reply: pb.ListOrdersResponse = await scope.call(scope.db.stub.ListOrders, request)
     return reply
 
 
 async def cancel_order(scope: RequestScope, order_id: int) -> pb.Order:
     scope.require_identity()
-    order: pb.Order = await scope.call("CancelOrder", pb.CancelOrderRequest(id=order_id))
+    order: pb.Order = await scope.call(
+        scope.db.stub.CancelOrder, pb.CancelOrderRequest(id=order_id)
+    )
     return order

@@ -10,20 +10,20 @@ async def register(
     scope: RequestScope, *, sid: str, username: str, email: str, password: str
 ) -> pb.User:
     request = pb.CreateUserRequest(sid=sid, username=username, email=email, password=password)
-    user: pb.User = await scope.call("CreateUser", request)
+    user: pb.User = await scope.call(scope.db.stub.CreateUser, request)
     return user
 
 
 async def login(scope: RequestScope, *, username: str, password: str) -> pb.LoginResponse:
     reply: pb.LoginResponse = await scope.call(
-        "Login", pb.LoginRequest(username=username, password=password)
+        scope.db.stub.Login, pb.LoginRequest(username=username, password=password)
     )
     return reply
 
 
 async def get_user(scope: RequestScope, sid: str) -> pb.User:
     scope.require_identity()
-    user: pb.User = await scope.call("GetUser", pb.GetUserRequest(sid=sid))
+    user: pb.User = await scope.call(scope.db.stub.GetUser, pb.GetUserRequest(sid=sid))
     return user
 
 
@@ -36,7 +36,7 @@ async def list_users(
 ) -> pb.ListUsersResponse:
     scope.require_admin()
     request = pb.ListUsersRequest(page_size=page_size, page_token=page_token, offset=offset)
-    reply: pb.ListUsersResponse = await scope.call("ListUsers", request)
+    reply: pb.ListUsersResponse = await scope.call(scope.db.stub.ListUsers, request)
     return reply
 
 
@@ -56,17 +56,21 @@ async def update_user(
         request.email = email
     if password is not None:
         request.password = password
-    user: pb.User = await scope.call("UpdateUser", request)
+    user: pb.User = await scope.call(scope.db.stub.UpdateUser, request)
     return user
 
 
 async def deactivate_user(scope: RequestScope, sid: str) -> pb.User:
     scope.require_identity()
-    user: pb.User = await scope.call("DeactivateUser", pb.DeactivateUserRequest(sid=sid))
+    user: pb.User = await scope.call(
+        scope.db.stub.DeactivateUser, pb.DeactivateUserRequest(sid=sid)
+    )
     return user
 
 
 async def get_users_by_ids(scope: RequestScope, ids: list[int]) -> list[pb.User]:
     scope.require_identity()
-    reply: pb.UserList = await scope.call("GetUsersByIds", pb.GetUsersByIdsRequest(ids=ids))
+    reply: pb.UserList = await scope.call(
+        scope.db.stub.GetUsersByIds, pb.GetUsersByIdsRequest(ids=ids)
+    )
     return list(reply.users)

@@ -204,7 +204,7 @@ async def test_only_reads_and_keyed_writes_are_retried(
         # when a call is made
         with pytest.raises(ApiError) as failed:
             await client.call(
-                method,
+                getattr(client.stub, method),
                 request_message,
                 authorization=None,
                 request_id="retry-test",

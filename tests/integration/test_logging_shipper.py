@@ -17,9 +17,7 @@ import pytest
 from logging_service.client import LogShipper
 from logging_service.kafka import LogProducer
 from logging_service.server import LoggingServiceApp
-from logging_service.servicer import LoggingServiceServicer
 from logging_service.settings import Settings
-from protos import logging_service_pb2 as pb
 from scripts.infra import TansuBroker, free_port
 from tests.integration.conftest import event_ids, log_settings, read_topic, wait_for, wait_serving
 
@@ -71,27 +69,18 @@ class CallCounter(grpc.aio.ServerInterceptor):
 
 
 class OlderService:
-    """A logging service from before StreamLogBatches: the real servicer and Kafka producer,
-    registered the way the generated code of that version did, StreamLogs only. With
-    `stream_logs=False` it serves no LoggingService method at all (not a logging service)."""
+    """A server at a logging service's address that serves no LoggingService method at all:
+    the real Kafka producer behind it, and every method UNIMPLEMENTED."""
 
-    def __init__(self, settings: Settings, *, stream_logs: bool = True) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.producer = LogProducer(settings)
-        self.servicer = LoggingServiceServicer(self.producer, settings)
         self.counter = CallCounter()
-        self._stream_logs = stream_logs
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> str:
         self._server = server = grpc.aio.server(interceptors=[self.counter])
         handlers: dict[str, Any] = {}
-        if self._stream_logs:
-            handlers["StreamLogs"] = grpc.stream_unary_rpc_method_handler(
-                self.servicer.StreamLogs,
-                request_deserializer=pb.LogRecord.FromString,
-                response_serializer=pb.StreamLogsSummary.SerializeToString,
-            )
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler("merch.v1.LoggingService", handlers),)
         )
@@ -259,33 +248,10 @@ async def test_a_batch_too_large_for_one_grpc_message_is_split_and_arrives(
     assert await read_ids(broker, server, 600) == ids
 
 
-async def test_an_older_service_gets_stream_logs_from_the_first_batch_on(
+async def test_a_service_without_stream_log_batches_gets_the_batch_dropped_for_good(
     broker: TansuBroker,
 ) -> None:
-    older = OlderService(log_settings(broker.bootstrap_servers))
-    target = await older.start()
-    shipper = LogShipper(target, service="gateway", batch_max=5, flush_interval_s=0.02)
-    await shipper.start()
-    try:
-        ids = [record(shipper, n) for n in range(12)]  # batches of 5, 5 and 2
-
-        await wait_for(lambda: shipper.stats.sent == 12, within=10, message="records not sent")
-        await shipper.stop()
-        arrived = await read_ids(broker, older, 12)
-    finally:
-        await shipper.stop()
-        await older.stop()
-
-    assert (shipper.stats.resent, shipper.stats.dropped) == (0, 0)
-    assert arrived == ids
-    # StreamLogBatches was tried once; this and the later batches went over StreamLogs.
-    assert older.counter.calls == {"StreamLogBatches": 1, "StreamLogs": 3}
-
-
-async def test_a_service_without_either_method_gets_the_batch_dropped_for_good(
-    broker: TansuBroker,
-) -> None:
-    stranger = OlderService(log_settings(broker.bootstrap_servers), stream_logs=False)
+    stranger = OlderService(log_settings(broker.bootstrap_servers))
     target = await stranger.start()
     shipper = LogShipper(target, service="gateway", flush_interval_s=0.02)
     await shipper.start()
@@ -300,4 +266,6 @@ async def test_a_service_without_either_method_gets_the_batch_dropped_for_good(
         await stranger.stop()
 
     assert (shipper.stats.sent, shipper.stats.resent, shipper.stats.queued) == (0, 0, 0)
-    assert stranger.counter.calls == {"StreamLogBatches": 1, "StreamLogs": 1}
+    # UNIMPLEMENTED is permanent: no retry, and no other method tried (StreamLogs is not a
+    # fallback any more: no logging service without StreamLogBatches ever shipped).
+    assert stranger.counter.calls == {"StreamLogBatches": 1}

@@ -36,7 +36,10 @@ async def test_metadata_grpc_refuses_is_an_internal_error(
     # when it is made
     with pytest.raises(ApiError) as raised:
         await client.call(
-            "GetProduct", pb.GetProductRequest(id=1), authorization=None, request_id="a\tb"
+            client.stub.GetProduct,
+            pb.GetProductRequest(id=1),
+            authorization=None,
+            request_id="a\tb",
         )
 
     # then it is the table's masked internal error
@@ -54,7 +57,7 @@ async def test_a_call_on_a_closed_channel_is_unavailable(
     # when a call is made
     with pytest.raises(ApiError) as raised:
         await client.call(
-            "GetProduct", pb.GetProductRequest(id=1), authorization=None, request_id="r"
+            client.stub.GetProduct, pb.GetProductRequest(id=1), authorization=None, request_id="r"
         )
 
     # then the caller is told to retry later

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ class FakeDB:
         self.release = asyncio.Event()
         self.release.set()
         self.called = asyncio.Event()
+        # The RPCs ProductReads calls, each standing for itself: the calls record their names.
+        self.stub = SimpleNamespace(GetProduct="GetProduct", GetProductsByIds="GetProductsByIds")
 
     async def call(
         self, method: str, request: Any, *, authorization: str | None, request_id: str
