@@ -18,9 +18,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gateway.errors import ApiError
 from gateway.graphiql import GRAPHIQL_STATIC_PATH, graphiql_static_app
+from gateway.graphql.errors import error_response as graphql_error_response
 from gateway.graphql.limits import GraphQLLimits
 from gateway.graphql.pipeline import GraphQLPipeline
-from gateway.graphql.pipeline import error_response as graphql_error_response
 from gateway.graphql.schema import build_schema
 from gateway.graphql.view import GraphQLView
 from gateway.heap import HeapFreezer
@@ -52,7 +52,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def internal_error(request: Request, exc: Exception) -> Response:
     """A bug outside the routes' own handling: 500 with no details (logged by Starlette)."""
-    return error_response(ApiError.http(500, "internal error"))
+    return error_response(ApiError.internal())
 
 
 async def healthz(request: Request) -> Response:
@@ -95,8 +95,7 @@ class GraphQLPosts:
         except Exception:
             log.exception("unexpected error in POST /graphql")
             # Had the answer begun, the server refuses this one and ends the connection.
-            error = ApiError.http(500, "internal error")
-            await graphql_error_response(error)(scope, receive, send)
+            await graphql_error_response(ApiError.internal())(scope, receive, send)
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -8,6 +8,7 @@ its exceptions is mapped here, so none escapes a route as an unexpected error.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import grpc
@@ -15,27 +16,51 @@ import grpc
 from protos.errors import ErrorCode, read_error_metadata
 
 
+class ApiCode(enum.StrEnum):
+    """Every code a client sees: GraphQL's `extensions.code`, REST's `error.code` (DESIGN.md §4)."""
+
+    BAD_REQUEST = "BAD_REQUEST"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    CONFLICT = "CONFLICT"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    URI_TOO_LONG = "URI_TOO_LONG"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+
+
 @dataclass(frozen=True, slots=True)
 class Mapping:
     http_status: int
-    code: str  # GraphQL extensions.code, and the REST error body's code
+    code: ApiCode  # GraphQL extensions.code, and the REST error body's code
 
 
 # gRPC status → (HTTP status, code), DESIGN.md §4.
 BY_STATUS: dict[grpc.StatusCode, Mapping] = {
-    grpc.StatusCode.INVALID_ARGUMENT: Mapping(400, "BAD_USER_INPUT"),
-    grpc.StatusCode.OUT_OF_RANGE: Mapping(400, "BAD_USER_INPUT"),
-    grpc.StatusCode.UNAUTHENTICATED: Mapping(401, "UNAUTHENTICATED"),
-    grpc.StatusCode.PERMISSION_DENIED: Mapping(403, "FORBIDDEN"),
-    grpc.StatusCode.NOT_FOUND: Mapping(404, "NOT_FOUND"),
-    grpc.StatusCode.ALREADY_EXISTS: Mapping(409, "CONFLICT"),
-    grpc.StatusCode.ABORTED: Mapping(409, "CONFLICT"),
-    grpc.StatusCode.FAILED_PRECONDITION: Mapping(409, "FAILED_PRECONDITION"),
-    grpc.StatusCode.RESOURCE_EXHAUSTED: Mapping(429, "RATE_LIMITED"),
-    grpc.StatusCode.UNAVAILABLE: Mapping(503, "UNAVAILABLE"),
-    grpc.StatusCode.DEADLINE_EXCEEDED: Mapping(504, "DEADLINE_EXCEEDED"),
+    grpc.StatusCode.INVALID_ARGUMENT: Mapping(400, ApiCode.BAD_USER_INPUT),
+    grpc.StatusCode.OUT_OF_RANGE: Mapping(400, ApiCode.BAD_USER_INPUT),
+    grpc.StatusCode.UNAUTHENTICATED: Mapping(401, ApiCode.UNAUTHENTICATED),
+    grpc.StatusCode.PERMISSION_DENIED: Mapping(403, ApiCode.FORBIDDEN),
+    grpc.StatusCode.NOT_FOUND: Mapping(404, ApiCode.NOT_FOUND),
+    grpc.StatusCode.ALREADY_EXISTS: Mapping(409, ApiCode.CONFLICT),
+    grpc.StatusCode.ABORTED: Mapping(409, ApiCode.CONFLICT),
+    grpc.StatusCode.FAILED_PRECONDITION: Mapping(409, ApiCode.FAILED_PRECONDITION),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Mapping(429, ApiCode.RATE_LIMITED),
+    grpc.StatusCode.UNAVAILABLE: Mapping(503, ApiCode.UNAVAILABLE),
+    grpc.StatusCode.DEADLINE_EXCEEDED: Mapping(504, ApiCode.DEADLINE_EXCEEDED),
 }
-INTERNAL = Mapping(500, "INTERNAL_SERVER_ERROR")
+INTERNAL = Mapping(500, ApiCode.INTERNAL_SERVER_ERROR)
 
 # What the grpc library raises instead of a status, most specific first. A closed channel means
 # the gateway is stopping: retry elsewhere. Anything else (ExecuteBatchError from metadata grpc
@@ -49,22 +74,22 @@ BY_CLIENT_ERROR: tuple[tuple[type[Exception], Mapping], ...] = (
 GRPC_ERRORS: tuple[type[Exception], ...] = (grpc.aio.BaseError, grpc.RpcError)
 
 # Domain codes that are more precise than their gRPC status.
-BY_DOMAIN_CODE: dict[str, str] = {ErrorCode.OUT_OF_STOCK: "OUT_OF_STOCK"}
+BY_DOMAIN_CODE: dict[str, ApiCode] = {ErrorCode.OUT_OF_STOCK: ApiCode.OUT_OF_STOCK}
 
 # HTTP-level refusals (the request itself, before any backend): status → code.
-BY_HTTP_STATUS: dict[int, str] = {
-    400: "BAD_REQUEST",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "PAYLOAD_TOO_LARGE",
-    414: "URI_TOO_LONG",
-    415: "UNSUPPORTED_MEDIA_TYPE",
+BY_HTTP_STATUS: dict[int, ApiCode] = {
+    400: ApiCode.BAD_REQUEST,
+    404: ApiCode.NOT_FOUND,
+    405: ApiCode.METHOD_NOT_ALLOWED,
+    413: ApiCode.PAYLOAD_TOO_LARGE,
+    414: ApiCode.URI_TOO_LONG,
+    415: ApiCode.UNSUPPORTED_MEDIA_TYPE,
     500: INTERNAL.code,
 }
 
 _SAFE_MESSAGES = {
-    "UNAVAILABLE": "a backend service is unavailable, retry later",
-    "DEADLINE_EXCEEDED": "a backend service did not answer in time",
+    ApiCode.UNAVAILABLE: "a backend service is unavailable, retry later",
+    ApiCode.DEADLINE_EXCEEDED: "a backend service did not answer in time",
 }
 
 
@@ -72,7 +97,7 @@ class ApiError(Exception):
     """An expected failure, ready for either API: code, HTTP status, message, Retry-After."""
 
     def __init__(
-        self, code: str, message: str, *, http_status: int, retry_after_s: int | None = None
+        self, code: ApiCode, message: str, *, http_status: int, retry_after_s: int | None = None
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -82,11 +107,11 @@ class ApiError(Exception):
 
     @classmethod
     def unauthenticated(cls, message: str = "a valid bearer token is required") -> ApiError:
-        return cls("UNAUTHENTICATED", message, http_status=401)
+        return cls(ApiCode.UNAUTHENTICATED, message, http_status=401)
 
     @classmethod
     def forbidden(cls, message: str = "this operation is for administrators") -> ApiError:
-        return cls("FORBIDDEN", message, http_status=403)
+        return cls(ApiCode.FORBIDDEN, message, http_status=403)
 
     @classmethod
     def not_found(cls, message: str) -> ApiError:
@@ -94,8 +119,13 @@ class ApiError(Exception):
         return cls(mapping.code, message, http_status=mapping.http_status)
 
     @classmethod
+    def internal(cls) -> ApiError:
+        """A bug: the code and a message that say nothing about it (it is logged instead)."""
+        return cls(INTERNAL.code, "internal error", http_status=INTERNAL.http_status)
+
+    @classmethod
     def bad_input(cls, message: str) -> ApiError:
-        return cls("BAD_USER_INPUT", message, http_status=400)
+        return cls(ApiCode.BAD_USER_INPUT, message, http_status=400)
 
     def copy(self) -> ApiError:
         """The same failure as a new exception, for another request to raise."""
@@ -106,7 +136,7 @@ class ApiError(Exception):
     @classmethod
     def http(cls, status: int, message: str) -> ApiError:
         """A refusal of the HTTP request itself (wrong path, method, media type, size, shape)."""
-        return cls(BY_HTTP_STATUS.get(status, "BAD_REQUEST"), message, http_status=status)
+        return cls(BY_HTTP_STATUS.get(status, ApiCode.BAD_REQUEST), message, http_status=status)
 
 
 def from_grpc_error(exc: Exception) -> ApiError:
@@ -123,7 +153,7 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     sent = read_error_metadata(exc.trailing_metadata())
     mapping = BY_STATUS.get(exc.code(), INTERNAL)
     if mapping is INTERNAL:
-        return ApiError(INTERNAL.code, "internal error", http_status=INTERNAL.http_status)
+        return ApiError.internal()
     code = BY_DOMAIN_CODE.get(str(sent.code), mapping.code)
     message = _SAFE_MESSAGES.get(code) if sent.code is None else None
     return ApiError(

@@ -1,4 +1,5 @@
-"""Give every GraphQL error an `extensions.code`, and mask the unexpected ones."""
+"""The one place GraphQL errors are made: each gets an `extensions.code`, unexpected ones are
+masked, and a refused request gets the GraphQL error shape (REST's: gateway/rest/common.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult, StreamExecutionResult
 
-from gateway.errors import ApiError
+from gateway.errors import ApiCode, ApiError
+from gateway.rest.common import json_response
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +72,17 @@ class ErrorCodes(SchemaExtension):
         return coded_execution_error(error)
 
 
-PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
-VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+PARSE_FAILED = ApiCode.GRAPHQL_PARSE_FAILED
+VALIDATION_FAILED = ApiCode.GRAPHQL_VALIDATION_FAILED
 
 
-def variables_error_code(error: GraphQLError) -> str:
+def variables_error_code(error: GraphQLError) -> ApiCode:
     """The code of an error graphql-core raises before execution, once the document is valid:
     a variable value that fails coercion is the caller's input; anything else the document."""
-    return "BAD_USER_INPUT" if error.message.startswith("Variable '$") else VALIDATION_FAILED
+    return ApiCode.BAD_USER_INPUT if error.message.startswith("Variable '$") else VALIDATION_FAILED
 
 
-def request_error(error: GraphQLError, code: str, *, field_suggestions: bool) -> GraphQLError:
+def request_error(error: GraphQLError, code: ApiCode, *, field_suggestions: bool) -> GraphQLError:
     """An error about the request itself (parse, validation, variables) with its `code`."""
     if isinstance(error.original_error, RecursionError):
         # The parser recursed past Python's limit: say what that means, not how it broke.
@@ -116,17 +119,31 @@ def coded_execution_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     extensions = dict(error.extensions or {})
     if isinstance(original, ApiError):
-        extensions["code"] = original.code
-        if original.retry_after_s is not None:
-            extensions["retryAfter"] = original.retry_after_s
+        extensions.update(api_error_extensions(original))
         return _with(error, original.message, extensions)
     if "code" in extensions:
         return error
     if original is None:
-        extensions["code"] = "BAD_USER_INPUT"
+        extensions["code"] = ApiCode.BAD_USER_INPUT
         return _with(error, error.message, extensions)
     log.error("unexpected error in resolver", exc_info=original)
-    return _with(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"}, keep_original=False)
+    return _with(
+        error, MASKED_MESSAGE, {"code": ApiCode.INTERNAL_SERVER_ERROR}, keep_original=False
+    )
+
+
+def api_error_extensions(error: ApiError) -> dict[str, object]:
+    """An expected failure's `extensions`: its code, and when to retry if it says."""
+    extensions: dict[str, object] = {"code": error.code}
+    if error.retry_after_s is not None:
+        extensions["retryAfter"] = error.retry_after_s
+    return extensions
+
+
+def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
+    """A transport-level refusal of a GraphQL request, in the GraphQL error shape."""
+    body = {"errors": [{"message": error.message, "extensions": api_error_extensions(error)}]}
+    return json_response(body, error.http_status, headers)
 
 
 def _with(

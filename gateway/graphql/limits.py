@@ -26,6 +26,7 @@ from typing import Any
 from graphql import DocumentNode, GraphQLError, GraphQLSchema
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
 
+from gateway.errors import ApiCode
 from gateway.graphql.analysis import Measure, first_variables, measure_operation
 from gateway.graphql.pagination import DEFAULT_PAGE, MAX_PAGE
 
@@ -159,7 +160,7 @@ def _first_exceeded(limits: GraphQLLimits, measure: Measure) -> GraphQLError | N
 def _refusal(limit: str, message: str, maximum: int) -> GraphQLError:
     return GraphQLError(
         message,
-        extensions={"code": "GRAPHQL_VALIDATION_FAILED", "limit": limit, "max": maximum},
+        extensions={"code": ApiCode.GRAPHQL_VALIDATION_FAILED, "limit": limit, "max": maximum},
     )
 
 

@@ -6,12 +6,13 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
+from gateway.errors import ApiCode
 from gateway.graphql.context import Info
 
 
 class IsAuthenticated(BasePermission):
     message = "a valid bearer token is required"
-    error_extensions = {"code": "UNAUTHENTICATED"}  # noqa: RUF012 - Strawberry's own attribute
+    error_extensions = {"code": ApiCode.UNAUTHENTICATED}  # noqa: RUF012 - Strawberry's own attribute
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return info.context.scope.identity is not None
@@ -21,7 +22,7 @@ class IsAdmin(BasePermission):
     """Use after IsAuthenticated, so a missing token is UNAUTHENTICATED rather than FORBIDDEN."""
 
     message = "this operation is for administrators"
-    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - Strawberry's own attribute
+    error_extensions = {"code": ApiCode.FORBIDDEN}  # noqa: RUF012 - Strawberry's own attribute
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         identity = info.context.scope.identity

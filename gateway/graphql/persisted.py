@@ -22,9 +22,10 @@ from typing import Any
 
 from graphql import GraphQLError
 
+from gateway.errors import ApiCode
 from gateway.graphql.doccache import TextLRU
 
-NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+NOT_FOUND = ApiCode.PERSISTED_QUERY_NOT_FOUND
 _HEX = frozenset(string.hexdigits)
 
 
@@ -63,7 +64,9 @@ class PersistedQueries:
                 raise PersistedQueryError(NOT_FOUND, "PersistedQueryNotFound")
             return known
         if hashlib.sha256(query.encode()).hexdigest() != digest:
-            raise PersistedQueryError("BAD_USER_INPUT", "provided sha256Hash does not match query")
+            raise PersistedQueryError(
+                ApiCode.BAD_USER_INPUT, "provided sha256Hash does not match query"
+            )
         return query
 
     def keep(self, query: str, extensions: dict[str, Any] | None) -> None:
@@ -80,5 +83,5 @@ def _digest(persisted: object) -> str:
     """The extension's sha256Hash in lower case, or BAD_USER_INPUT when it is not one."""
     digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
     if not isinstance(digest, str) or len(digest) != 64 or not _HEX.issuperset(digest):
-        raise PersistedQueryError("BAD_USER_INPUT", "persistedQuery needs a sha256Hash")
+        raise PersistedQueryError(ApiCode.BAD_USER_INPUT, "persistedQuery needs a sha256Hash")
     return digest.lower()

@@ -59,7 +59,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.errors import ApiError
+from gateway.errors import ApiCode, ApiError
 from gateway.graphiql import graphiql_response
 from gateway.graphql.compiled import Compiler, Plan
 from gateway.graphql.context import Context
@@ -68,6 +68,7 @@ from gateway.graphql.errors import (
     PARSE_FAILED,
     VALIDATION_FAILED,
     coded_errors,
+    error_response,
     request_error,
 )
 from gateway.graphql.limits import GraphQLLimits, measure, measure_key, refusal
@@ -76,7 +77,6 @@ from gateway.graphql.recording import RecordedFields
 from gateway.graphql.schema import Schema
 from gateway.jsonbody import JSONRejected, loads, read_body, require_json
 from gateway.metrics import COMPILED_PATH, REFERENCE_PATH
-from gateway.rest.common import json_response
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -102,12 +102,6 @@ class JSONBytes(Response):
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
-
-
-def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
-    """A transport-level refusal of a GraphQL request, in the GraphQL error shape."""
-    body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
-    return json_response(body, error.http_status, headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +311,7 @@ class GraphQLPipeline:
             )
         return body
 
-    def request_error(self, error: GraphQLError, code: str) -> GraphQLError:
+    def request_error(self, error: GraphQLError, code: ApiCode) -> GraphQLError:
         return request_error(error, code, field_suggestions=self.limits.field_suggestions)
 
     def refused(self, errors: Sequence[GraphQLError]) -> Response:

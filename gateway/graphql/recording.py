@@ -29,7 +29,7 @@ from graphql import (
 from graphql.execution import MiddlewareManager
 from strawberry.extensions import SchemaExtension
 
-from gateway.errors import ApiError
+from gateway.errors import ApiCode, ApiError
 from gateway.graphql.context import Context
 
 # Non-root fields whose resolvers call a backend themselves. Fields that go through a
@@ -45,7 +45,7 @@ def outcome_of(exc: BaseException | None) -> str:
     if isinstance(exc, GraphQLError):
         code = (exc.extensions or {}).get("code")
         return str(code) if code else "GRAPHQL_ERROR"
-    return "INTERNAL_SERVER_ERROR"
+    return ApiCode.INTERNAL_SERVER_ERROR
 
 
 def _message(operation: str, kwargs: dict[str, Any]) -> str:

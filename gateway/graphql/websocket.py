@@ -16,6 +16,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 
+from gateway.errors import ApiCode
 from gateway.graphql.context import Context
 
 
@@ -25,7 +26,7 @@ def _credentials_refused(payload: Any) -> bool:
         return False
     errors = payload.get("errors") or []
     return bool(errors) and all(
-        (error.get("extensions") or {}).get("code") == "UNAUTHENTICATED" for error in errors
+        (error.get("extensions") or {}).get("code") == ApiCode.UNAUTHENTICATED for error in errors
     )
 
 

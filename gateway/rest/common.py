@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import ApiError
+from gateway.errors import ApiCode, ApiError
 from gateway.jsonbody import JSONRejected, loads, read_body, require_json
 from gateway.runtime import Runtime
 from gateway.scope import RequestScope
@@ -34,6 +34,8 @@ def json_response(
 
 
 def error_response(error: ApiError) -> Response:
+    """The one place a failure becomes a REST response: `{"error": {"code", "message"}}`, with
+    the headers its status calls for (GraphQL's shape is gateway/graphql/errors.py's)."""
     headers: dict[str, str] = {}
     if error.http_status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="merch-store"'
@@ -144,7 +146,7 @@ def path_int(request: Request, name: str) -> int:
     except ValueError:
         raise ApiError.bad_input(f"{name} must be an integer") from None
     if not 1 <= value <= 2**31 - 1:
-        raise ApiError("NOT_FOUND", f"{name} {raw} not found", http_status=404)
+        raise ApiError(ApiCode.NOT_FOUND, f"{name} {raw} not found", http_status=404)
     return value
 
 
@@ -190,8 +192,9 @@ def route(method: str, path: str, handler: Handler, *, protected: bool = True) -
             return error_response(exc)
         except Exception:
             log.exception("unexpected error in %s", operation)
-            outcome = "INTERNAL_SERVER_ERROR"
-            return error_response(ApiError(outcome, "internal error", http_status=500))
+            error = ApiError.internal()
+            outcome = error.code
+            return error_response(error)
         finally:
             runtime.record(
                 kind="rest",

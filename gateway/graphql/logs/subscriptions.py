@@ -16,7 +16,7 @@ import grpc
 import strawberry
 
 import protos.db_service_pb2 as db_service_pb2
-from gateway.errors import ApiError
+from gateway.errors import ApiCode, ApiError
 from gateway.graphql.context import Info
 from gateway.graphql.logs.types import LogRecord
 from gateway.graphql.permissions import IsAdmin, IsAuthenticated
@@ -101,7 +101,7 @@ async def _tail(
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
             return
         raise ApiError(
-            "UNAVAILABLE", "the log stream is unavailable, retry later", http_status=503
+            ApiCode.UNAVAILABLE, "the log stream is unavailable, retry later", http_status=503
         ) from exc
     finally:
         ended.cancel()
