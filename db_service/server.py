@@ -8,8 +8,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-from grpc_health.v1 import health, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.registry import Collector
 
@@ -28,7 +26,7 @@ from db_service.services.products import ProductService
 from db_service.services.users import LoginPolicy, UserService
 from db_service.settings import Settings
 from logging_service.client import LogShipper
-from plumbing.grpcserver import HealthStatus, serve_until_signalled
+from plumbing.grpcserver import HealthStatus, serve_until_signalled, start_server
 from plumbing.workermetrics import CollectorMirror
 from protos import db_service_pb2, db_service_pb2_grpc
 from protos.tokens import TokenCodec
@@ -125,14 +123,7 @@ class DBServiceApp:
             interceptors=[CallRecordInterceptor(self.shipper)], options=SERVER_OPTIONS
         )
         db_service_pb2_grpc.add_DBServiceServicer_to_server(DBServiceServicer(services), server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
-        port = server.add_insecure_port(s.db_service_listen)
-        if port == 0:
-            raise RuntimeError(f"cannot listen on {s.db_service_listen}")
-        await server.start()
+        port = await start_server(server, s.db_service_listen, self.health)
         self._server = server
         await self.health.set_serving(True)
         # From now on health follows PostgreSQL: NOT_SERVING while it is down, SERVING again after.

@@ -6,14 +6,12 @@ import logging
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from logging_service.kafka import LogProducer
 from logging_service.servicer import LoggingServiceServicer
 from logging_service.settings import Settings
-from plumbing.grpcserver import HealthStatus, serve_until_signalled
+from plumbing.grpcserver import HealthStatus, serve_until_signalled, start_server
 from protos import logging_service_pb2, logging_service_pb2_grpc
 
 log = logging.getLogger("logging_service")
@@ -51,14 +49,7 @@ class LoggingServiceApp:
         await self.health.set_serving(False)
         server = grpc.aio.server(options=SERVER_OPTIONS)
         logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(self.servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
-        port = server.add_insecure_port(s.logging_service_listen)
-        if port == 0:
-            raise RuntimeError(f"cannot listen on {s.logging_service_listen}")
-        await server.start()
+        port = await start_server(server, s.logging_service_listen, self.health)
         self._server = server
         if s.logging_metrics_port:
             self._metrics_server, _ = start_http_server(s.logging_metrics_port)

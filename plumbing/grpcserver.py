@@ -7,7 +7,9 @@ import contextlib
 import signal
 from typing import Protocol
 
-from grpc_health.v1 import health, health_pb2
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 
 class Service(Protocol):
@@ -23,6 +25,7 @@ class HealthStatus:
 
     def __init__(self, service_name: str) -> None:
         self.servicer = health.aio.HealthServicer()
+        self.service_name = service_name
         self._names = ("", service_name)
 
     async def set_serving(self, serving: bool) -> None:
@@ -33,6 +36,19 @@ class HealthStatus:
         )
         for name in self._names:
             await self.servicer.set(name, status)
+
+
+async def start_server(server: grpc.aio.Server, address: str, status: HealthStatus) -> int:
+    """Add health and reflection to `server`, bind `address` and start; the bound port."""
+    health_pb2_grpc.add_HealthServicer_to_server(status.servicer, server)
+    reflection.enable_server_reflection(
+        (status.service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"cannot listen on {address}")
+    await server.start()
+    return port
 
 
 async def serve_until_signalled(service: Service) -> None:
