@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from db_service import metrics
 from db_service.dbhealth import DatabaseMonitor
+from db_service.errors import DomainError
 from db_service.interceptors import CallRecordInterceptor
 from db_service.migrate import apply_migrations
 from db_service.passwords import Passwords
@@ -35,6 +36,10 @@ from logging_service.client import LogShipper
 from protos import db_service_pb2, db_service_pb2_grpc
 
 log = logging.getLogger("db_service")
+
+
+class StartupRefused(Exception):
+    """db_service must not start with this configuration; the message says why, in one line."""
 
 
 class PooledConnection(asyncpg.Connection):
@@ -104,11 +109,15 @@ class DBServiceApp:
             LoginPolicy(max_attempts=s.login_max_failures, window_s=s.login_window_s),
         )
         if s.admin_sid and s.admin_username and s.admin_password:
-            await users.ensure_admin(
-                sid=s.admin_sid,
-                username=s.admin_username,
-                password=s.admin_password.get_secret_value(),
-            )
+            try:
+                await users.ensure_admin(
+                    sid=s.admin_sid,
+                    username=s.admin_username,
+                    password=s.admin_password.get_secret_value(),
+                )
+            except DomainError as exc:
+                # A restart cannot fix a configuration, so no traceback: one line says why.
+                raise StartupRefused(f"ADMIN_SID / ADMIN_USERNAME: {exc.message}") from None
         products = ProductRepository(self.pool)
         services = Services(
             auth=Authenticator(codec, user_repo),
@@ -210,6 +219,10 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await start
     else:
-        start.result()  # raise start-up errors (bad settings, failed migration)
+        try:
+            start.result()  # raise start-up errors (bad settings, failed migration)
+        except BaseException:
+            await app.stop()  # close what was opened before the failure
+            raise
         await stopped
     await app.stop()

@@ -152,34 +152,59 @@ class UserService:
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         return user
 
-    async def ensure_admin(self, *, sid: str, username: str, password: str) -> User:
-        """Create the configured admin, or bring an existing one's password and role up to date."""
-        existing = await self._users.get_by_sid(validation.sid(sid))
+    async def ensure_admin(
+        self, *, sid: str, username: str, password: str, promote: bool = False
+    ) -> User:
+        """Create the configured admin, or bring an existing one's password and role up to date.
+
+        Never takes over another account: a username that belongs to another account, or a sid
+        that belongs to a customer (unless `promote` says so explicitly), is refused.
+        """
+        sid = validation.sid(sid)
+        username = validation.username(username)
+        password = validation.password(password)
+        named = await self._users.get_login(username)
+        if named is not None and named[0].sid != sid:
+            raise DomainError(
+                ErrorCode.ALREADY_EXISTS,
+                f"username {username!r} belongs to another account (sid {named[0].sid!r})",
+            )
+        existing = await self._users.get_by_sid(sid)
         if existing is None:
-            email = f"{validation.username(username)}@admin.invalid"
             user = await self.create_user(
-                sid=sid, username=username, email=email, password=password, role=Role.ADMIN
+                sid=sid,
+                username=username,
+                email=f"{username}@admin.invalid",
+                password=password,
+                role=Role.ADMIN,
             )
             log.info("created admin %s", sid)
             return user
-        found = await self._users.get_login(existing.username)
-        current_hash = found[1] if found else None
+        if not existing.is_admin and not promote:
+            raise DomainError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"sid {sid!r} belongs to a customer account, which is never promoted implicitly",
+            )
+        current_hash = named[1] if named is not None else None
         if (
             existing.is_admin
             and existing.is_active
             and existing.username == username
-            and await self._passwords.verify(current_hash, validation.password(password))
+            and await self._passwords.verify(current_hash, password)
         ):
             # Already as configured: leave it alone, so a restart does not revoke its tokens.
             return existing
-        password_hash = await self._passwords.hash(validation.password(password))
-        updated = await self._users.update(
-            sid,
-            username=validation.username(username),
-            password_hash=password_hash,
-            role=Role.ADMIN,
-            activate=True,
-        )
+        password_hash = await self._passwords.hash(password)
+        try:
+            updated = await self._users.update(
+                sid,
+                username=username,
+                password_hash=password_hash,
+                role=Role.ADMIN,
+                activate=True,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise _already_exists(exc) from None
         assert updated is not None
         log.info("updated admin %s", sid)
         return updated
