@@ -30,6 +30,7 @@ from db_service.services.orders import OrderRatePolicy, OrderService
 from db_service.services.products import ProductService
 from db_service.services.users import LoginPolicy, UserService
 from db_service.settings import Settings
+from db_service.sweeper import WindowSweeper
 from db_service.tokens import TokenCodec
 from db_service.workermetrics import CollectorMirror
 from logging_service.client import LogShipper
@@ -85,6 +86,7 @@ class DBServiceApp:
         self._server: grpc.aio.Server | None = None
         self._monitor: DatabaseMonitor | None = None
         self._mirror: CollectorMirror | None = None
+        self._sweeper: WindowSweeper | None = None
 
     async def start(self) -> int:
         """Connect, migrate, serve; returns the bound port (the listen port may be 0)."""
@@ -106,7 +108,12 @@ class DBServiceApp:
             user_repo,
             Passwords(s.hash_concurrency),
             codec,
-            LoginPolicy(max_attempts=s.login_max_failures, window_s=s.login_window_s),
+            LoginPolicy(
+                max_attempts=s.login_max_failures,
+                window_s=s.login_window_s,
+                client_max_attempts=s.client_auth_limit,
+                client_window_s=s.client_auth_window_s,
+            ),
         )
         if s.admin_sid and s.admin_username and s.admin_password:
             try:
@@ -150,6 +157,16 @@ class DBServiceApp:
             s.database_url, interval_s=s.db_health_interval_s, on_change=self._set_serving
         )
         self._monitor.start()
+        self._sweeper = WindowSweeper(
+            self.pool,
+            {
+                "login_attempts": s.login_window_s,
+                "client_auth_windows": s.client_auth_window_s,
+                "order_rate_windows": s.order_rate_window_s,
+            },
+            interval_s=s.window_sweep_interval_s,
+        )
+        self._sweeper.start()
         log.info("db_service listening on port %d", port)
         return port
 
@@ -157,6 +174,8 @@ class DBServiceApp:
         """Refuse new work, drain in-flight RPCs for the grace period, then close everything."""
         if self._monitor is not None:
             await self._monitor.stop()  # first, so it cannot report SERVING again
+        if self._sweeper is not None:
+            await self._sweeper.stop()
         await self._set_serving(False)
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
