@@ -34,7 +34,7 @@ ADMIN_PASSWORD = "bench-admin-password-0123"  # noqa: S105 - a throwaway databas
 # The order scenarios place hundreds of orders a second for a handful of users: far over the
 # per-user limit meant for shoppers. The limiter still runs (its UPSERT is part of the cost
 # measured); it just never refuses.
-DB_SERVICE_BENCH_ENV = {"ORDER_RATE_LIMIT": "1000000000"}
+DB_SERVICE_BENCH_ENV = {"ORDER_RATE_LIMIT": "1000000000", "CLIENT_AUTH_LIMIT": "1000000000"}
 READY_TIMEOUT_S = 120.0
 # The gateway of --workers N processes, beside the one-process gateway "on".
 WORKERS_TARGET = "workers"

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from db_service import metrics
 from db_service.dbhealth import DatabaseMonitor
+from db_service.errors import DomainError
 from db_service.interceptors import CallRecordInterceptor
 from db_service.migrate import apply_migrations
 from db_service.passwords import Passwords
@@ -29,12 +30,17 @@ from db_service.services.orders import OrderRatePolicy, OrderService
 from db_service.services.products import ProductService
 from db_service.services.users import LoginPolicy, UserService
 from db_service.settings import Settings
+from db_service.sweeper import WindowSweeper
 from db_service.tokens import TokenCodec
 from db_service.workermetrics import CollectorMirror
 from logging_service.client import LogShipper
 from protos import db_service_pb2, db_service_pb2_grpc
 
 log = logging.getLogger("db_service")
+
+
+class StartupRefused(Exception):
+    """db_service must not start with this configuration; the message says why, in one line."""
 
 
 class PooledConnection(asyncpg.Connection):
@@ -80,6 +86,7 @@ class DBServiceApp:
         self._server: grpc.aio.Server | None = None
         self._monitor: DatabaseMonitor | None = None
         self._mirror: CollectorMirror | None = None
+        self._sweeper: WindowSweeper | None = None
 
     async def start(self) -> int:
         """Connect, migrate, serve; returns the bound port (the listen port may be 0)."""
@@ -101,14 +108,23 @@ class DBServiceApp:
             user_repo,
             Passwords(s.hash_concurrency),
             codec,
-            LoginPolicy(max_attempts=s.login_max_failures, window_s=s.login_window_s),
+            LoginPolicy(
+                max_attempts=s.login_max_failures,
+                window_s=s.login_window_s,
+                client_max_attempts=s.client_auth_limit,
+                client_window_s=s.client_auth_window_s,
+            ),
         )
         if s.admin_sid and s.admin_username and s.admin_password:
-            await users.ensure_admin(
-                sid=s.admin_sid,
-                username=s.admin_username,
-                password=s.admin_password.get_secret_value(),
-            )
+            try:
+                await users.ensure_admin(
+                    sid=s.admin_sid,
+                    username=s.admin_username,
+                    password=s.admin_password.get_secret_value(),
+                )
+            except DomainError as exc:
+                # A restart cannot fix a configuration, so no traceback: one line says why.
+                raise StartupRefused(f"ADMIN_SID / ADMIN_USERNAME: {exc.message}") from None
         products = ProductRepository(self.pool)
         services = Services(
             auth=Authenticator(codec, user_repo),
@@ -141,6 +157,16 @@ class DBServiceApp:
             s.database_url, interval_s=s.db_health_interval_s, on_change=self._set_serving
         )
         self._monitor.start()
+        self._sweeper = WindowSweeper(
+            self.pool,
+            {
+                "login_attempts": s.login_window_s,
+                "client_auth_windows": s.client_auth_window_s,
+                "order_rate_windows": s.order_rate_window_s,
+            },
+            interval_s=s.window_sweep_interval_s,
+        )
+        self._sweeper.start()
         log.info("db_service listening on port %d", port)
         return port
 
@@ -148,6 +174,8 @@ class DBServiceApp:
         """Refuse new work, drain in-flight RPCs for the grace period, then close everything."""
         if self._monitor is not None:
             await self._monitor.stop()  # first, so it cannot report SERVING again
+        if self._sweeper is not None:
+            await self._sweeper.stop()
         await self._set_serving(False)
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
@@ -210,6 +238,10 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await start
     else:
-        start.result()  # raise start-up errors (bad settings, failed migration)
+        try:
+            start.result()  # raise start-up errors (bad settings, failed migration)
+        except BaseException:
+            await app.stop()  # close what was opened before the failure
+            raise
         await stopped
     await app.stop()

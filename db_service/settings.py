@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     hash_concurrency: int = Field(default=2, ge=1, le=64)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=60, ge=1)
+    # Logins and registrations (each an Argon2 hash) one client address may attempt per window:
+    # far above a person at a keyboard, far below a script.
+    client_auth_limit: int = Field(default=20, ge=1)
+    client_auth_window_s: int = Field(default=60, ge=1)
+    # How often expired rate-limit windows are deleted (a bounded batch each time).
+    window_sweep_interval_s: float = Field(default=60.0, gt=0, le=3600)
     # Orders one user may place per window; far above any shopper, far below a script.
     order_rate_limit: int = Field(default=30, ge=1)
     order_rate_window_s: int = Field(default=60, ge=1)

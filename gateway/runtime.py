@@ -10,6 +10,7 @@ from db_service.tokens import TokenCodec
 from db_service.workermetrics import CollectorMirror
 from gateway import metrics
 from gateway.backends import Backends
+from gateway.clientaddr import client_address
 from gateway.identity import TokenChecker
 from gateway.middleware import new_request_id
 from gateway.scope import RequestScope
@@ -72,6 +73,7 @@ class Runtime:
             db=self.backends.db,
             credentials=self.tokens.check(conn.headers.get("authorization")),
             request_id=request_id,
+            client=client_address(conn.scope, self.settings.trusted_proxies),
         )
 
     def record(

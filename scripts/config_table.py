@@ -38,8 +38,17 @@ DESCRIPTIONS: dict[str, str] = {
     "DB_CONNECT_TIMEOUT_S": "bound on opening one database connection",
     "DB_COMMAND_TIMEOUT_S": "bound on one SQL statement",
     "HASH_CONCURRENCY": "Argon2 hashes computed at once (worker threads)",
-    "LOGIN_MAX_FAILURES": "login attempts allowed per account per window",
+    "LOGIN_MAX_FAILURES": "login (and current-password) attempts allowed per account and "
+    "client per window",
     "LOGIN_WINDOW_S": "login throttling window in seconds",
+    "CLIENT_AUTH_LIMIT": "logins and registrations one client address may attempt per window "
+    "(each costs an Argon2 hash); more is 429 with Retry-After",
+    "CLIENT_AUTH_WINDOW_S": "per-client login and registration window in seconds",
+    "WINDOW_SWEEP_INTERVAL_S": "how often expired login, client and order windows are deleted "
+    "(at most 10 000 rows per table each time)",
+    "TRUSTED_PROXIES": "proxies whose `X-Forwarded-For` is believed when telling clients apart "
+    "(comma-separated addresses or CIDR networks, e.g. `10.0.0.0/8,::1`); with none, the TCP "
+    "peer is the client and the header is ignored",
     "ADMIN_SID": "sid of the admin created or updated at start (with the two below)",
     "ADMIN_USERNAME": "username of that admin",
     "ADMIN_PASSWORD": "password of that admin",
@@ -134,6 +143,8 @@ def _default(value: Any) -> str:
         return "development-only value"
     if value is None:
         return "unset"
+    if value == ():
+        return "none"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     return f"`{value}`"

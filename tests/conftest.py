@@ -74,6 +74,12 @@ def service_env(**overrides: str) -> dict[str, str]:
         ADMIN_USERNAME=ADMIN["username"],
         ADMIN_PASSWORD=ADMIN["password"],
         LOGIN_WINDOW_S=str(LOGIN_WINDOW_S),
+        # Every test client is 127.0.0.1: the per-client limit is shown on a stack of its own
+        # (tests/security/test_configured_limits.py), and here a test may act as another
+        # client with X-Forwarded-For.
+        CLIENT_AUTH_LIMIT="1000000",
+        TRUSTED_PROXIES="127.0.0.1",
+        WINDOW_SWEEP_INTERVAL_S="0.5",
     )
     env.update(overrides)
     return env

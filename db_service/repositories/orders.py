@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from db_service.models import Order, OrderStatus
-from db_service.repositories.windows import count_attempt
+from db_service.repositories import windows
 
 _SELECT = (
     "SELECT o.id, o.user_id, u.sid AS user_sid, o.product_id, o.quantity, o.unit_price,"
@@ -135,4 +135,6 @@ class OrderRepository:
 
     async def count_order_attempt(self, user_id: int, *, window_s: int) -> tuple[int, int]:
         """Count one order attempt in the user's window: (attempts so far, seconds left in it)."""
-        return await count_attempt(self._pool, "order_rate_windows", user_id, window_s=window_s)
+        return await windows.count_attempt(
+            self._pool, "order_rate_windows", user_id, window_s=window_s
+        )

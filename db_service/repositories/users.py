@@ -1,4 +1,4 @@
-"""SQL for users and login attempts."""
+"""SQL for users, their login attempts and the per-client window of logins and registrations."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from db_service.models import Role, User
-from db_service.repositories.windows import count_attempt
+from db_service.repositories import windows
 
 _COLUMNS = "id, sid, username, email, role, is_active, token_version, created_at, updated_at"
 
@@ -128,13 +128,25 @@ class UserRepository:
         )
         return [_user(r) for r in rows]
 
-    async def count_login_attempt(self, username_key: str, *, window_s: int) -> tuple[int, int]:
-        """Count one attempt in the current window: (attempts so far, seconds until it ends).
+    async def count_login_attempt(
+        self, username_key: str, client_key: str, *, window_s: int
+    ) -> tuple[int, int]:
+        """Count one attempt at an account from a client in the current window: (attempts so
+        far, seconds until it ends).
 
-        Counted before the password is checked, so attempts racing each other (for example many
-        aliased `login` fields in one request) are all counted.
+        Keyed by account and client, so failures from one client never lock the account out
+        for the others. Counted before the password is checked, so attempts racing each other
+        are all counted.
         """
-        return await count_attempt(self._pool, "login_attempts", username_key, window_s=window_s)
+        return await windows.count_attempt(
+            self._pool, "login_attempts", username_key, client_key, window_s=window_s
+        )
 
-    async def clear_login_attempts(self, username_key: str) -> None:
-        await self._pool.execute("DELETE FROM login_attempts WHERE username_key = $1", username_key)
+    async def clear_login_attempts(self, username_key: str, client_key: str) -> None:
+        await windows.clear(self._pool, "login_attempts", username_key, client_key)
+
+    async def count_client_attempt(self, client_key: str, *, window_s: int) -> tuple[int, int]:
+        """Count one login or registration from a client: (attempts so far, seconds left)."""
+        return await windows.count_attempt(
+            self._pool, "client_auth_windows", client_key, window_s=window_s
+        )
