@@ -206,17 +206,23 @@ class BenchStack:
         suffix = "" if name == "on" else "_off"
         shipping_env = {"LOG_SHIPPING": "true" if shipping else "false"}
         db_addr = f"{HOST}:{free_port()}"
+        spool = self.options.data_dir / "spool"
         db_env = {
             "DATABASE_URL": self.dsn,
             "DB_SERVICE_LISTEN": db_addr,
             "LOGGING_SERVICE_ADDR": log_addr,
+            "LOG_SPOOL_DIR": str(spool / f"db_service{suffix}"),
         }
         self._spawn(
             f"db_service{suffix}",
             self._module("db_service"),
             {**db_env, **shipping_env, **extra_db_env, **DB_SERVICE_BENCH_ENV},
         )
-        gateway_env = {"DB_SERVICE_ADDR": db_addr, "LOGGING_SERVICE_ADDR": log_addr}
+        gateway_env = {
+            "DB_SERVICE_ADDR": db_addr,
+            "LOGGING_SERVICE_ADDR": log_addr,
+            "LOG_SPOOL_DIR": str(spool / f"gateway{suffix}"),
+        }
         self._start_gateway(f"gateway{suffix}", name, {**gateway_env, **shipping_env})
 
     def _start_gateway(self, process: str, target: str, env: Mapping[str, str]) -> None:

@@ -91,8 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         return _supervise(settings)
 
     from db_service.server import serve
+    from logging_service.client import SpoolInUse
 
-    _run(serve(settings))
+    try:
+        _run(serve(settings))
+    except SpoolInUse as exc:
+        print(f"db_service refuses to start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

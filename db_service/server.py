@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -76,6 +77,10 @@ class DBServiceApp:
             batch_max=settings.log_batch_max,
             flush_interval_s=settings.log_flush_interval_s,
             enabled=settings.log_shipping,
+            spool_dir=Path(settings.log_spool_dir) if settings.log_spool_dir else None,
+            spool_max_bytes=settings.log_spool_max_bytes,
+            spool_sync_s=settings.log_spool_sync_ms / 1000,
+            durability=settings.log_durability,
         )
         self._server: grpc.aio.Server | None = None
         self._monitor: DatabaseMonitor | None = None
@@ -123,7 +128,12 @@ class DBServiceApp:
         )
 
         server = grpc.aio.server(
-            interceptors=[CallRecordInterceptor(self.shipper)], options=SERVER_OPTIONS
+            interceptors=[
+                CallRecordInterceptor(
+                    self.shipper, self.shipper.durable if self.shipper.sync else None
+                )
+            ],
+            options=SERVER_OPTIONS,
         )
         db_service_pb2_grpc.add_DBServiceServicer_to_server(DBServiceServicer(services), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

@@ -35,6 +35,7 @@ import grpc
 
 from logging_service.buffers import Frame, MemoryQueue, RecordBuffer
 from logging_service.records import clip, from_json, redact
+from logging_service.shipper_metrics import ShipperCollector
 from logging_service.spool import DiskSpool, SpoolInUse
 from logging_service.wire import MESSAGE_MAX_BYTES, LogChannel, batch_messages
 from protos import logging_service_pb2 as pb
@@ -44,6 +45,7 @@ __all__ = [
     "Durability",
     "LogChannel",
     "LogShipper",
+    "ShipperCollector",
     "ShipperStats",
     "SpoolInUse",
     "batch_messages",
