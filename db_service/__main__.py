@@ -28,6 +28,7 @@ async def _create_admin(settings: Settings, sid: str, username: str, password: s
     import asyncpg
 
     from db_service.migrate import apply_migrations
+    from db_service.outbox import Outbox
     from db_service.passwords import Passwords
     from db_service.repositories.users import UserRepository
     from db_service.services.users import LoginPolicy, UserService
@@ -37,7 +38,8 @@ async def _create_admin(settings: Settings, sid: str, username: str, password: s
     try:
         await apply_migrations(pool)
         users = UserService(
-            UserRepository(pool),
+            # Its records wait in the outbox until a running db_service relays them.
+            UserRepository(pool, Outbox(max_rows=settings.log_outbox_max_rows)),
             Passwords(1),
             TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, 60),
             LoginPolicy(max_attempts=settings.login_max_failures, window_s=settings.login_window_s),

@@ -20,8 +20,11 @@ from db_service import metrics
 from db_service.dbhealth import DatabaseMonitor
 from db_service.interceptors import CallRecordInterceptor
 from db_service.migrate import apply_migrations
+from db_service.outbox import Outbox
 from db_service.passwords import Passwords
+from db_service.relay import OutboxRelay
 from db_service.repositories.orders import OrderRepository
+from db_service.repositories.outbox import OutboxRepository
 from db_service.repositories.products import ProductRepository
 from db_service.repositories.users import UserRepository
 from db_service.servicers import DBServiceServicer, Services
@@ -32,7 +35,7 @@ from db_service.services.users import LoginPolicy, UserService
 from db_service.settings import Settings
 from db_service.tokens import TokenCodec
 from db_service.workermetrics import CollectorMirror
-from logging_service.client import LogShipper
+from logging_service.client import LogChannel, LogShipper
 from protos import db_service_pb2, db_service_pb2_grpc
 
 log = logging.getLogger("db_service")
@@ -82,6 +85,8 @@ class DBServiceApp:
             spool_sync_s=settings.log_spool_sync_ms / 1000,
             durability=settings.log_durability,
         )
+        self.outbox = Outbox(max_rows=settings.log_outbox_max_rows)
+        self._relay: OutboxRelay | None = None
         self._server: grpc.aio.Server | None = None
         self._monitor: DatabaseMonitor | None = None
         self._mirror: CollectorMirror | None = None
@@ -94,14 +99,23 @@ class DBServiceApp:
         self.pool = await self._connect()
         if s.prometheus_multiproc_dir is not None:
             # A worker: its supervisor serves DB_METRICS_PORT, summed over the workers' files.
-            self._mirror = CollectorMirror(metrics.PoolCollector(self.pool))
+            self._mirror = CollectorMirror(metrics.PoolCollector(self.pool, self.shipper, self.outbox))
             self._mirror.start()
         elif s.db_metrics_port:
-            self._pool_metrics = metrics.register_pool(self.pool)
+            self._pool_metrics = metrics.register_pool(self.pool, self.shipper, self.outbox)
             self._metrics_server, _ = start_http_server(s.db_metrics_port)
         await apply_migrations(self.pool)
+        if s.log_shipping:
+            self._relay = OutboxRelay(
+                self.outbox,
+                OutboxRepository(self.pool),
+                self.pool,
+                LogChannel(s.logging_service_addr, call_timeout_s=5.0),
+                batch_max=s.log_batch_max,
+            )
+            self._relay.start()
         codec = TokenCodec(s.jwt_secret.get_secret_value(), s.jwt_issuer, s.jwt_ttl_s)
-        user_repo = UserRepository(self.pool)
+        user_repo = UserRepository(self.pool, self.outbox)
         users = UserService(
             user_repo,
             Passwords(s.hash_concurrency),
@@ -120,7 +134,7 @@ class DBServiceApp:
             users=users,
             products=ProductService(products),
             orders=OrderService(
-                OrderRepository(self.pool),
+                OrderRepository(self.pool, self.outbox),
                 products,
                 user_repo,
                 OrderRatePolicy(max_orders=s.order_rate_limit, window_s=s.order_rate_window_s),
@@ -161,6 +175,8 @@ class DBServiceApp:
         await self._set_serving(False)
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
+        if self._relay is not None:
+            await self._relay.stop()  # rows not relayed yet wait in PostgreSQL for the next start
         if self.pool is not None:
             try:
                 await asyncio.wait_for(self.pool.close(), timeout=5)

@@ -410,12 +410,18 @@ class DiskSpool:
     def _write_failed(self, exc: OSError, count: int) -> None:
         self._lost += count
         self._degrade(f"cannot write to {self.directory}: {exc.strerror or exc}")
-        if self._active is not None:
+        segment = self._active
+        if segment is not None:
             # A partial frame may follow the last whole one: cut it, and start a new segment
             # next time (sequence numbers stay contiguous within a segment).
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._active.size)
+                os.ftruncate(self._fd, segment.size)
             self._close_active()
+            if segment.count == 0:  # nothing in it: do not leave one empty file per turn
+                with self._lock:
+                    self._segments.remove(segment)
+                with contextlib.suppress(OSError):
+                    segment.path.unlink()
         with self._lock:
             self._written = self._taken
 

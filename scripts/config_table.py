@@ -60,6 +60,9 @@ DESCRIPTIONS: dict[str, str] = {
     "loses at most the records of this window",
     "LOG_SPOOL_MAX_BYTES": "largest size of the spool on disk; records beyond it are dropped "
     "(and counted)",
+    "LOG_OUTBOX_MAX_ROWS": "outbox records (of committed orders and identity changes) kept while "
+    "logging_service is away; beyond it new ones are dropped and counted, the change still "
+    "commits",
     "LOG_DURABILITY": "`batch` (answer at once, records durable within `LOG_SPOOL_SYNC_MS`) or "
     "`sync` (answer only once the call's log records are on disk)",
     "LOG_BATCH_MAX": "log records per StreamLogBatches call",
