@@ -30,71 +30,29 @@ import contextlib
 import fcntl
 import logging
 import os
-import struct
 import threading
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from logging_service.buffers import BufferStats, Frame
+from logging_service.segments import (
+    Segment,
+    encode_frame,
+    first_ts,
+    parse_frames,
+    scan,
+    segment_name,
+)
 
 log = logging.getLogger("logging_service.spool")
 
 SEGMENT_BYTES = 8 * 1024 * 1024
-# A record is ~11 kB at most (records.FIELD_LIMITS); a longer length field means a torn header.
-_MAX_PAYLOAD = 1024 * 1024
 _READ_CHUNK = 4 * 1024 * 1024
 _MIN_READ = 64 * 1024
-_HEADER = struct.Struct("<IId")
-_TS = struct.Struct("<d")
-_SUFFIX = ".seg"
 
 
 class SpoolInUse(RuntimeError):
     """Another process holds the spool directory: two writers would corrupt each other."""
-
-
-def encode_frame(payload: bytes, ts: float) -> bytes:
-    crc = zlib.crc32(payload, zlib.crc32(_TS.pack(ts)))
-    return _HEADER.pack(len(payload), crc, ts) + payload
-
-
-def parse_frames(data: bytes, limit: int) -> tuple[list[tuple[float, bytes]], int, bool]:
-    """Up to `limit` whole frames from the start of `data`: (frames, bytes used, corrupt).
-
-    A frame cut off at the end of `data` is left for the next read; a bad length or checksum
-    stops the parse with `corrupt` set.
-    """
-    frames: list[tuple[float, bytes]] = []
-    pos, size = 0, len(data)
-    while len(frames) < limit and pos + _HEADER.size <= size:
-        length, crc, ts = _HEADER.unpack_from(data, pos)
-        start = pos + _HEADER.size
-        end = start + length
-        if length > _MAX_PAYLOAD:
-            return frames, pos, True
-        if end > size:
-            break
-        payload = data[start:end]
-        if zlib.crc32(payload, zlib.crc32(data[pos + 8 : start])) != crc:
-            return frames, pos, True
-        frames.append((ts, payload))
-        pos = end
-    return frames, pos, False
-
-
-@dataclass(slots=True, eq=False)
-class _Segment:
-    first: int  # sequence number of its first frame
-    path: Path
-    size: int = 0  # bytes of whole frames
-    count: int = 0  # frames
-    closed: bool = False
-
-    @property
-    def last(self) -> int:
-        return self.first + self.count - 1
 
 
 class DiskSpool:
@@ -122,7 +80,7 @@ class DiskSpool:
         self._pending: collections.deque[bytes] = collections.deque()
         self._kick = threading.Event()
         self._lock = threading.Lock()  # guards _segments and each segment's size and count
-        self._segments: list[_Segment] = []
+        self._segments: list[Segment] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._callback: Callable[[], None] | None = None
@@ -134,7 +92,7 @@ class DiskSpool:
         # The reader's side (read, in a worker thread while the sender awaits it).
         self._read_seq = 0  # the last sequence number read (handed out or skipped)
         self._handed = 0  # the last sequence number handed out
-        self._rseg: _Segment | None = None
+        self._rseg: Segment | None = None
         self._roff = self._rnext = 0  # offset in _rseg, and the sequence number found there
         self._read_lost = 0
         # The writer thread's side; plain ints read by the others.
@@ -142,7 +100,7 @@ class DiskSpool:
         self._disk_bytes = self._lost = 0
         self.syncs = 0  # fsyncs made: group commit shows as far fewer than records
         self._degraded = ""
-        self._active: _Segment | None = None
+        self._active: Segment | None = None
         self._fd = self._lock_fd = self._cursor_fd = -1
         self._cursor_written = 0
 
@@ -286,22 +244,7 @@ class DiskSpool:
     def _recover(self, acked: int) -> None:
         """Take over the segments of a previous run: every one is read again from the record
         after `acked`; a torn frame at the end of the last one (a crash mid-write) is cut off."""
-        paths = sorted(
-            (p for p in self.directory.iterdir() if p.suffix == _SUFFIX and p.stem.isdigit()),
-            key=lambda p: int(p.stem),
-        )
-        segments: list[_Segment] = []
-        for i, path in enumerate(paths):
-            segment = _Segment(int(path.stem), path, size=path.stat().st_size, closed=True)
-            if i + 1 < len(paths):
-                segment.count = int(paths[i + 1].stem) - segment.first
-            else:
-                frames, valid, _ = parse_frames(path.read_bytes(), limit=1 << 62)
-                segment.count = len(frames)
-                if valid < segment.size:
-                    os.truncate(path, valid)
-                    segment.size = valid
-            segments.append(segment)
+        segments = scan(self.directory)
         last = max([acked, *(s.last for s in segments)])
         kept = []
         for segment in segments:
@@ -314,10 +257,7 @@ class DiskSpool:
         self._appended = self._taken = self._written = self._settled = last
         self._acked = self._read_seq = self._handed = self._cursor_written = acked
         if kept:
-            with kept[0].path.open("rb") as f:
-                header = f.read(_HEADER.size)
-            if len(header) == _HEADER.size:
-                self._oldest_ts = _HEADER.unpack(header)[2]
+            self._oldest_ts = first_ts(kept[0].path)
             log.info(
                 "log spool %s: %d records left unacknowledged by an earlier run, re-sending",
                 self.directory,
@@ -382,10 +322,10 @@ class DiskSpool:
             self._written = segment.last
         self._disk_bytes += len(data)
 
-    def _new_segment(self, first: int) -> _Segment:
-        path = self.directory / f"{first:020d}{_SUFFIX}"
+    def _new_segment(self, first: int) -> Segment:
+        path = self.directory / segment_name(first)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        segment = _Segment(first, path)
+        segment = Segment(first, path)
         self._active = segment
         with self._lock:
             self._segments.append(segment)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from logging_service.buffers import Frame
-from logging_service.spool import DiskSpool, SpoolInUse, encode_frame
+from logging_service.segments import encode_frame
+from logging_service.spool import DiskSpool, SpoolInUse
 
 
 def spool(directory: Path, **overrides: int | float) -> DiskSpool:
