@@ -84,6 +84,7 @@ class DBServiceApp:
             spool_max_bytes=settings.log_spool_max_bytes,
             spool_sync_s=settings.log_spool_sync_ms / 1000,
             durability=settings.log_durability,
+            spool_slot=settings.worker_index or 0,
         )
         self.outbox = Outbox(max_rows=settings.log_outbox_max_rows)
         self._relay: OutboxRelay | None = None
@@ -99,7 +100,9 @@ class DBServiceApp:
         self.pool = await self._connect()
         if s.prometheus_multiproc_dir is not None:
             # A worker: its supervisor serves DB_METRICS_PORT, summed over the workers' files.
-            self._mirror = CollectorMirror(metrics.PoolCollector(self.pool, self.shipper, self.outbox))
+            self._mirror = CollectorMirror(
+                metrics.PoolCollector(self.pool, self.shipper, self.outbox)
+            )
             self._mirror.start()
         elif s.db_metrics_port:
             self._pool_metrics = metrics.register_pool(self.pool, self.shipper, self.outbox)

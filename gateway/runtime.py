@@ -42,6 +42,7 @@ class Runtime:
             spool_max_bytes=settings.log_spool_max_bytes,
             spool_sync_s=settings.log_spool_sync_ms / 1000,
             durability=settings.log_durability,
+            spool_slot=settings.worker_index or 0,
         )
         self._mirror: CollectorMirror | None = None
 

@@ -113,6 +113,7 @@ class LogShipper:
         spool_max_bytes: int = 1024**3,
         spool_sync_s: float = 0.05,
         durability: Durability = "batch",
+        spool_slot: int = 0,
     ) -> None:
         if queue_max < 1 or not 1 <= batch_max <= MAX_BATCH:
             raise ValueError(f"need queue_max >= 1 and 1 <= batch_max <= {MAX_BATCH}")
@@ -133,6 +134,7 @@ class LogShipper:
                 max_bytes=spool_max_bytes,
                 sync_interval_s=spool_sync_s,
                 max_pending=queue_max,
+                slot=spool_slot,
             )
             if spool_dir is not None and enabled
             else MemoryQueue(queue_max)
@@ -173,8 +175,8 @@ class LogShipper:
     async def start(self) -> None:
         """Open the spool (recovering an earlier run's records) and start the sender.
 
-        Raises SpoolInUse when another process uses the spool directory. A spool that cannot
-        be written is reported (`stats.degraded`) and replaced by the memory queue.
+        Raises SpoolInUse when other processes hold every slot of the spool directory. A spool
+        that cannot be written is reported (`stats.degraded`) and replaced by the memory queue.
         """
         if self._task is not None or not self._enabled:
             return

@@ -3,12 +3,16 @@ once logging_service has acknowledged every record in them.
 
     spool = DiskSpool(Path(".merch/spool/gateway"), max_bytes=1 << 30, sync_interval_s=0.05,
                       max_pending=10_000)
-    await spool.open()           # SpoolInUse if another process holds the directory
+    await spool.open()           # locks a slot of the directory: .merch/spool/gateway/slot-0
     spool.append(payload, ts)    # on the event loop; never blocks
     frames = await spool.read(500); ...; spool.ack(frames[-1])
     await spool.close()
 
-The directory holds `spool.lock` (flock'ed by its one user, with its pid), the segments
+Processes that share the directory (the workers of one service, replicas on one volume) never
+share a spool: each locks a slot, `slot-<n>/`, trying its preferred one (its worker index)
+first, then the others from 0; one that finds every slot taken refuses to start (SpoolInUse).
+A restarted process takes a free slot again and first re-sends what it holds, whoever left it.
+A slot holds `spool.lock` (flock'ed by its one user, with its pid), the segments
 `<first sequence number, 20 digits>.seg`, and `acked`, the sequence number of the last
 acknowledged record: a hint written without fsync that spares a restart from re-sending what was
 already acknowledged (at least once either way). A segment is a run of frames: payload length
@@ -51,8 +55,12 @@ _READ_CHUNK = 4 * 1024 * 1024
 _MIN_READ = 64 * 1024
 
 
+# Processes sharing one LOG_SPOOL_DIR (workers, replicas on one volume) each lock a slot.
+MAX_SLOTS = 64
+
+
 class SpoolInUse(RuntimeError):
-    """Another process holds the spool directory: two writers would corrupt each other."""
+    """Every slot of the spool directory is held by another process."""
 
 
 class DiskSpool:
@@ -63,14 +71,19 @@ class DiskSpool:
 
     def __init__(
         self,
-        directory: Path,
+        base: Path,
         *,
         max_bytes: int,
         sync_interval_s: float,
         max_pending: int,
         segment_bytes: int = SEGMENT_BYTES,
+        slot: int = 0,
+        max_slots: int = MAX_SLOTS,
     ) -> None:
-        self.directory = directory
+        self.base = base
+        self.directory = base / f"slot-{slot}"  # the slot this process locks, once open
+        self._slot = slot
+        self._max_slots = max(max_slots, slot + 1)
         self._max_bytes = max_bytes
         self._sync_interval_s = sync_interval_s
         self._max_pending = max_pending
@@ -213,20 +226,28 @@ class DiskSpool:
     # --- opening and recovery (a worker thread) ------------------------------------------
 
     def _open(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.directory / "spool.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
+        self.base.mkdir(parents=True, exist_ok=True)
+        fd = -1
+        for slot in dict.fromkeys((self._slot, *range(self._max_slots))):
+            directory = self.base / f"slot-{slot}"
+            directory.mkdir(exist_ok=True)
+            fd = os.open(directory / "spool.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)  # another live process holds this slot: try the next one
+                fd = -1
+                continue
+            except OSError:
+                os.close(fd)
+                raise
+            self.directory = directory
+            break
+        if fd < 0:
             raise SpoolInUse(
-                f"log spool directory {self.directory} is in use by another process"
-                f" (pid {holder}); give each process its own LOG_SPOOL_DIR"
-            ) from None
-        except OSError:
-            os.close(fd)
-            raise
+                f"all {self._max_slots} slots of log spool {self.base} are in use by other"
+                " processes; give this one a LOG_SPOOL_DIR of its own"
+            )
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

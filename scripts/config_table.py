@@ -55,7 +55,8 @@ DESCRIPTIONS: dict[str, str] = {
     "LOG_QUEUE_MAX": "log records held in memory (waiting for the spool's writer, or queued when "
     "there is no spool) before new ones are dropped (and counted)",
     "LOG_SPOOL_DIR": "directory of the disk spool where log records wait until logging_service "
-    "acknowledges them; one per process (a second one refuses to start); empty: memory only",
+    "acknowledges them; each process sharing it (workers, replicas) locks a slot `slot-<n>` of "
+    "its own; empty: memory only",
     "LOG_SPOOL_SYNC_MS": "the spool writes and fsyncs at least this often (group commit); a crash "
     "loses at most the records of this window",
     "LOG_SPOOL_MAX_BYTES": "largest size of the spool on disk; records beyond it are dropped "

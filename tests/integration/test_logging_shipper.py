@@ -324,4 +324,4 @@ async def test_a_restarted_shipper_first_resends_what_its_spool_kept(
     # then nothing was dropped and every record arrived once, with its first event id
     assert (first.stats.dropped, first.stats.sent) == (0, 0)
     assert await read_ids(broker, server, 30) == ids
-    assert await asyncio.to_thread(lambda: list(tmp_path.glob("*.seg"))) == []
+    assert await asyncio.to_thread(lambda: list(tmp_path.glob("slot-*/*.seg"))) == []

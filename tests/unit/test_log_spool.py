@@ -42,7 +42,8 @@ async def read_all(s: DiskSpool, limit: int = 1000) -> list[Frame]:
 
 
 def segments(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.glob("*.seg"))
+    """The segment files of the spool at `directory` (a lone process locks its slot-0)."""
+    return sorted(p.name for p in (directory / "slot-0").glob("*.seg"))
 
 
 async def until(predicate: Callable[[], bool], message: str, within: float = 5.0) -> None:
@@ -81,7 +82,7 @@ async def test_unacknowledged_records_are_read_again_after_a_reopen(tmp_path: Pa
     payloads = await fill(first, 100)
     frames = await read_all(first)
     first.ack(frames[39])
-    cursor = tmp_path / "acked"
+    cursor = tmp_path / "slot-0" / "acked"
     await until(lambda: cursor.read_text().strip() == f"{40:020d}", "acknowledgement not noted")
     await first.close()
 
@@ -121,7 +122,7 @@ async def test_a_torn_record_at_the_end_is_cut_off_when_reopened(tmp_path: Path)
     await s.close()
     # a crash in the middle of a write: half a frame after the last whole one
     (last,) = segments(tmp_path)
-    with (tmp_path / last).open("ab") as f:
+    with (tmp_path / "slot-0" / last).open("ab") as f:
         f.write(encode_frame(b"half-written", 1.0)[:10])
 
     again = spool(tmp_path)
@@ -173,10 +174,23 @@ async def test_a_burst_waiting_for_disk_shares_one_fsync(tmp_path: Path) -> None
         await s.close()
 
 
-async def test_a_directory_another_user_holds_is_refused(opened: DiskSpool) -> None:
-    other = spool(opened.directory)
+async def test_processes_sharing_a_directory_each_lock_a_slot_of_their_own(
+    opened: DiskSpool,
+) -> None:
+    # given a spool open on a directory; when a second one opens the same directory
+    other = spool(opened.base)
+    await other.open()
+    try:
+        # then it writes to a slot of its own, never to the first one's
+        assert (opened.directory.name, other.directory.name) == ("slot-0", "slot-1")
+    finally:
+        await other.close()
 
-    with pytest.raises(SpoolInUse, match="in use by another process"):
+
+async def test_a_directory_whose_every_slot_is_held_is_refused(opened: DiskSpool) -> None:
+    other = spool(opened.base, max_slots=1)
+
+    with pytest.raises(SpoolInUse, match="are in use by other processes"):
         await other.open()
 
 
