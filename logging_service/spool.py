@@ -404,11 +404,11 @@ class DiskSpool:
         for segment in done:
             if segment is self._active:
                 self._close_active()
+            self._disk_bytes -= segment.size  # first: once the file is gone, its room is free
             try:
                 segment.path.unlink(missing_ok=True)
             except OSError as exc:
                 self._degrade(f"cannot delete {segment.path.name}: {exc.strerror or exc}")
-            self._disk_bytes -= segment.size
         if acked != self._cursor_written and self._cursor_fd >= 0:
             with contextlib.suppress(OSError):
                 os.pwrite(self._cursor_fd, f"{acked:020d}\n".encode(), 0)
