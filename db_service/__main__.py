@@ -30,6 +30,7 @@ async def _create_admin(
     import asyncpg
 
     from db_service.migrate import apply_migrations
+    from db_service.outbox import Outbox
     from db_service.passwords import Passwords
     from db_service.repositories.users import UserRepository
     from db_service.services.users import LoginPolicy, UserService
@@ -39,7 +40,8 @@ async def _create_admin(
     try:
         await apply_migrations(pool)
         users = UserService(
-            UserRepository(pool),
+            # Its records wait in the outbox until a running db_service relays them.
+            UserRepository(pool, Outbox(max_rows=settings.log_outbox_max_rows)),
             Passwords(1),
             TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, 60),
             LoginPolicy(max_attempts=settings.login_max_failures, window_s=settings.login_window_s),
@@ -104,12 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         return _supervise(settings)
 
     from db_service.server import StartupRefused, serve
+    from logging_service.client import SpoolInUse
 
     try:
         _run(serve(settings))
     except StartupRefused as exc:
         print(f"db_service: refusing to start: {exc}", file=sys.stderr)
         return 1
+    except SpoolInUse as exc:
+        print(f"db_service refuses to start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,8 +21,11 @@ from db_service.dbhealth import DatabaseMonitor
 from db_service.errors import DomainError
 from db_service.interceptors import CallRecordInterceptor
 from db_service.migrate import apply_migrations
+from db_service.outbox import Outbox
 from db_service.passwords import Passwords
+from db_service.relay import OutboxRelay
 from db_service.repositories.orders import OrderRepository
+from db_service.repositories.outbox import OutboxRepository
 from db_service.repositories.products import ProductRepository
 from db_service.repositories.users import UserRepository
 from db_service.servicers import DBServiceServicer, Services
@@ -33,7 +37,7 @@ from db_service.settings import Settings
 from db_service.sweeper import WindowSweeper
 from db_service.tokens import TokenCodec
 from db_service.workermetrics import CollectorMirror
-from logging_service.client import LogShipper
+from logging_service.client import LogChannel, LogShipper
 from protos import db_service_pb2, db_service_pb2_grpc
 
 log = logging.getLogger("db_service")
@@ -82,7 +86,14 @@ class DBServiceApp:
             batch_max=settings.log_batch_max,
             flush_interval_s=settings.log_flush_interval_s,
             enabled=settings.log_shipping,
+            spool_dir=Path(settings.log_spool_dir) if settings.log_spool_dir else None,
+            spool_max_bytes=settings.log_spool_max_bytes,
+            spool_sync_s=settings.log_spool_sync_ms / 1000,
+            durability=settings.log_durability,
+            spool_slot=settings.worker_index or 0,
         )
+        self.outbox = Outbox(max_rows=settings.log_outbox_max_rows)
+        self._relay: OutboxRelay | None = None
         self._server: grpc.aio.Server | None = None
         self._monitor: DatabaseMonitor | None = None
         self._mirror: CollectorMirror | None = None
@@ -96,14 +107,25 @@ class DBServiceApp:
         self.pool = await self._connect()
         if s.prometheus_multiproc_dir is not None:
             # A worker: its supervisor serves DB_METRICS_PORT, summed over the workers' files.
-            self._mirror = CollectorMirror(metrics.PoolCollector(self.pool))
+            self._mirror = CollectorMirror(
+                metrics.PoolCollector(self.pool, self.shipper, self.outbox)
+            )
             self._mirror.start()
         elif s.db_metrics_port:
-            self._pool_metrics = metrics.register_pool(self.pool)
+            self._pool_metrics = metrics.register_pool(self.pool, self.shipper, self.outbox)
             self._metrics_server, _ = start_http_server(s.db_metrics_port)
         await apply_migrations(self.pool)
+        if s.log_shipping:
+            self._relay = OutboxRelay(
+                self.outbox,
+                OutboxRepository(self.pool),
+                self.pool,
+                LogChannel(s.logging_service_addr, call_timeout_s=5.0),
+                batch_max=s.log_batch_max,
+            )
+            self._relay.start()
         codec = TokenCodec(s.jwt_secret.get_secret_value(), s.jwt_issuer, s.jwt_ttl_s)
-        user_repo = UserRepository(self.pool)
+        user_repo = UserRepository(self.pool, self.outbox)
         users = UserService(
             user_repo,
             Passwords(s.hash_concurrency),
@@ -131,7 +153,7 @@ class DBServiceApp:
             users=users,
             products=ProductService(products),
             orders=OrderService(
-                OrderRepository(self.pool),
+                OrderRepository(self.pool, self.outbox),
                 products,
                 user_repo,
                 OrderRatePolicy(max_orders=s.order_rate_limit, window_s=s.order_rate_window_s),
@@ -139,7 +161,12 @@ class DBServiceApp:
         )
 
         server = grpc.aio.server(
-            interceptors=[CallRecordInterceptor(self.shipper)], options=SERVER_OPTIONS
+            interceptors=[
+                CallRecordInterceptor(
+                    self.shipper, self.shipper.durable if self.shipper.sync else None
+                )
+            ],
+            options=SERVER_OPTIONS,
         )
         db_service_pb2_grpc.add_DBServiceServicer_to_server(DBServiceServicer(services), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -179,6 +206,8 @@ class DBServiceApp:
         await self._set_serving(False)
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
+        if self._relay is not None:
+            await self._relay.stop()  # rows not relayed yet wait in PostgreSQL for the next start
         if self.pool is not None:
             try:
                 await asyncio.wait_for(self.pool.close(), timeout=5)

@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     worker_index: int | None = Field(default=None, ge=0)
     # Set by the supervisor: where the workers' metrics meet (prometheus-client multiprocess).
     prometheus_multiproc_dir: str | None = None
+    # The disk spool records wait in until acknowledged (logging_service.spool); "" = memory only.
+    log_spool_dir: str = ".merch/spool/db_service"
+    log_spool_sync_ms: int = Field(default=50, ge=1, le=10_000)
+    log_spool_max_bytes: int = Field(default=1024**3, ge=4096)
+    # batch: fsync every LOG_SPOOL_SYNC_MS; sync: answer only once the call's records are on disk.
+    log_durability: Literal["batch", "sync"] = "batch"
+    # Outbox rows (records of committed orders and identity changes) kept while logging_service
+    # is away; beyond it new ones are dropped and counted (the change still commits).
+    log_outbox_max_rows: int = Field(default=1_000_000, ge=1)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
     log_batch_max: int = Field(default=500, ge=1, le=5_000)
     log_flush_interval_s: float = Field(default=0.2, ge=0, le=10)
+    # The disk spool records wait in until acknowledged (logging_service.spool); "" = memory only.
+    log_spool_dir: str = ".merch/spool/gateway"
+    log_spool_sync_ms: int = Field(default=50, ge=1, le=10_000)
+    log_spool_max_bytes: int = Field(default=1024**3, ge=4096)
+    # batch: fsync every LOG_SPOOL_SYNC_MS; sync: answer only once the call's records are on disk.
+    log_durability: Literal["batch", "sync"] = "batch"
     # None means "on in development, off in production".
     graphiql: bool | None = None
     introspection: bool | None = None

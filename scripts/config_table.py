@@ -61,7 +61,20 @@ DESCRIPTIONS: dict[str, str] = {
     "PERSISTED_QUERIES_MAX_CHARS": "total characters of those documents, per gateway process "
     "(least recently used evicted first)",
     "LOG_SHIPPING": "`false` records nothing (used by the benchmark's logging-off run)",
-    "LOG_QUEUE_MAX": "log records queued before new ones are dropped (and counted)",
+    "LOG_QUEUE_MAX": "log records held in memory (waiting for the spool's writer, or queued when "
+    "there is no spool) before new ones are dropped (and counted)",
+    "LOG_SPOOL_DIR": "directory of the disk spool where log records wait until logging_service "
+    "acknowledges them; each process sharing it (workers, replicas) locks a slot `slot-<n>` of "
+    "its own; empty: memory only",
+    "LOG_SPOOL_SYNC_MS": "the spool writes and fsyncs at least this often (group commit); a crash "
+    "loses at most the records of this window",
+    "LOG_SPOOL_MAX_BYTES": "largest size of the spool on disk; records beyond it are dropped "
+    "(and counted)",
+    "LOG_OUTBOX_MAX_ROWS": "outbox records (of committed orders and identity changes) kept while "
+    "logging_service is away; beyond it new ones are dropped and counted, the change still "
+    "commits",
+    "LOG_DURABILITY": "`batch` (answer at once, records durable within `LOG_SPOOL_SYNC_MS`) or "
+    "`sync` (answer only once the call's log records are on disk)",
     "LOG_BATCH_MAX": "log records per StreamLogBatches call",
     "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch",
     "LOG_TAIL_MAX_S": "longest a `logs` subscription streams before the client re-subscribes",

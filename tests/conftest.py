@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -65,7 +66,11 @@ def broker() -> Iterator[TansuBroker]:
 
 
 def service_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ADMIN_", "DB_", "KAFKA_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ADMIN_", "DB_", "KAFKA_", "LOG_SPOOL_", "LOG_DURABILITY"))
+    }
     env.update(
         PYTHONUNBUFFERED="1",
         MERCH_ENV="development",
@@ -86,6 +91,10 @@ def service_env(**overrides: str) -> dict[str, str]:
 
 
 def start_service(name: str, env: dict[str, str], log_dir: Path) -> ManagedProcess:
+    """Start `python -m name`; a service that ships logs gets a fresh spool directory of its own
+    unless `env` names one (a test restarting a service on its old spool passes it)."""
+    if name != "logging_service" and "LOG_SPOOL_DIR" not in env:
+        env = dict(env, LOG_SPOOL_DIR=tempfile.mkdtemp(prefix=f"spool-{name}-", dir=log_dir))
     log_file = (log_dir / f"{name}.log").open("a", encoding="utf-8")
     proc = ManagedProcess(name, [sys.executable, "-m", name], env=env, cwd=ROOT, output=log_file)
     proc.start()
