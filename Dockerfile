@@ -12,8 +12,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # The services run as this unprivileged user; the code stays root-owned and read-only to them.
+# The log spool's directory is theirs: a named volume mounted there starts with its owner.
 RUN groupadd --system --gid 10001 merch \
-    && useradd --system --uid 10001 --gid merch --no-create-home --shell /usr/sbin/nologin merch
+    && useradd --system --uid 10001 --gid merch --no-create-home --shell /usr/sbin/nologin merch \
+    && install -d --owner=merch --group=merch /var/lib/merch/spool
 
 # Dependencies first, from the lock alone, so this layer is rebuilt only when they change, not
 # on every code edit. pip installs the pinned installer (uv) hash-checked into a throwaway venv;

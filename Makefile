@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 SYNC := $(UV) sync --frozen --no-install-project --no-build --extra dev --extra test
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint typecheck pytest protos schema readme postman logs bench lock clean
+.PHONY: run test test-slow lint typecheck pytest protos schema readme postman logs bench lock clean
 
 # A new venv, the installer from requirements/bootstrap.txt (hash-checked), then the lock.
 $(STAMP): pyproject.toml uv.lock requirements/bootstrap.txt
@@ -37,6 +37,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(PY) -m pytest
+
+## test-slow: the long variants of the fault tests (a 60 s logging-service outage)
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
 
 ## protos: regenerate protos/*_pb2.py, *_pb2.pyi and *_pb2_grpc.py from the .proto files
 protos: $(STAMP)

@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-logging-run",
         action="store_true",
-        help="skip the logging-off stack (and the logging overhead ratio)",
+        help="skip the logging-off and LOG_DURABILITY=sync stacks (and the overhead rows)",
     )
     parser.add_argument(
         "--no-paced-run",

@@ -93,6 +93,19 @@ def overhead_table(overhead: list[dict[str, Any]]) -> str:
     lines.append(
         "cost: req/s lost with logging on; CPU cost: CPU per request (all services) added by it."
     )
+    synced = [o for o in overhead if "rps_sync" in o]
+    if synced:
+        lines += [
+            "",
+            f"{'LOG_DURABILITY=sync':<32} {'req/s':>9} {'off req/s':>9} {'cost':>7}"
+            f" {'p50 ms':>7} {'off p50':>7}",
+        ]
+        for o in synced:
+            lines.append(
+                f"{o['scenario']:<32} {o['rps_sync']:9.1f} {o['rps_off']:9.1f}"
+                f" {o['sync_overhead_pct']:6.1f}% {o['p50_ms_sync']:7.2f} {o['p50_ms_off']:7.2f}"
+            )
+        lines.append("sync: each response waits for the fsync of its records (shared by a burst).")
     return "\n".join(lines)
 
 

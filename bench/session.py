@@ -160,6 +160,8 @@ class Session:
             targets.append(self.stack.target("off"))
         if scenario.key in WORKER_SCENARIOS and self.stack.has_workers:
             targets.append(self.stack.target(WORKERS_TARGET))
+        if scenario.logging_off and self.stack.has_sync:
+            targets.append(self.stack.target("sync"))
         return targets
 
 

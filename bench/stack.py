@@ -34,7 +34,7 @@ ADMIN_PASSWORD = "bench-admin-password-0123"  # noqa: S105 - a throwaway databas
 # The order scenarios place hundreds of orders a second for a handful of users: far over the
 # per-user limit meant for shoppers. The limiter still runs (its UPSERT is part of the cost
 # measured); it just never refuses.
-DB_SERVICE_BENCH_ENV = {"ORDER_RATE_LIMIT": "1000000000"}
+DB_SERVICE_BENCH_ENV = {"ORDER_RATE_LIMIT": "1000000000", "CLIENT_AUTH_LIMIT": "1000000000"}
 READY_TIMEOUT_S = 120.0
 # The gateway of --workers N processes, beside the one-process gateway "on".
 WORKERS_TARGET = "workers"
@@ -128,6 +128,8 @@ class BenchStack:
         if self.options.logging_off_run:
             # No ADMIN_*: two db_services creating the same admin at once would race.
             self._start_pair("off", log_addr, shipping=False, extra_db_env={})
+            # And one answering only once its records are on disk: what LOG_DURABILITY=sync costs.
+            self._start_pair("sync", log_addr, shipping=True, extra_db_env={})
         port = free_port()
         self._urls["baseline"] = f"http://{HOST}:{port}"
         argv = [sys.executable, "-m", "bench.baseline", "--dsn", self.dsn]
@@ -161,14 +163,15 @@ class BenchStack:
                 raise BenchError(f"{name} exited ({process.returncode}); its last output:\n{tail}")
 
     def target(self, name: str) -> Target:
-        """The logging-on stack ("on"), the logging-off one ("off") or the baseline."""
+        """The logging-on stack ("on"), the logging-off one ("off"), the one in
+        LOG_DURABILITY=sync ("sync"), or the baseline."""
         assert self._pg is not None
         assert self._broker is not None
         common = {"postgres": self._pg.pid, "broker": self._broker.pid}
         if name == "baseline":
             pids = {"gateway": self._services["baseline"].pid, **common}
             return Target("baseline", self._urls["baseline"], pids, gateway_metrics=False)
-        suffix = "_off" if name == "off" else ""
+        suffix = "" if name in ("on", WORKERS_TARGET) else f"_{name}"
         gateway = "gateway_workers" if name == WORKERS_TARGET else f"gateway{suffix}"
         pids = {
             # The supervisor: its CPU time includes its workers' (bench.procstats reads the tree).
@@ -187,6 +190,10 @@ class BenchStack:
     def has_workers(self) -> bool:
         return WORKERS_TARGET in self._urls
 
+    @property
+    def has_sync(self) -> bool:
+        return "sync" in self._urls
+
     def stop(self) -> None:
         """Stop everything, newest first; each child gets its graceful signal, then SIGKILL."""
         for process in reversed(list(self._services.values())):
@@ -203,20 +210,29 @@ class BenchStack:
     def _start_pair(
         self, name: str, log_addr: str, *, shipping: bool, extra_db_env: Mapping[str, str]
     ) -> None:
-        suffix = "" if name == "on" else "_off"
-        shipping_env = {"LOG_SHIPPING": "true" if shipping else "false"}
+        suffix = "" if name == "on" else f"_{name}"
+        shipping_env = {
+            "LOG_SHIPPING": "true" if shipping else "false",
+            "LOG_DURABILITY": "sync" if name == "sync" else "batch",
+        }
         db_addr = f"{HOST}:{free_port()}"
+        spool = self.options.data_dir / "spool"
         db_env = {
             "DATABASE_URL": self.dsn,
             "DB_SERVICE_LISTEN": db_addr,
             "LOGGING_SERVICE_ADDR": log_addr,
+            "LOG_SPOOL_DIR": str(spool / f"db_service{suffix}"),
         }
         self._spawn(
             f"db_service{suffix}",
             self._module("db_service"),
             {**db_env, **shipping_env, **extra_db_env, **DB_SERVICE_BENCH_ENV},
         )
-        gateway_env = {"DB_SERVICE_ADDR": db_addr, "LOGGING_SERVICE_ADDR": log_addr}
+        gateway_env = {
+            "DB_SERVICE_ADDR": db_addr,
+            "LOGGING_SERVICE_ADDR": log_addr,
+            "LOG_SPOOL_DIR": str(spool / f"gateway{suffix}"),
+        }
         self._start_gateway(f"gateway{suffix}", name, {**gateway_env, **shipping_env})
 
     def _start_gateway(self, process: str, target: str, env: Mapping[str, str]) -> None:

@@ -106,7 +106,8 @@ def build_rows(
 
 
 def logging_overhead(rows: list[Row]) -> list[dict[str, Any]]:
-    """For each scenario timed with logging on and off: req/s of both and the cost of logging."""
+    """For each scenario timed with logging on and off: req/s of both and the cost of logging
+    (the default LOG_DURABILITY=batch), and of LOG_DURABILITY=sync where it was timed too."""
     by_key = {(r.scenario, r.target): r for r in rows}
     out = []
     for row in rows:
@@ -126,9 +127,22 @@ def logging_overhead(rows: list[Row]) -> list[dict[str, Any]]:
                 "cpu_ms_off": cpu_off,
                 # CPU per request is steadier than req/s when the machine is shared.
                 "cpu_overhead_pct": (cpu_on / cpu_off - 1) * 100 if cpu_off else 0.0,
+                **_sync_cost(by_key.get((row.scenario, "sync")), off),
             }
         )
     return out
+
+
+def _sync_cost(sync: Row | None, off: Row) -> dict[str, Any]:
+    """LOG_DURABILITY=sync against logging off: req/s, the cost, and p50 latency."""
+    if sync is None:
+        return {}
+    return {
+        "rps_sync": sync.rps,
+        "sync_overhead_pct": (1 - sync.rps / off.rps) * 100,
+        "p50_ms_sync": sync.p50_ms,
+        "p50_ms_off": off.p50_ms,
+    }
 
 
 def _ratio_target(rows: dict[str, Row], key: str, goal: float, name: str) -> Goal:

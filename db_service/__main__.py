@@ -25,10 +25,13 @@ def _run(coro: object) -> None:
         asyncio.run(coro)  # type: ignore[arg-type]
 
 
-async def _create_admin(settings: Settings, sid: str, username: str, password: str) -> None:
+async def _create_admin(
+    settings: Settings, sid: str, username: str, password: str, *, promote: bool
+) -> None:
     import asyncpg
 
     from db_service.migrate import apply_migrations
+    from db_service.outbox import Outbox
     from db_service.passwords import Passwords
     from db_service.repositories.users import UserRepository
     from db_service.services.users import LoginPolicy, UserService
@@ -38,12 +41,15 @@ async def _create_admin(settings: Settings, sid: str, username: str, password: s
     try:
         await apply_migrations(pool)
         users = UserService(
-            UserRepository(pool),
+            # Its records wait in the outbox until a running db_service relays them.
+            UserRepository(pool, Outbox(max_rows=settings.log_outbox_max_rows)),
             Passwords(1),
             TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, 60),
             LoginPolicy(max_attempts=settings.login_max_failures, window_s=settings.login_window_s),
         )
-        user = await users.ensure_admin(sid=sid, username=username, password=password)
+        user = await users.ensure_admin(
+            sid=sid, username=username, password=password, promote=promote
+        )
         print(f"admin {user.sid} ({user.username}) is ready")
     finally:
         await pool.close()
@@ -56,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--sid", required=True)
     admin.add_argument("--username", required=True)
     admin.add_argument("--password", help="read from the terminal when omitted")
+    admin.add_argument(
+        "--promote",
+        action="store_true",
+        help="make the existing customer with this sid an admin (never done without this flag)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = read_settings(Settings, "db_service")
@@ -69,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _run(
                 _create_admin(
-                    settings, args.sid, args.username, SecretStr(password).get_secret_value()
+                    settings,
+                    args.sid,
+                    args.username,
+                    SecretStr(password).get_secret_value(),
+                    promote=args.promote,
                 )
             )
         except DomainError as exc:
@@ -84,9 +99,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return _supervise(settings)
 
-    from db_service.server import serve
+    from db_service.server import StartupRefused, serve
+    from logging_service.client import SpoolInUse
 
-    _run(serve(settings))
+    try:
+        _run(serve(settings))
+    except StartupRefused as exc:
+        print(f"db_service: refusing to start: {exc}", file=sys.stderr)
+        return 1
+    except SpoolInUse as exc:
+        print(f"db_service refuses to start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

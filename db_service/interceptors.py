@@ -3,6 +3,8 @@ request id (a coalesced call made for several requests carries each one's id).""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,10 +41,17 @@ class CallRecorder(Protocol):
 
 
 class CallRecordInterceptor(grpc.aio.ServerInterceptor):
-    """Records every DBService RPC (not health or reflection) with the caller's request id."""
+    """Records every DBService RPC (not health or reflection) with the caller's request id.
 
-    def __init__(self, recorder: CallRecorder) -> None:
+    `durable`, when given (LOG_DURABILITY=sync), is awaited before the answer leaves: the
+    call's record is on disk first.
+    """
+
+    def __init__(
+        self, recorder: CallRecorder, durable: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._recorder = recorder
+        self._durable = durable
 
     async def intercept_service(
         self,
@@ -59,31 +68,46 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
         # The stubs type handler behaviours as synchronous; ours are coroutines.
         inner: Callable[[Any, Context], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
         recorder = self._recorder
+        durable = self._durable
 
         async def recorded(request: Any, context: Context) -> Any:
             call = CallInfo(request_id=request_ids[0])
             token = current_call.set(call)
             started = time.perf_counter()
             try:
-                return await inner(request, context)
-            except BaseException:
-                if call.outcome == "ok":
-                    call.outcome = "CANCELLED"
+                response = await inner(request, context)
+            except asyncio.CancelledError:
+                call.outcome = "CANCELLED" if call.outcome == "ok" else call.outcome
+                finish(call, started, token)
                 raise
-            finally:
-                current_call.reset(token)
-                elapsed = time.perf_counter() - started
-                RPCS.labels(method_name, call.outcome).inc()
-                RPC_SECONDS.labels(method_name).observe(elapsed)
-                for request_id in request_ids:
-                    recorder.record(
-                        kind="rpc",
-                        operation=operation,
-                        user=call.user,
-                        outcome=call.outcome,
-                        duration_ms=elapsed * 1000,
-                        request_id=request_id,
-                    )
+            except BaseException:
+                # An abort (a domain error) is an answer too: recorded, then durable if asked.
+                call.outcome = "CANCELLED" if call.outcome == "ok" else call.outcome
+                finish(call, started, token)
+                if durable is not None:
+                    await durable()
+                raise
+            finish(call, started, token)
+            if durable is not None:
+                await durable()
+            return response
+
+        def finish(
+            call: CallInfo, started: float, token: contextvars.Token[CallInfo | None]
+        ) -> None:
+            current_call.reset(token)
+            elapsed = time.perf_counter() - started
+            RPCS.labels(method_name, call.outcome).inc()
+            RPC_SECONDS.labels(method_name).observe(elapsed)
+            for request_id in request_ids:
+                recorder.record(
+                    kind="rpc",
+                    operation=operation,
+                    user=call.user,
+                    outcome=call.outcome,
+                    duration_ms=elapsed * 1000,
+                    request_id=request_id,
+                )
 
         return grpc.unary_unary_rpc_method_handler(
             recorded,

@@ -6,8 +6,11 @@ from collections.abc import Iterator
 
 import asyncpg
 from prometheus_client import REGISTRY, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from db_service.outbox import Outbox
+from logging_service.client import LogShipper, ShipperCollector
 
 RPCS = Counter(
     "db_service_rpcs_total", "DBService RPCs handled, by method and outcome", ["method", "outcome"]
@@ -16,12 +19,26 @@ RPC_SECONDS = Histogram("db_service_rpc_seconds", "DBService RPC latency", ["met
 
 
 class PoolCollector(Collector):
-    """The asyncpg pool's size and idle connections, read when Prometheus scrapes."""
+    """The asyncpg pool's size and idle connections, the log shipper's counters and spool, and
+    the log outbox, read when Prometheus scrapes."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, shipper: LogShipper, outbox: Outbox) -> None:
         self._pool = pool
+        self._shipper = ShipperCollector(shipper, prefix="db_service")
+        self._outbox = outbox
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield from self._shipper.collect()
+        yield GaugeMetricFamily(
+            "db_service_log_outbox_rows",
+            "Outbox records (committed orders and identity changes) not yet relayed",
+            value=self._outbox.rows,
+        )
+        yield CounterMetricFamily(
+            "db_service_log_outbox_dropped",
+            "Outbox records not written because the outbox was full",
+            value=self._outbox.dropped,
+        )
         size, idle = self._pool.get_size(), self._pool.get_idle_size()
         yield GaugeMetricFamily("db_service_pool_size", "Connections open", value=size)
         yield GaugeMetricFamily("db_service_pool_in_use", "Connections in use", value=size - idle)
@@ -30,7 +47,7 @@ class PoolCollector(Collector):
         )
 
 
-def register_pool(pool: asyncpg.Pool) -> Collector:
-    collector = PoolCollector(pool)
+def register_pool(pool: asyncpg.Pool, shipper: LogShipper, outbox: Outbox) -> Collector:
+    collector = PoolCollector(pool, shipper, outbox)
     REGISTRY.register(collector)
     return collector

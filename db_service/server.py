@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,10 +14,14 @@ from prometheus_client.registry import Collector
 
 from db_service import metrics
 from db_service.dbhealth import DatabaseMonitor
+from db_service.errors import DomainError
 from db_service.interceptors import CallRecordInterceptor
 from db_service.migrate import apply_migrations
+from db_service.outbox import Outbox
 from db_service.passwords import Passwords
+from db_service.relay import OutboxRelay
 from db_service.repositories.orders import OrderRepository
+from db_service.repositories.outbox import OutboxRepository
 from db_service.repositories.products import ProductRepository
 from db_service.repositories.users import UserRepository
 from db_service.servicers import DBServiceServicer, Services
@@ -25,13 +30,18 @@ from db_service.services.orders import OrderRatePolicy, OrderService
 from db_service.services.products import ProductService
 from db_service.services.users import LoginPolicy, UserService
 from db_service.settings import Settings
-from logging_service.client import LogShipper
+from db_service.sweeper import WindowSweeper
+from logging_service.client import LogChannel, LogShipper
 from plumbing.grpcserver import HealthStatus, serve_until_signalled, start_server
 from plumbing.workermetrics import CollectorMirror
 from protos import db_service_pb2, db_service_pb2_grpc
 from protos.tokens import TokenCodec
 
 log = logging.getLogger("db_service")
+
+
+class StartupRefused(Exception):
+    """db_service must not start with this configuration; the message says why, in one line."""
 
 
 class PooledConnection(asyncpg.Connection):
@@ -73,10 +83,18 @@ class DBServiceApp:
             batch_max=settings.log_batch_max,
             flush_interval_s=settings.log_flush_interval_s,
             enabled=settings.log_shipping,
+            spool_dir=Path(settings.log_spool_dir) if settings.log_spool_dir else None,
+            spool_max_bytes=settings.log_spool_max_bytes,
+            spool_sync_s=settings.log_spool_sync_ms / 1000,
+            durability=settings.log_durability,
+            spool_slot=settings.worker_index or 0,
         )
+        self.outbox = Outbox(max_rows=settings.log_outbox_max_rows)
+        self._relay: OutboxRelay | None = None
         self._server: grpc.aio.Server | None = None
         self._monitor: DatabaseMonitor | None = None
         self._mirror: CollectorMirror | None = None
+        self._sweeper: WindowSweeper | None = None
 
     async def start(self) -> int:
         """Connect, migrate, serve; returns the bound port (the listen port may be 0)."""
@@ -86,33 +104,53 @@ class DBServiceApp:
         self.pool = await self._connect()
         if s.prometheus_multiproc_dir is not None:
             # A worker: its supervisor serves DB_METRICS_PORT, summed over the workers' files.
-            self._mirror = CollectorMirror(metrics.PoolCollector(self.pool))
+            self._mirror = CollectorMirror(
+                metrics.PoolCollector(self.pool, self.shipper, self.outbox)
+            )
             self._mirror.start()
         elif s.db_metrics_port:
-            self._pool_metrics = metrics.register_pool(self.pool)
+            self._pool_metrics = metrics.register_pool(self.pool, self.shipper, self.outbox)
             self._metrics_server, _ = start_http_server(s.db_metrics_port)
         await apply_migrations(self.pool)
+        if s.log_shipping:
+            self._relay = OutboxRelay(
+                self.outbox,
+                OutboxRepository(self.pool),
+                self.pool,
+                LogChannel(s.logging_service_addr, call_timeout_s=5.0),
+                batch_max=s.log_batch_max,
+            )
+            self._relay.start()
         codec = TokenCodec(s.jwt_secret.get_secret_value(), s.jwt_issuer, s.jwt_ttl_s)
-        user_repo = UserRepository(self.pool)
+        user_repo = UserRepository(self.pool, self.outbox)
         users = UserService(
             user_repo,
             Passwords(s.hash_concurrency),
             codec,
-            LoginPolicy(max_attempts=s.login_max_failures, window_s=s.login_window_s),
+            LoginPolicy(
+                max_attempts=s.login_max_failures,
+                window_s=s.login_window_s,
+                client_max_attempts=s.client_auth_limit,
+                client_window_s=s.client_auth_window_s,
+            ),
         )
         if s.admin_sid and s.admin_username and s.admin_password:
-            await users.ensure_admin(
-                sid=s.admin_sid,
-                username=s.admin_username,
-                password=s.admin_password.get_secret_value(),
-            )
+            try:
+                await users.ensure_admin(
+                    sid=s.admin_sid,
+                    username=s.admin_username,
+                    password=s.admin_password.get_secret_value(),
+                )
+            except DomainError as exc:
+                # A restart cannot fix a configuration, so no traceback: one line says why.
+                raise StartupRefused(f"ADMIN_SID / ADMIN_USERNAME: {exc.message}") from None
         products = ProductRepository(self.pool)
         services = Services(
             auth=Authenticator(codec, user_repo),
             users=users,
             products=ProductService(products),
             orders=OrderService(
-                OrderRepository(self.pool),
+                OrderRepository(self.pool, self.outbox),
                 products,
                 user_repo,
                 OrderRatePolicy(max_orders=s.order_rate_limit, window_s=s.order_rate_window_s),
@@ -120,7 +158,12 @@ class DBServiceApp:
         )
 
         server = grpc.aio.server(
-            interceptors=[CallRecordInterceptor(self.shipper)], options=SERVER_OPTIONS
+            interceptors=[
+                CallRecordInterceptor(
+                    self.shipper, self.shipper.durable if self.shipper.sync else None
+                )
+            ],
+            options=SERVER_OPTIONS,
         )
         db_service_pb2_grpc.add_DBServiceServicer_to_server(DBServiceServicer(services), server)
         port = await start_server(server, s.db_service_listen, self.health)
@@ -131,6 +174,16 @@ class DBServiceApp:
             s.database_url, interval_s=s.db_health_interval_s, on_change=self.health.set_serving
         )
         self._monitor.start()
+        self._sweeper = WindowSweeper(
+            self.pool,
+            {
+                "login_attempts": s.login_window_s,
+                "client_auth_windows": s.client_auth_window_s,
+                "order_rate_windows": s.order_rate_window_s,
+            },
+            interval_s=s.window_sweep_interval_s,
+        )
+        self._sweeper.start()
         log.info("db_service listening on port %d", port)
         return port
 
@@ -138,9 +191,13 @@ class DBServiceApp:
         """Refuse new work, drain in-flight RPCs for the grace period, then close everything."""
         if self._monitor is not None:
             await self._monitor.stop()  # first, so it cannot report SERVING again
+        if self._sweeper is not None:
+            await self._sweeper.stop()
         await self.health.set_serving(False)
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
+        if self._relay is not None:
+            await self._relay.stop()  # rows not relayed yet wait in PostgreSQL for the next start
         if self.pool is not None:
             try:
                 await asyncio.wait_for(self.pool.close(), timeout=5)

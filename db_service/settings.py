@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,6 +37,12 @@ class Settings(BaseSettings):
     hash_concurrency: int = Field(default=2, ge=1, le=64)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=60, ge=1)
+    # Logins and registrations (each an Argon2 hash) one client address may attempt per window:
+    # far above a person at a keyboard, far below a script.
+    client_auth_limit: int = Field(default=20, ge=1)
+    client_auth_window_s: int = Field(default=60, ge=1)
+    # How often expired rate-limit windows are deleted (a bounded batch each time).
+    window_sweep_interval_s: float = Field(default=60.0, gt=0, le=3600)
     # Orders one user may place per window; far above any shopper, far below a script.
     order_rate_limit: int = Field(default=30, ge=1)
     order_rate_window_s: int = Field(default=60, ge=1)
@@ -55,6 +63,15 @@ class Settings(BaseSettings):
     worker_index: int | None = Field(default=None, ge=0)
     # Set by the supervisor: where the workers' metrics meet (prometheus-client multiprocess).
     prometheus_multiproc_dir: str | None = None
+    # The disk spool records wait in until acknowledged (logging_service.spool); "" = memory only.
+    log_spool_dir: str = ".merch/spool/db_service"
+    log_spool_sync_ms: int = Field(default=50, ge=1, le=10_000)
+    log_spool_max_bytes: int = Field(default=1024**3, ge=4096)
+    # batch: fsync every LOG_SPOOL_SYNC_MS; sync: answer only once the call's records are on disk.
+    log_durability: Literal["batch", "sync"] = "batch"
+    # Outbox rows (records of committed orders and identity changes) kept while logging_service
+    # is away; beyond it new ones are dropped and counted (the change still commits).
+    log_outbox_max_rows: int = Field(default=1_000_000, ge=1)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

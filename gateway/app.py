@@ -33,6 +33,7 @@ from gateway.rest import welcome as rest_welcome
 from gateway.rest.common import error_response, json_response, resources
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from logging_service.client import SpoolInUse
 from plumbing.workermetrics import summing_registry
 
 log = logging.getLogger("gateway")
@@ -63,7 +64,10 @@ async def readyz(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     states = await runtime.backends.health(runtime.settings.readiness_timeout_s)
     ready = all(state == "SERVING" for state in states.values())
-    body = {"status": "ready" if ready else "not ready", "dependencies": dict(states)}
+    # A spool that cannot be written degrades the log's durability, not the service: still 200.
+    spool = runtime.shipper.stats.degraded
+    status = ("degraded" if spool else "ready") if ready else "not ready"
+    body = {"status": status, "dependencies": dict(states), "log_spool": spool or "ok"}
     return json_response(body, 200 if ready else 503)
 
 
@@ -122,7 +126,11 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await runtime.start()
+        try:
+            await runtime.start()
+        except SpoolInUse as exc:
+            log.critical("gateway refuses to start: %s", exc)
+            raise
         # Last: the schema, modules and channels are the heap to freeze (gateway.heap).
         heap.refreeze()
         await heap.start()
@@ -148,7 +156,13 @@ def create_app(settings: Settings) -> Starlette:
         routes.append(Mount(GRAPHIQL_STATIC_PATH, graphiql_static_app()))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestMiddleware), Middleware(GraphQLPosts, view=graphql)],
+        middleware=[
+            Middleware(
+                RequestMiddleware,
+                before_response=runtime.shipper.durable if runtime.shipper.sync else None,
+            ),
+            Middleware(GraphQLPosts, view=graphql),
+        ],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )

@@ -8,13 +8,11 @@ shipper's counters are read at scrape time.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from logging_service.client import LogShipper
+from logging_service.client import LogShipper, ShipperCollector
 
 REQUESTS = Counter(
     "gateway_requests_total",
@@ -59,27 +57,8 @@ WORKER_REQUESTS = Gauge(
 )
 
 
-class ShipperCollector(Collector):
-    """Reads the LogShipper's counters when Prometheus scrapes."""
-
-    def __init__(self, shipper: LogShipper) -> None:
-        self._shipper = shipper
-
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        stats = self._shipper.stats
-        yield GaugeMetricFamily(
-            "gateway_log_queue_depth", "Log records waiting to be shipped", value=stats.queued
-        )
-        for name, value, help_text in (
-            ("gateway_log_records_sent", stats.sent, "Log records acknowledged by Kafka"),
-            ("gateway_log_records_resent", stats.resent, "Log records sent again after a failure"),
-            ("gateway_log_records_dropped", stats.dropped, "Log records dropped: queue full"),
-        ):
-            yield CounterMetricFamily(name, help_text, value=value)
-
-
 def register_shipper(shipper: LogShipper) -> Collector:
-    collector = ShipperCollector(shipper)
+    collector = ShipperCollector(shipper, prefix="gateway")
     REGISTRY.register(collector)
     return collector
 

@@ -6,6 +6,7 @@ Request ids are taken from X-Request-ID when sane, otherwise created, and echoed
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,10 +44,17 @@ def _valid(value: str) -> bool:
 
 class RequestMiddleware:
     """Pure ASGI middleware (one layer for both jobs: it runs on every request), so it costs one
-    header lookup and works for WebSockets too; only HTTP requests count as in flight."""
+    header lookup and works for WebSockets too; only HTTP requests count as in flight.
 
-    def __init__(self, app: ASGIApp) -> None:
+    `before_response`, when given, is awaited before an HTTP response starts: with
+    LOG_DURABILITY=sync it waits until the request's log records are on disk.
+    """
+
+    def __init__(
+        self, app: ASGIApp, before_response: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.app = app
+        self.before_response = before_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -63,11 +71,14 @@ class RequestMiddleware:
 
         header = (HEADER.encode(), request_id.encode("latin-1"))
         WORKER_REQUESTS.inc()
+        before_response = self.before_response
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 # A copy: the app may reuse its header list. The app sets no X-Request-ID.
                 message["headers"] = [*message.get("headers", ()), header]
+                if before_response is not None:
+                    await before_response()
             await send(message)
 
         if kind == "websocket":

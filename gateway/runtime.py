@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from starlette.requests import HTTPConnection
 
 from gateway import metrics
 from gateway.backends import Backends
+from gateway.clientaddr import client_address
 from gateway.identity import TokenChecker
 from gateway.middleware import new_request_id
 from gateway.scope import RequestScope
@@ -37,6 +39,11 @@ class Runtime:
             batch_max=settings.log_batch_max,
             flush_interval_s=settings.log_flush_interval_s,
             enabled=settings.log_shipping,
+            spool_dir=Path(settings.log_spool_dir) if settings.log_spool_dir else None,
+            spool_max_bytes=settings.log_spool_max_bytes,
+            spool_sync_s=settings.log_spool_sync_ms / 1000,
+            durability=settings.log_durability,
+            spool_slot=settings.worker_index or 0,
         )
         self._mirror: CollectorMirror | None = None
 
@@ -72,6 +79,7 @@ class Runtime:
             db=self.backends.db,
             credentials=self.tokens.check(conn.headers.get("authorization")),
             request_id=request_id,
+            client=client_address(conn.scope, self.settings.trusted_proxies),
         )
 
     def record(

@@ -14,6 +14,8 @@ class RequestScope:
     db: DBClient
     credentials: Credentials
     request_id: str
+    # The client's address (gateway.clientaddr): the key of db_service's per-client limits.
+    client: str = ""
 
     @property
     def identity(self) -> Identity | None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from plumbing.settings import (
     DEFAULT_ENV,
@@ -45,10 +48,21 @@ class Settings(BaseSettings):
     graphql_max_cost: int = Field(default=5000, ge=1)
     persisted_queries_max: int = Field(default=1000, ge=0, le=100_000)
     persisted_queries_max_chars: int = Field(default=1024 * 1024, ge=0, le=256 * 1024 * 1024)
+    # Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed
+    # when telling clients apart for the per-client limits; none by default.
+    trusted_proxies: Annotated[
+        tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode
+    ] = ()
     log_shipping: bool = True
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
     log_batch_max: int = Field(default=500, ge=1, le=5_000)
     log_flush_interval_s: float = Field(default=0.2, ge=0, le=10)
+    # The disk spool records wait in until acknowledged (logging_service.spool); "" = memory only.
+    log_spool_dir: str = ".merch/spool/gateway"
+    log_spool_sync_ms: int = Field(default=50, ge=1, le=10_000)
+    log_spool_max_bytes: int = Field(default=1024**3, ge=4096)
+    # batch: fsync every LOG_SPOOL_SYNC_MS; sync: answer only once the call's records are on disk.
+    log_durability: Literal["batch", "sync"] = "batch"
     # None means "on in development, off in production".
     graphiql: bool | None = None
     introspection: bool | None = None
@@ -59,6 +73,15 @@ class Settings(BaseSettings):
     worker_index: int | None = Field(default=None, ge=0)
     # Set by the supervisor: where the workers' metrics meet (prometheus-client multiprocess).
     prometheus_multiproc_dir: str | None = None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(
+                ipaddress.ip_network(item.strip()) for item in value.split(",") if item.strip()
+            )
+        return value
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

@@ -2,24 +2,25 @@
 
 Usage::
 
-    shipper = LogShipper("127.0.0.1:50052", service="gateway")
-    await shipper.start()
+    shipper = LogShipper("127.0.0.1:50052", service="gateway", spool_dir=Path(".merch/spool/gw"))
+    await shipper.start()        # re-sends first what an earlier run left unacknowledged
     shipper.record(kind="graphql", operation="Query.me", user="12113053", outcome="ok",
                    duration_ms=3.2, request_id=request_id)
+    await shipper.durable()      # LOG_DURABILITY=sync: before answering the request
     ...
     await shipper.stop(timeout_s=5)
 
-A batch travels as one `StreamLogBatches` call, usually as a single `LogBatch` message (several
-when it would exceed about 1 MiB).
-
-Delivery is at least once: a batch is re-sent until a `StreamLogsSummary` acknowledges all of
-it, so a record can reach the topic twice (same `event_id`); readers deduplicate on `event_id`.
+Records go to a disk spool (logging_service.spool) when `spool_dir` is given, else (or when the
+spool cannot be written at start) to a bounded queue in memory. A background sender reads them
+in order and ships each batch as one `StreamLogBatches` call (logging_service.wire), again and
+again until a `StreamLogsSummary` acknowledges all of it; then the batch is forgotten (its
+segment deleted once wholly acknowledged). Delivery is at least once: a record can reach the
+topic twice, with the same `event_id`, and readers deduplicate on it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import itertools
 import logging
@@ -27,22 +28,35 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import grpc
 
-from logging_service.records import clip, redact
+from logging_service.buffers import Frame, MemoryQueue, RecordBuffer
+from logging_service.records import clip, from_json, redact
+from logging_service.shipper_metrics import ShipperCollector
+from logging_service.spool import DiskSpool, SpoolInUse
+from logging_service.wire import MESSAGE_MAX_BYTES, LogChannel, batch_messages
 from protos import logging_service_pb2 as pb
-from protos import logging_service_pb2_grpc
+
+__all__ = [
+    "MESSAGE_MAX_BYTES",
+    "Durability",
+    "LogChannel",
+    "LogShipper",
+    "ShipperCollector",
+    "ShipperStats",
+    "SpoolInUse",
+    "batch_messages",
+    "record_from_json",
+]
 
 log = logging.getLogger("logging_service.client")
 
+Durability = Literal["batch", "sync"]
 # The server refuses longer streams (servicer.MAX_RECORDS_PER_STREAM); a batch never exceeds it.
 MAX_BATCH = 10_000
-# gRPC refuses a message over 4 MiB by default; a LogBatch message stays at about a quarter of
-# that (a record is at most ~11 kB: its fields are clipped, records.FIELD_LIMITS).
-MESSAGE_MAX_BYTES = 1024 * 1024
-# A record's framing inside a LogBatch: the field tag and a length of up to 4 bytes.
-_RECORD_FRAMING_BYTES = 5
 _INITIAL_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 2.0
 # Codes a re-send cannot fix: the target is not a logging service, or it refuses us for good.
@@ -54,35 +68,35 @@ _PERMANENT_CODES = frozenset(
         grpc.StatusCode.UNAUTHENTICATED,
     }
 )
-# gRPC's default reconnect backoff grows to 120 s, which would keep records queued long after
-# the logging service is back; a short cap bounds the recovery time to about two seconds.
-_CHANNEL_OPTIONS: list[tuple[str, int]] = [
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-]
 
 
 @dataclass(frozen=True, slots=True)
 class ShipperStats:
-    """Counters since start: records acknowledged, re-sent (per attempt), dropped, waiting."""
+    """Counters since start (records acknowledged, re-sent per attempt, dropped) and what waits:
+    records not yet acknowledged, and the spool's size, segments, oldest record and health."""
 
     sent: int
     resent: int
     dropped: int
     queued: int
+    spool_bytes: int = 0
+    spool_segments: int = 0
+    oldest_unacked_age_s: float = 0.0
+    degraded: str = ""
+
+
+def record_from_json(value: bytes) -> bytes:
+    """A record in its topic JSON form (an outbox row) as the serialized LogRecord to ship."""
+    return from_json(value, offset=0).SerializeToString()
 
 
 class LogShipper:
-    """Queues records without blocking and ships them in acknowledged batches (StreamLogBatches).
+    """Buffers records without blocking and ships them in acknowledged batches.
 
     `record()` must be called from the event loop's thread. Memory is bounded by `queue_max`
-    queued records plus one in-flight batch of at most `batch_max`; a record that finds the queue
-    full is dropped and counted, and one "LogShipper.dropped" record reports the count once
-    the queue has room again.
+    records waiting (for the spool's writer, or in the memory queue) plus one batch of at most
+    `batch_max`; the spool by `spool_max_bytes` on disk. A record that finds no room is dropped
+    and counted, and one "LogShipper.dropped" record reports the count with the next batch.
     """
 
     def __init__(
@@ -95,11 +109,16 @@ class LogShipper:
         flush_interval_s: float = 0.2,
         call_timeout_s: float = 5.0,
         enabled: bool = True,
+        spool_dir: Path | None = None,
+        spool_max_bytes: int = 1024**3,
+        spool_sync_s: float = 0.05,
+        durability: Durability = "batch",
+        spool_slot: int = 0,
     ) -> None:
         if queue_max < 1 or not 1 <= batch_max <= MAX_BATCH:
             raise ValueError(f"need queue_max >= 1 and 1 <= batch_max <= {MAX_BATCH}")
-        if flush_interval_s < 0 or call_timeout_s <= 0:
-            raise ValueError("need flush_interval_s >= 0 and call_timeout_s > 0")
+        if flush_interval_s < 0 or call_timeout_s <= 0 or spool_sync_s <= 0:
+            raise ValueError("need flush_interval_s >= 0, call_timeout_s > 0, spool_sync_s > 0")
         self._target = target
         self._service = clip(service, "service")
         self._queue_max = queue_max
@@ -107,18 +126,30 @@ class LogShipper:
         self._flush_interval_s = flush_interval_s
         self._call_timeout_s = call_timeout_s
         self._enabled = enabled
-        self._queue: collections.deque[pb.LogRecord] = collections.deque()
+        self._spool_dir = spool_dir
+        self.sync = durability == "sync" and spool_dir is not None and enabled
+        self._buffer: RecordBuffer = (
+            DiskSpool(
+                spool_dir,
+                max_bytes=spool_max_bytes,
+                sync_interval_s=spool_sync_s,
+                max_pending=queue_max,
+                slot=spool_slot,
+            )
+            if spool_dir is not None and enabled
+            else MemoryQueue(queue_max)
+        )
         self._wakeup = asyncio.Event()
-        self._channel: grpc.aio.Channel | None = None
+        self._channel: LogChannel | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._closed = False
         self._failing = False
-        self._in_flight = 0
         self._sent = 0
         self._resent = 0
         self._dropped = 0
         self._unreported_drops = 0
+        self._lost_seen = 0
         # Event ids: 32 hex digits, a random prefix per shipper and a counter. Unique like a
         # uuid4, at a tenth of its cost (no system call per record).
         self._id_prefix = secrets.token_hex(8)
@@ -126,21 +157,42 @@ class LogShipper:
 
     @property
     def stats(self) -> ShipperStats:
-        """A snapshot of the counters; `queued` includes the batch being sent."""
+        """A snapshot of the counters; `queued` counts every record not yet acknowledged."""
+        buffered = self._buffer.stats()
+        self._count_lost(buffered.lost)
+        oldest = buffered.oldest_ts
         return ShipperStats(
             sent=self._sent,
             resent=self._resent,
             dropped=self._dropped,
-            queued=len(self._queue) + self._in_flight,
+            queued=buffered.unacked,
+            spool_bytes=buffered.bytes if self._buffer.durable else 0,
+            spool_segments=buffered.segments,
+            oldest_unacked_age_s=max(time.time() - oldest, 0.0) if oldest is not None else 0.0,
+            degraded=buffered.degraded,
         )
 
     async def start(self) -> None:
-        """Open the long-lived channel and start the background sender (no network wait)."""
+        """Open the spool (recovering an earlier run's records) and start the sender.
+
+        Raises SpoolInUse when other processes hold every slot of the spool directory. A spool
+        that cannot be written is reported (`stats.degraded`) and replaced by the memory queue.
+        """
         if self._task is not None or not self._enabled:
             return
-        self._channel = grpc.aio.insecure_channel(self._target, options=_CHANNEL_OPTIONS)
-        stub = logging_service_pb2_grpc.LoggingServiceStub(self._channel)
-        self._task = asyncio.create_task(self._run(stub), name="log-shipper")
+        if isinstance(self._buffer, DiskSpool):
+            try:
+                await self._buffer.open()
+            except SpoolInUse:
+                raise
+            except OSError as exc:
+                reason = f"cannot use log spool {self._spool_dir}: {exc.strerror or exc}"
+                log.error("%s; records are kept in memory only", reason)
+                self._buffer = MemoryQueue(self._queue_max, degraded=reason)
+                self.sync = False
+        self._buffer.on_readable(self._wakeup.set)
+        self._channel = LogChannel(self._target, call_timeout_s=self._call_timeout_s)
+        self._task = asyncio.create_task(self._run(self._channel), name="log-shipper")
 
     def record(
         self,
@@ -153,7 +205,7 @@ class LogShipper:
         request_id: str,
         message: str = "",
     ) -> str:
-        """Queue one record and return its event id; never blocks and never raises.
+        """Buffer one record and return its event id; never blocks and never raises.
 
         Returns "" when shipping is disabled or the record could not be built.
         """
@@ -161,42 +213,53 @@ class LogShipper:
             return ""
         try:
             event_id = f"{self._id_prefix}{next(self._ids):016x}"
-            if self._closed or len(self._queue) >= self._queue_max:
-                self._dropped += 1
-                self._unreported_drops += 1
+            ts = time.time()
+            payload = pb.LogRecord(
+                event_id=event_id,
+                ts=ts,
+                service=self._service,
+                kind=clip(kind, "kind"),
+                operation=clip(operation, "operation"),
+                user=clip(user, "user"),
+                outcome=clip(outcome, "outcome"),
+                duration_ms=duration_ms,
+                request_id=clip(request_id, "request_id"),
+                message=redact(clip(message, "message")) if message else "",
+            ).SerializeToString()
+            if self._closed or not self._buffer.append(payload, ts):
+                self._drop(1)
                 return event_id
-            self._queue.append(
-                pb.LogRecord(
-                    event_id=event_id,
-                    ts=time.time(),
-                    service=self._service,
-                    kind=clip(kind, "kind"),
-                    operation=clip(operation, "operation"),
-                    user=clip(user, "user"),
-                    outcome=clip(outcome, "outcome"),
-                    duration_ms=duration_ms,
-                    request_id=clip(request_id, "request_id"),
-                    message=redact(clip(message, "message")) if message else "",
-                )
-            )
-            if len(self._queue) == 1 or len(self._queue) >= self._batch_max:
+            waiting = self._buffer.readable()
+            if waiting == 1 or waiting >= self._batch_max:
                 self._wakeup.set()
             return event_id
         except Exception:
             # Logging must never fail the caller's request; the loss is still counted.
-            self._dropped += 1
+            self._drop(1)
             return ""
 
-    async def stop(self, timeout_s: float = 5.0) -> None:
-        """Ship what is queued, for at most `timeout_s`, then close the channel.
+    async def durable(self) -> None:
+        """In sync mode, return once every record made so far is on disk (one fsync for all
+        who wait at the same time); at once otherwise. Never raises."""
+        if self.sync:
+            with contextlib.suppress(Exception):
+                await self._buffer.settled()
 
-        Records still undelivered at the deadline are counted as dropped.
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Ship what waits, for at most `timeout_s`, then close the spool and the channel.
+
+        With a spool, records still unacknowledged stay on disk for the next start; without
+        one they are counted as dropped.
         """
+        deadline = time.monotonic() + timeout_s
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._buffer.settled()  # so the sender can still read them
         self._stopping = True
         self._wakeup.set()
         task, self._task = self._task, None
         if task is not None:
-            done, _ = await asyncio.wait({task}, timeout=timeout_s)
+            done, _ = await asyncio.wait({task}, timeout=max(deadline - time.monotonic(), 0))
             if not done:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -204,79 +267,97 @@ class LogShipper:
             elif task.exception() is not None:
                 log.error("log shipper failed: %r", task.exception())
         self._closed = True
-        lost = len(self._queue) + self._in_flight
+        left = self._buffer.stats().unacked
+        lost = await self._buffer.close()
         if lost:
             self._dropped += lost
-            self._queue.clear()
-            self._in_flight = 0
             log.warning("log shipper stopped with %d records undelivered", lost)
+        elif left and self._enabled:
+            log.warning(
+                "log shipper stopped: %d records stay in the spool for the next start", left
+            )
         if self._channel is not None:
-            await self._channel.close(grace=None)
+            await self._channel.close()
             self._channel = None
 
-    async def _run(self, stub: logging_service_pb2_grpc.LoggingServiceAsyncStub) -> None:
-        while (batch := await self._next_batch()) is not None:
-            self._in_flight = len(batch)
-            await self._deliver(stub, batch)
-            self._in_flight = 0
+    def _drop(self, count: int) -> None:
+        self._dropped += count
+        self._unreported_drops += count
+        if self._unreported_drops == count:
+            self._wakeup.set()  # so the report leaves even if nothing else is buffered
 
-    async def _next_batch(self) -> list[pb.LogRecord] | None:
-        """Wait for records; take up to `batch_max` once full or `flush_interval_s` has passed."""
-        while not self._queue:
+    def _count_lost(self, lost: int) -> None:
+        """Records the buffer lost after accepting them (a failed write) count as dropped."""
+        if lost > self._lost_seen:
+            self._drop(lost - self._lost_seen)
+            self._lost_seen = lost
+
+    async def _run(self, channel: LogChannel) -> None:
+        while (batch := await self._next_batch()) is not None:
+            frames, records = batch
+            if records:
+                await self._deliver(channel, records)
+            if frames:
+                self._buffer.ack(frames[-1])
+
+    async def _next_batch(self) -> tuple[list[Frame], list[bytes]] | None:
+        """Wait for records; take up to `batch_max` once full or `flush_interval_s` has passed.
+
+        The drop report, when one is due, travels with the batch (it is never spooled: the
+        spool may be what failed).
+        """
+        while not self._buffer.readable() and not self._unreported_drops:
             if self._stopping:
                 return None
             self._wakeup.clear()
             await self._wakeup.wait()
-        if len(self._queue) < self._batch_max and not self._stopping:
+            self._count_lost(self._buffer.stats().lost)
+        if self._buffer.readable() < self._batch_max and not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._flush_interval_s):
-                    while len(self._queue) < self._batch_max and not self._stopping:
+                    while self._buffer.readable() < self._batch_max and not self._stopping:
                         self._wakeup.clear()
                         await self._wakeup.wait()
-        batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch_max))]
-        self._report_drops()
-        return batch
+        frames = await self._buffer.read(self._batch_max)
+        records = [f.payload for f in frames]
+        self._count_lost(self._buffer.stats().lost)
+        if self._unreported_drops:
+            records.append(self._drop_report())
+        return frames, records
 
-    def _report_drops(self) -> None:
-        """Queue one warning record counting the drops since the last one, if there is room."""
-        if not self._unreported_drops or len(self._queue) >= self._queue_max:
-            return
+    def _drop_report(self) -> bytes:
         count, self._unreported_drops = self._unreported_drops, 0
-        log.warning("%d log records were dropped: queue full", count)
-        self._queue.append(
-            pb.LogRecord(
-                event_id=f"{self._id_prefix}{next(self._ids):016x}",
-                ts=time.time(),
-                service=self._service,
-                kind="log",
-                operation="LogShipper.dropped",
-                user="system",
-                outcome="DROPPED",
-                duration_ms=0.0,
-                request_id=uuid.uuid4().hex,
-                message=f"{count} log records were dropped: queue full",
-            )
-        )
+        log.warning("%d log records were dropped: buffer full or spool failing", count)
+        return pb.LogRecord(
+            event_id=f"{self._id_prefix}{next(self._ids):016x}",
+            ts=time.time(),
+            service=self._service,
+            kind="log",
+            operation="LogShipper.dropped",
+            user="system",
+            outcome="DROPPED",
+            duration_ms=0.0,
+            request_id=uuid.uuid4().hex,
+            message=f"{count} log records were dropped: queue full",
+        ).SerializeToString()
 
-    async def _deliver(
-        self, stub: logging_service_pb2_grpc.LoggingServiceAsyncStub, batch: list[pb.LogRecord]
-    ) -> None:
-        """Send `batch` in one call, again and again, until it is acknowledged."""
+    async def _deliver(self, channel: LogChannel, records: list[bytes]) -> None:
+        """Send `records` in one call, again and again, until they are acknowledged."""
         delay = _INITIAL_BACKOFF_S
         attempt = 0
         while True:
             if attempt:
-                self._resent += len(batch)
+                self._resent += len(records)
             attempt += 1
             try:
-                summary = await self._call(stub, batch)
+                acknowledged = await channel.send(records)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in _PERMANENT_CODES:
-                    self._dropped += len(batch)
+                    self._dropped += len(records)
                     log.error(
                         "logging service at %s refused %d records for good (%s); dropped",
                         self._target,
-                        len(batch),
+                        len(records),
                         exc.code().name,
                     )
                     return
@@ -284,13 +365,13 @@ class LogShipper:
             except Exception as exc:  # a broken channel must not end the sender
                 reason = type(exc).__name__
             else:
-                if summary.acknowledged == len(batch):
-                    self._sent += len(batch)
+                if acknowledged == len(records):
+                    self._sent += len(records)
                     if self._failing:
                         self._failing = False
                         log.info("log shipping to %s recovered", self._target)
                     return
-                reason = f"{summary.acknowledged} of {len(batch)} acknowledged"
+                reason = f"{acknowledged} of {len(records)} acknowledged"
             if not self._failing:
                 self._failing = True
                 log.warning(
@@ -299,30 +380,7 @@ class LogShipper:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF_S)
 
-    async def _call(
-        self, stub: logging_service_pb2_grpc.LoggingServiceAsyncStub, batch: list[pb.LogRecord]
-    ) -> pb.StreamLogsSummary:
-        """One StreamLogBatches call carrying `batch`."""
-        return await stub.StreamLogBatches(iter(log_batches(batch)), timeout=self._call_timeout_s)
 
-
-def log_batches(
-    records: list[pb.LogRecord], max_bytes: int = MESSAGE_MAX_BYTES
-) -> list[pb.LogBatch]:
-    """`records`, in order, as LogBatch messages of at most `max_bytes` each: usually one.
-
-    A single record larger than `max_bytes` still travels, alone in its message.
-    """
-    whole = pb.LogBatch(records=records)
-    if whole.ByteSize() <= max_bytes:
-        return [whole]
-    messages: list[pb.LogBatch] = []
-    start = size = 0
-    for i, record in enumerate(records):
-        record_size = record.ByteSize() + _RECORD_FRAMING_BYTES
-        if size + record_size > max_bytes and i > start:
-            messages.append(pb.LogBatch(records=records[start:i]))
-            start, size = i, 0
-        size += record_size
-    messages.append(pb.LogBatch(records=records[start:]))
-    return messages
+def decode_batch(message: bytes) -> list[pb.LogRecord]:
+    """The records of one serialized LogBatch message (for tests and tools)."""
+    return list(pb.LogBatch.FromString(message).records)

@@ -7,6 +7,10 @@ Conventions:
 - Money is a decimal string with two places ("49.99"), never a float.
 - Every RPC except CreateUser and Login reads the caller's JWT from the `authorization`
   metadata entry ("Bearer <token>") and checks it itself.
+- `client_address` (Login, CreateUser, UpdateUser) is the address of the client the gateway
+  serves, as the gateway determined it (TRUSTED_PROXIES, X-Forwarded-For): a request field
+  rather than metadata, because only these calls, the ones that cost an Argon2 hash, are
+  limited per client. Empty (a direct gRPC caller): db_service uses the peer's address.
 - Expected failures carry the name of their ErrorCode in the trailing metadata entry
   `merch-error-code` (protos/errors.py), so clients map them without parsing messages.
 - Lists are paginated: page_size 1..100 (0 means the default, 20); page_token is the opaque

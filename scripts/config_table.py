@@ -38,8 +38,17 @@ DESCRIPTIONS: dict[str, str] = {
     "DB_CONNECT_TIMEOUT_S": "bound on opening one database connection",
     "DB_COMMAND_TIMEOUT_S": "bound on one SQL statement",
     "HASH_CONCURRENCY": "Argon2 hashes computed at once (worker threads)",
-    "LOGIN_MAX_FAILURES": "login attempts allowed per account per window",
+    "LOGIN_MAX_FAILURES": "login (and current-password) attempts allowed per account and "
+    "client per window",
     "LOGIN_WINDOW_S": "login throttling window in seconds",
+    "CLIENT_AUTH_LIMIT": "logins and registrations one client address may attempt per window "
+    "(each costs an Argon2 hash); more is 429 with Retry-After",
+    "CLIENT_AUTH_WINDOW_S": "per-client login and registration window in seconds",
+    "WINDOW_SWEEP_INTERVAL_S": "how often expired login, client and order windows are deleted "
+    "(at most 10 000 rows per table each time)",
+    "TRUSTED_PROXIES": "proxies whose `X-Forwarded-For` is believed when telling clients apart "
+    "(comma-separated addresses or CIDR networks, e.g. `10.0.0.0/8,::1`); with none, the TCP "
+    "peer is the client and the header is ignored",
     "ADMIN_SID": "sid of the admin created or updated at start (with the two below)",
     "ADMIN_USERNAME": "username of that admin",
     "ADMIN_PASSWORD": "password of that admin",
@@ -52,7 +61,20 @@ DESCRIPTIONS: dict[str, str] = {
     "PERSISTED_QUERIES_MAX_CHARS": "total characters of those documents, per gateway process "
     "(least recently used evicted first)",
     "LOG_SHIPPING": "`false` records nothing (used by the benchmark's logging-off run)",
-    "LOG_QUEUE_MAX": "log records queued before new ones are dropped (and counted)",
+    "LOG_QUEUE_MAX": "log records held in memory (waiting for the spool's writer, or queued when "
+    "there is no spool) before new ones are dropped (and counted)",
+    "LOG_SPOOL_DIR": "directory of the disk spool where log records wait until logging_service "
+    "acknowledges them; each process sharing it (workers, replicas) locks a slot `slot-<n>` of "
+    "its own; empty: memory only",
+    "LOG_SPOOL_SYNC_MS": "the spool writes and fsyncs at least this often (group commit); a crash "
+    "loses at most the records of this window",
+    "LOG_SPOOL_MAX_BYTES": "largest size of the spool on disk; records beyond it are dropped "
+    "(and counted)",
+    "LOG_OUTBOX_MAX_ROWS": "outbox records (of committed orders and identity changes) kept while "
+    "logging_service is away; beyond it new ones are dropped and counted, the change still "
+    "commits",
+    "LOG_DURABILITY": "`batch` (answer at once, records durable within `LOG_SPOOL_SYNC_MS`) or "
+    "`sync` (answer only once the call's log records are on disk)",
     "LOG_BATCH_MAX": "log records per StreamLogBatches call",
     "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch",
     "LOG_TAIL_MAX_S": "longest a `logs` subscription streams before the client re-subscribes",
@@ -134,6 +156,8 @@ def _default(value: Any) -> str:
         return "development-only value"
     if value is None:
         return "unset"
+    if value == ():
+        return "none"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     return f"`{value}`"

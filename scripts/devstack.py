@@ -131,6 +131,7 @@ class Devstack:
             DATABASE_URL=database_url,
             DB_SERVICE_LISTEN=db_addr,
             LOGGING_SERVICE_ADDR=logging_addr,
+            LOG_SPOOL_DIR=str(config.data_dir / "spool" / "db_service"),
         )
         self._start_service(
             "logging_service",
@@ -143,6 +144,7 @@ class Devstack:
             GATEWAY_PORT=str(config.gateway_port),
             DB_SERVICE_ADDR=db_addr,
             LOGGING_SERVICE_ADDR=logging_addr,
+            LOG_SPOOL_DIR=str(config.data_dir / "spool" / "gateway"),
         )
 
     def wait_until_ready(self) -> None:

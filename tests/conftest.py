@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -65,7 +66,11 @@ def broker() -> Iterator[TansuBroker]:
 
 
 def service_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ADMIN_", "DB_", "KAFKA_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ADMIN_", "DB_", "KAFKA_", "LOG_SPOOL_", "LOG_DURABILITY"))
+    }
     env.update(
         PYTHONUNBUFFERED="1",
         MERCH_ENV="development",
@@ -74,12 +79,22 @@ def service_env(**overrides: str) -> dict[str, str]:
         ADMIN_USERNAME=ADMIN["username"],
         ADMIN_PASSWORD=ADMIN["password"],
         LOGIN_WINDOW_S=str(LOGIN_WINDOW_S),
+        # Every test client is 127.0.0.1: the per-client limit is shown on a stack of its own
+        # (tests/security/test_configured_limits.py), and here a test may act as another
+        # client with X-Forwarded-For.
+        CLIENT_AUTH_LIMIT="1000000",
+        TRUSTED_PROXIES="127.0.0.1",
+        WINDOW_SWEEP_INTERVAL_S="0.5",
     )
     env.update(overrides)
     return env
 
 
 def start_service(name: str, env: dict[str, str], log_dir: Path) -> ManagedProcess:
+    """Start `python -m name`; a service that ships logs gets a fresh spool directory of its own
+    unless `env` names one (a test restarting a service on its old spool passes it)."""
+    if name != "logging_service" and "LOG_SPOOL_DIR" not in env:
+        env = dict(env, LOG_SPOOL_DIR=tempfile.mkdtemp(prefix=f"spool-{name}-", dir=log_dir))
     log_file = (log_dir / f"{name}.log").open("a", encoding="utf-8")
     proc = ManagedProcess(name, [sys.executable, "-m", name], env=env, cwd=ROOT, output=log_file)
     proc.start()

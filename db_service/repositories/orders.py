@@ -8,7 +8,8 @@ from typing import Any
 import asyncpg
 
 from db_service.models import Order, OrderStatus
-from db_service.repositories.windows import count_attempt
+from db_service.outbox import UNBOUNDED, Outbox
+from db_service.repositories import outbox, windows
 
 _SELECT = (
     "SELECT o.id, o.user_id, u.sid AS user_sid, o.product_id, o.quantity, o.unit_price,"
@@ -44,6 +45,12 @@ WITH taken AS (
     ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, user_id, product_id, quantity, unit_price, total_price, status,
               idempotency_key, created_at, cancelled_at
+), logged AS (
+    -- The outbox record commits with the order, or not at all (NULL: the outbox is full).
+    INSERT INTO log_outbox (record)
+    SELECT $5::jsonb || jsonb_build_object('message', format(
+        $6::text, placed.id, placed.quantity, placed.product_id, placed.total_price))
+    FROM placed WHERE $5::jsonb IS NOT NULL
 )
 SELECT EXISTS (SELECT 1 FROM taken) AS taken, placed.*
 FROM (SELECT 1) AS one LEFT JOIN placed ON true
@@ -54,9 +61,13 @@ class KeyTaken(Exception):
     """Another request with the same idempotency key committed first."""
 
 
+_PLACED = "Order %s placed: %s x product %s, total %s"
+
+
 class OrderRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, outbox: Outbox = UNBOUNDED) -> None:
         self._pool = pool
+        self._outbox = outbox
 
     async def get(self, order_id: int) -> Order | None:
         row = await self._pool.fetchrow(f"{_SELECT} WHERE o.id = $1", order_id)
@@ -97,12 +108,17 @@ class OrderRepository:
         KeyTaken and its transaction rolls back, so its stock comes back. Without a key there is
         nothing to roll back, and the statement alone is atomic.
         """
+        event = self._outbox.event("Order.placed", subject=user_sid, message="")
         async with self._pool.acquire() as conn:
             if key is None:
-                row = await conn.fetchrow(_PLACE, user_id, product_id, quantity, None)
+                row = await conn.fetchrow(
+                    _PLACE, user_id, product_id, quantity, None, event, _PLACED
+                )
             else:
                 async with conn.transaction():
-                    row = await conn.fetchrow(_PLACE, user_id, product_id, quantity, key)
+                    row = await conn.fetchrow(
+                        _PLACE, user_id, product_id, quantity, key, event, _PLACED
+                    )
                     if row is not None and row["taken"] and row["id"] is None:
                         raise KeyTaken
         if row is None or not row["taken"]:
@@ -130,9 +146,19 @@ class OrderRepository:
                 row["quantity"],
             )
             full = await conn.fetchrow(f"{_SELECT} WHERE o.id = $1", order_id)
-        assert full is not None
+            assert full is not None
+            message = (
+                f"Order {order_id} cancelled: {row['quantity']} x product {row['product_id']}"
+                " back in stock"
+            )
+            await outbox.write(
+                conn,
+                [self._outbox.event("Order.cancelled", subject=full["user_sid"], message=message)],
+            )
         return _order(full)
 
     async def count_order_attempt(self, user_id: int, *, window_s: int) -> tuple[int, int]:
         """Count one order attempt in the user's window: (attempts so far, seconds left in it)."""
-        return await count_attempt(self._pool, "order_rate_windows", user_id, window_s=window_s)
+        return await windows.count_attempt(
+            self._pool, "order_rate_windows", user_id, window_s=window_s
+        )

@@ -1,4 +1,4 @@
-"""SQL for users and login attempts."""
+"""SQL for users, their login attempts and the per-client window of logins and registrations."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import asyncpg
 
 from db_service.models import Role, User
-from db_service.repositories.windows import count_attempt
+from db_service.outbox import UNBOUNDED, Outbox
+from db_service.repositories import outbox, windows
 
 _COLUMNS = "id, sid, username, email, role, is_active, token_version, created_at, updated_at"
 
@@ -34,10 +35,12 @@ def _user(row: asyncpg.Record) -> User:
 
 
 class UserRepository:
-    """Users and their login attempts in PostgreSQL."""
+    """Users and their login attempts in PostgreSQL. Changes to identity (registration,
+    password, role, deactivation) write their outbox record in the same transaction."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, outbox: Outbox = UNBOUNDED) -> None:
         self._pool = pool
+        self._outbox = outbox
 
     async def get_by_sid(self, sid: str) -> User | None:
         row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE sid = $1", sid)
@@ -72,16 +75,21 @@ class UserRepository:
     async def insert(
         self, *, sid: str, username: str, email: str, password_hash: str, role: Role
     ) -> User:
-        row = await self._pool.fetchrow(
-            "INSERT INTO users (sid, username, email, password_hash, role)"
-            f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
-            sid,
-            username,
-            email,
-            password_hash,
-            role.value,
-        )
-        assert row is not None
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO users (sid, username, email, password_hash, role)"
+                f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
+                sid,
+                username,
+                email,
+                password_hash,
+                role.value,
+            )
+            assert row is not None
+            message = f"User '{username}' is created ({role.value})"
+            await outbox.write(
+                conn, [self._outbox.event("User.registered", subject=sid, message=message)]
+            )
         return _user(row)
 
     async def update(
@@ -114,10 +122,40 @@ class UserRepository:
         if password_hash is not None or deactivate:
             sets.append("token_version = token_version + 1")
         sets.append("updated_at = now()")
-        row = await self._pool.fetchrow(
-            f"UPDATE users SET {', '.join(sets)} WHERE sid = $1 RETURNING {_COLUMNS}", *args
-        )
-        return _user(row) if row else None
+        update = f"UPDATE users SET {', '.join(sets)} WHERE sid = $1 RETURNING {_COLUMNS}"
+        if password_hash is None and role is None and not deactivate and not activate:
+            row = await self._pool.fetchrow(update, *args)  # no identity change to record
+            return _user(row) if row else None
+        async with self._pool.acquire() as conn, conn.transaction():
+            before = await conn.fetchrow(
+                "SELECT role, is_active FROM users WHERE sid = $1 FOR UPDATE", sid
+            )
+            row = await conn.fetchrow(update, *args)
+            if row is None or before is None:
+                return None
+            user = _user(row)
+            await outbox.write(conn, self._identity_events(user, before, password_hash is not None))
+        return user
+
+    def _identity_events(
+        self, user: User, before: asyncpg.Record, new_password: bool
+    ) -> list[str | None]:
+        """The outbox records of what an update changed: password, role, active or not."""
+        name, events = user.username, []
+        if new_password:
+            events.append(("User.passwordChanged", f"Password of user '{name}' changed"))
+        if user.role.value != before["role"]:
+            events.append(
+                (
+                    "User.roleChanged",
+                    f"Role of user '{name}' changed from {before['role']} to {user.role.value}",
+                )
+            )
+        if user.is_active != before["is_active"]:
+            operation = "User.activated" if user.is_active else "User.deactivated"
+            verb = "activated" if user.is_active else "deactivated"
+            events.append((operation, f"User '{name}' {verb}"))
+        return [self._outbox.event(op, subject=user.sid, message=text) for op, text in events]
 
     async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[User]:
         rows = await self._pool.fetch(
@@ -128,13 +166,25 @@ class UserRepository:
         )
         return [_user(r) for r in rows]
 
-    async def count_login_attempt(self, username_key: str, *, window_s: int) -> tuple[int, int]:
-        """Count one attempt in the current window: (attempts so far, seconds until it ends).
+    async def count_login_attempt(
+        self, username_key: str, client_key: str, *, window_s: int
+    ) -> tuple[int, int]:
+        """Count one attempt at an account from a client in the current window: (attempts so
+        far, seconds until it ends).
 
-        Counted before the password is checked, so attempts racing each other (for example many
-        aliased `login` fields in one request) are all counted.
+        Keyed by account and client, so failures from one client never lock the account out
+        for the others. Counted before the password is checked, so attempts racing each other
+        are all counted.
         """
-        return await count_attempt(self._pool, "login_attempts", username_key, window_s=window_s)
+        return await windows.count_attempt(
+            self._pool, "login_attempts", username_key, client_key, window_s=window_s
+        )
 
-    async def clear_login_attempts(self, username_key: str) -> None:
-        await self._pool.execute("DELETE FROM login_attempts WHERE username_key = $1", username_key)
+    async def clear_login_attempts(self, username_key: str, client_key: str) -> None:
+        await windows.clear(self._pool, "login_attempts", username_key, client_key)
+
+    async def count_client_attempt(self, client_key: str, *, window_s: int) -> tuple[int, int]:
+        """Count one login or registration from a client: (attempts so far, seconds left)."""
+        return await windows.count_attempt(
+            self._pool, "client_auth_windows", client_key, window_s=window_s
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from db_service.calls import Context, note_user
+from db_service.clients import client_key
 from db_service.errors import translate_errors
 from db_service.servicers import convert
 from db_service.servicers.base import ServicerBase
@@ -12,18 +13,23 @@ from protos import db_service_pb2 as pb
 class UserRpcs(ServicerBase):
     async def CreateUser(self, request: pb.CreateUserRequest, context: Context) -> pb.User:
         async with translate_errors(context):
-            user = await self._s.users.create_user(
+            user = await self._s.users.register(
                 sid=request.sid,
                 username=request.username,
                 email=request.email,
                 password=request.password,
+                client=client_key(request.client_address, context.peer()),
             )
             note_user(user.sid)
             return convert.user(user)
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
         async with translate_errors(context):
-            result = await self._s.users.login(username=request.username, password=request.password)
+            result = await self._s.users.login(
+                username=request.username,
+                password=request.password,
+                client=client_key(request.client_address, context.peer()),
+            )
             note_user(result.user.sid)
             return pb.LoginResponse(
                 token=result.token,
@@ -69,6 +75,10 @@ class UserRpcs(ServicerBase):
                 username=request.username if request.HasField("username") else None,
                 email=request.email if request.HasField("email") else None,
                 password=request.password if request.HasField("password") else None,
+                current_password=(
+                    request.current_password if request.HasField("current_password") else None
+                ),
+                client=client_key(request.client_address, context.peer()),
             )
             return convert.user(user)
 

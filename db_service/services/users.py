@@ -30,8 +30,13 @@ class LoginResult:
 
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
+    """Login attempts per (account, client) and window; logins and registrations (each an
+    Argon2 hash) per client and window."""
+
     max_attempts: int
     window_s: int
+    client_max_attempts: int = 20
+    client_window_s: int = 60
 
 
 class UserService:
@@ -48,6 +53,13 @@ class UserService:
         self._passwords = passwords
         self._codec = codec
         self._policy = login_policy
+
+    async def register(
+        self, *, sid: str, username: str, email: str, password: str, client: str
+    ) -> User:
+        """A customer registering themselves, counted in their client's window."""
+        await self._count_client_attempt(client)
+        return await self.create_user(sid=sid, username=username, email=email, password=password)
 
     async def create_user(
         self, *, sid: str, username: str, email: str, password: str, role: Role = Role.CUSTOMER
@@ -67,28 +79,21 @@ class UserService:
         except asyncpg.UniqueViolationError as exc:
             raise _already_exists(exc) from None
 
-    async def login(self, *, username: str, password: str) -> LoginResult:
+    async def login(self, *, username: str, password: str, client: str) -> LoginResult:
         if not username or len(username) > 50 or "\x00" in username:
             raise DomainError(ErrorCode.UNAUTHENTICATED, _BAD_LOGIN)
         if len(password) > validation.PASSWORD_MAX:
             raise validation.invalid("password is too long")
+        await self._count_client_attempt(client)
         key = username.lower()
-        attempts, retry_after = await self._users.count_login_attempt(
-            key, window_s=self._policy.window_s
-        )
-        if attempts > self._policy.max_attempts:
-            raise DomainError(
-                ErrorCode.RATE_LIMITED,
-                f"too many login attempts; retry in {retry_after} s",
-                retry_after_s=retry_after,
-            )
+        await self._count_account_attempt(key, client)
         found = await self._users.get_login(username)
         # Unknown users are verified against a dummy hash: same answer, about the same time.
         ok = await self._passwords.verify(found[1] if found else None, password)
         if not ok or found is None or not found[0].is_active:
             raise DomainError(ErrorCode.UNAUTHENTICATED, _BAD_LOGIN)
         user = found[0]
-        await self._users.clear_login_attempts(key)
+        await self._users.clear_login_attempts(key, client)
         token = self._codec.issue(sid=user.sid, role=user.role.value, version=user.token_version)
         return LoginResult(token=token, expires_in=self._codec.ttl_s, user=user)
 
@@ -127,13 +132,19 @@ class UserService:
         username: str | None,
         email: str | None,
         password: str | None,
+        current_password: str | None,
+        client: str,
     ) -> User:
+        """Change an account; callers changing their own password or email prove they know
+        the current password (an admin changing another account does not)."""
         require_self_or_admin(caller, sid)
         if not validation.is_sid(sid):
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         username = validation.username(username) if username is not None else None
         email = validation.email(email) if email is not None else None
         password = validation.password(password) if password is not None else None
+        if caller.sid == sid and (password is not None or email is not None):
+            await self._check_current_password(caller, current_password, client)
         password_hash = await self._passwords.hash(password) if password is not None else None
         try:
             user = await self._users.update(
@@ -152,37 +163,102 @@ class UserService:
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         return user
 
-    async def ensure_admin(self, *, sid: str, username: str, password: str) -> User:
-        """Create the configured admin, or bring an existing one's password and role up to date."""
-        existing = await self._users.get_by_sid(validation.sid(sid))
+    async def ensure_admin(
+        self, *, sid: str, username: str, password: str, promote: bool = False
+    ) -> User:
+        """Create the configured admin, or bring an existing one's password and role up to date.
+
+        Never takes over another account: a username that belongs to another account, or a sid
+        that belongs to a customer (unless `promote` says so explicitly), is refused.
+        """
+        sid = validation.sid(sid)
+        username = validation.username(username)
+        password = validation.password(password)
+        named = await self._users.get_login(username)
+        if named is not None and named[0].sid != sid:
+            raise DomainError(
+                ErrorCode.ALREADY_EXISTS,
+                f"username {username!r} belongs to another account (sid {named[0].sid!r})",
+            )
+        existing = await self._users.get_by_sid(sid)
         if existing is None:
-            email = f"{validation.username(username)}@admin.invalid"
             user = await self.create_user(
-                sid=sid, username=username, email=email, password=password, role=Role.ADMIN
+                sid=sid,
+                username=username,
+                email=f"{username}@admin.invalid",
+                password=password,
+                role=Role.ADMIN,
             )
             log.info("created admin %s", sid)
             return user
-        found = await self._users.get_login(existing.username)
-        current_hash = found[1] if found else None
+        if not existing.is_admin and not promote:
+            raise DomainError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"sid {sid!r} belongs to a customer account, which is never promoted implicitly",
+            )
+        current_hash = named[1] if named is not None else None
         if (
             existing.is_admin
             and existing.is_active
             and existing.username == username
-            and await self._passwords.verify(current_hash, validation.password(password))
+            and await self._passwords.verify(current_hash, password)
         ):
             # Already as configured: leave it alone, so a restart does not revoke its tokens.
             return existing
-        password_hash = await self._passwords.hash(validation.password(password))
-        updated = await self._users.update(
-            sid,
-            username=validation.username(username),
-            password_hash=password_hash,
-            role=Role.ADMIN,
-            activate=True,
-        )
+        password_hash = await self._passwords.hash(password)
+        try:
+            updated = await self._users.update(
+                sid,
+                username=username,
+                password_hash=password_hash,
+                role=Role.ADMIN,
+                activate=True,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise _already_exists(exc) from None
         assert updated is not None
         log.info("updated admin %s", sid)
         return updated
+
+    async def _check_current_password(
+        self, caller: User, current_password: str | None, client: str
+    ) -> None:
+        """A stolen token alone must not take an account over: the current password is asked
+        for, and guessing it counts toward the account's login throttle like a login."""
+        if not current_password:
+            raise validation.invalid(
+                "the current password is required to change the password or email"
+            )
+        if len(current_password) > validation.PASSWORD_MAX:
+            raise validation.invalid("current password is too long")
+        key = caller.username.lower()
+        await self._count_account_attempt(key, client)
+        found = await self._users.get_login(caller.username)
+        if not await self._passwords.verify(found[1] if found else None, current_password):
+            raise DomainError(ErrorCode.FORBIDDEN, "current password is wrong")
+        await self._users.clear_login_attempts(key, client)
+
+    async def _count_account_attempt(self, username_key: str, client: str) -> None:
+        attempts, retry_after = await self._users.count_login_attempt(
+            username_key, client, window_s=self._policy.window_s
+        )
+        if attempts > self._policy.max_attempts:
+            raise DomainError(
+                ErrorCode.RATE_LIMITED,
+                f"too many login attempts; retry in {retry_after} s",
+                retry_after_s=retry_after,
+            )
+
+    async def _count_client_attempt(self, client: str) -> None:
+        attempts, retry_after = await self._users.count_client_attempt(
+            client, window_s=self._policy.client_window_s
+        )
+        if attempts > self._policy.client_max_attempts:
+            raise DomainError(
+                ErrorCode.RATE_LIMITED,
+                f"too many logins and registrations from your address; retry in {retry_after} s",
+                retry_after_s=retry_after,
+            )
 
     async def _refuse_taken(self, *, sid: str, username: str, email: str) -> None:
         field = await self._users.taken_field(sid=sid, username=username, email=email)

@@ -1,7 +1,8 @@
 """What an operation would cost to run, measured from its document before it is validated.
 
     measure = measure_operation(schema, document, operation_name=None, variables={})
-    measure.depth, measure.aliases, measure.cost, measure.introspection_lists
+    measure.depth, measure.aliases, measure.cost, measure.introspection_lists,
+    measure.account_mutations
 
 - depth: nesting of fields with selections; introspection (`__schema`, `__type`) is not
   counted, as with Strawberry's QueryDepthLimiter, so GraphiQL's introspection query passes.
@@ -15,6 +16,9 @@
   the variable's default included.
 - introspection_lists: how deeply list fields of introspection types nest
   (`types { fields { type { fields … } } }` is the classic introspection bomb).
+- account_mutations: root mutation fields that each cost db_service an Argon2 hash or
+  verification (`login`, `register`, and `updateUser` whose input has a `password` or
+  `currentPassword`, or comes from a variable, which may hold one), once per place they run.
 
 Fragments are measured once and reused wherever they are spread, so a document of fragments
 that each spread the next one twice (2^n expansions) is measured in linear time, and its
@@ -41,6 +45,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SchemaMetaFieldDef,
     SelectionNode,
@@ -69,6 +74,7 @@ class Measure:
     aliases: int = 0
     cost: int = 0
     introspection_lists: int = 0
+    account_mutations: int = 0
 
 
 _NOTHING = Measure()
@@ -76,13 +82,14 @@ _NOTHING = Measure()
 
 def _together(parts: Iterable[Measure]) -> Measure:
     """The measure of selections side by side in one selection set."""
-    depth = aliases = cost = lists = 0
+    depth = aliases = cost = lists = accounts = 0
     for part in parts:
         depth = max(depth, part.depth)
         aliases += part.aliases
         cost += part.cost
         lists = max(lists, part.introspection_lists)
-    return Measure(depth, aliases, cost, lists)
+        accounts += part.account_mutations
+    return Measure(depth, aliases, cost, lists, accounts)
 
 
 class _Measurer:
@@ -155,6 +162,8 @@ class _Measurer:
             aliases=(1 if node.alias else 0) + child.aliases,
             cost=1 + self._first(node, definition) * child.cost,
             introspection_lists=child.introspection_lists + is_list_of_introspection,
+            account_mutations=child.account_mutations
+            + int(parent is self._schema.mutation_type and _hashes_a_password(node)),
         )
 
     def _definition(self, name: str, parent: GraphQLNamedType | None) -> GraphQLField | None:
@@ -226,6 +235,7 @@ def measure_operation(
         aliases=max(m.aliases for m in measures),
         cost=max(m.cost for m in measures),
         introspection_lists=max(m.introspection_lists for m in measures),
+        account_mutations=max(m.account_mutations for m in measures),
     )
 
 
@@ -250,6 +260,28 @@ def coerced_variables(
     if isinstance(coerced, list):
         return {}
     return coerced.coerced
+
+
+# Mutations that always cost db_service an Argon2 hash or verification.
+_ACCOUNT_MUTATIONS = frozenset({"login", "register"})
+# UpdateUserInput fields that make updateUser cost one.
+_PASSWORD_INPUTS = frozenset({"password", "currentPassword"})
+
+
+def _hashes_a_password(node: FieldNode) -> bool:
+    """Whether this root mutation field makes db_service hash or verify a password."""
+    name = node.name.value
+    if name in _ACCOUNT_MUTATIONS:
+        return True
+    if name != "updateUser":
+        return False
+    for argument in node.arguments or ():
+        if argument.name.value != "input":
+            continue
+        if isinstance(argument.value, ObjectValueNode):
+            return any(f.name.value in _PASSWORD_INPUTS for f in argument.value.fields)
+        return True  # a variable: the measure does not depend on values, so it may hold one
+    return False
 
 
 class _FirstVariables(Visitor):

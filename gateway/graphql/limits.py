@@ -1,4 +1,5 @@
-"""Limits on what one GraphQL operation may ask for: depth, aliases, tokens, cost, introspection.
+"""Limits on what one GraphQL operation may ask for: depth, aliases, tokens, cost, introspection,
+and account mutations.
 
     limits = GraphQLLimits(max_depth=10, max_cost=5000, introspection=False)
     refusal = exceeded(limits, schema, document, operation_name, variables)
@@ -43,6 +44,9 @@ class GraphQLLimits:
     max_aliases: int = 15
     max_tokens: int = 2000
     max_cost: int = 5000
+    # login, register, a password change: each costs db_service an Argon2 hash on one of its
+    # few hashing threads, so a request carries one, however many aliases it may have.
+    max_account_mutations: int = 1
     introspection: bool = True
     field_suggestions: bool = True
 
@@ -118,8 +122,9 @@ def exceeded(
 
 
 class OperationLimits(SchemaExtension):
-    """Refuses a subscription whose depth, aliases, cost or introspection nesting is over a
-    limit, before Strawberry validates it (HTTP requests are checked by the pipeline)."""
+    """Refuses a subscription whose depth, aliases, account mutations, cost or introspection
+    nesting is over a limit, before Strawberry validates it (HTTP requests are checked by the
+    pipeline)."""
 
     def __init__(self, limits: GraphQLLimits, schema: Callable[[], GraphQLSchema]) -> None:
         self.limits = limits
@@ -145,6 +150,12 @@ def _first_exceeded(limits: GraphQLLimits, measure: Measure) -> GraphQLError | N
     if measure.aliases > limits.max_aliases:
         message = f"the operation uses {measure.aliases} aliases; at most {limits.max_aliases}"
         return _refusal("aliases", message, limits.max_aliases)
+    if measure.account_mutations > limits.max_account_mutations:
+        message = (
+            f"the operation has {measure.account_mutations} account mutations (login, register,"
+            f" a password change); at most {limits.max_account_mutations}"
+        )
+        return _refusal("accountMutations", message, limits.max_account_mutations)
     if measure.introspection_lists > MAX_INTROSPECTION_LISTS:
         message = f"introspection may nest list fields at most {MAX_INTROSPECTION_LISTS} deep"
         return _refusal("introspection", message, MAX_INTROSPECTION_LISTS)

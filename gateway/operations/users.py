@@ -9,15 +9,16 @@ from gateway.scope import RequestScope
 async def register(
     scope: RequestScope, *, sid: str, username: str, email: str, password: str
 ) -> pb.User:
-    request = pb.CreateUserRequest(sid=sid, username=username, email=email, password=password)
+    request = pb.CreateUserRequest(
+        sid=sid, username=username, email=email, password=password, client_address=scope.client
+    )
     user: pb.User = await scope.call(scope.db.stub.CreateUser, request)
     return user
 
 
 async def login(scope: RequestScope, *, username: str, password: str) -> pb.LoginResponse:
-    reply: pb.LoginResponse = await scope.call(
-        scope.db.stub.Login, pb.LoginRequest(username=username, password=password)
-    )
+    request = pb.LoginRequest(username=username, password=password, client_address=scope.client)
+    reply: pb.LoginResponse = await scope.call(scope.db.stub.Login, request)
     return reply
 
 
@@ -47,15 +48,19 @@ async def update_user(
     username: str | None,
     email: str | None,
     password: str | None,
+    current_password: str | None = None,
 ) -> pb.User:
+    """Change an account; changing one's own password or email needs `current_password`."""
     scope.require_identity()
-    request = pb.UpdateUserRequest(sid=sid)
+    request = pb.UpdateUserRequest(sid=sid, client_address=scope.client)
     if username is not None:
         request.username = username
     if email is not None:
         request.email = email
     if password is not None:
         request.password = password
+    if current_password is not None:
+        request.current_password = current_password
     user: pb.User = await scope.call(scope.db.stub.UpdateUser, request)
     return user
 

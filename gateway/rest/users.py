@@ -63,13 +63,16 @@ async def get_user(request: Request, scope: RequestScope) -> Response:
 
 
 async def update_user(request: Request, scope: RequestScope) -> Response:
-    body = fields(await read_json(request), optional=("username", "email", "password"))
+    body = fields(
+        await read_json(request), optional=("username", "email", "password", "current_password")
+    )
     user = await ops.update_user(
         scope,
         request.path_params["sid"],
         username=body.get("username"),
         email=body.get("email"),
         password=body.get("password"),
+        current_password=body.get("current_password"),
     )
     return json_response(user_json(user))
 

@@ -179,3 +179,22 @@ async def test_compiled_calls_are_recorded_like_any_other(
     # Each once: root fields, the backend field and the loader's batch, no plain field.
     assert sorted(r["operation"] for r in gateway) == sorted(expected)
     assert {(r["kind"], r["outcome"], r["user"]) for r in gateway} == {("graphql", "ok", user.sid)}
+
+
+async def test_an_operation_over_the_account_mutation_limit_never_runs_compiled(
+    client: httpx.AsyncClient,
+) -> None:
+    # given a document whose first operation (one login) passed and was remembered
+    login = 'login(username: "nobody_fast", password: "wrong-password") { token }'
+    document = _fresh(f"mutation One {{ {login} }} mutation Two {{ a: {login} b: {login} }}")
+    one = await client.post("/graphql", json={"query": document, "operationName": "One"})
+    assert one.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    # when its other operation (two logins) is sent, twice
+    first, second, moved = await _twice(client, {"query": document, "operationName": "Two"})
+
+    # then it is refused each time, before any plan or login ran
+    assert moved["compiled"] == 0
+    for answer in (first, second):
+        assert answer.json()["data"] is None
+        assert answer.json()["errors"][0]["extensions"]["limit"] == "accountMutations"

@@ -82,4 +82,5 @@ def test_readiness_is_503_naming_unreachable_dependencies(stack: Stack) -> None:
     assert ready.json() == {
         "status": "not ready",
         "dependencies": {"db_service": "UNREACHABLE", "logging_service": "SERVING"},
+        "log_spool": "ok",
     }

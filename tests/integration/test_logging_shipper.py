@@ -1,6 +1,6 @@
 """LogShipper against a real logging service and broker: records arrive, outages lose nothing,
 overflow is counted and reported once, stop() flushes within its timeout, large batches are
-split into messages gRPC accepts, and an older service without StreamLogBatches gets StreamLogs."""
+split into messages gRPC accepts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import collections
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -269,3 +270,26 @@ async def test_a_service_without_stream_log_batches_gets_the_batch_dropped_for_g
     # UNIMPLEMENTED is permanent: no retry, and no other method tried (StreamLogs is not a
     # fallback any more: no logging service without StreamLogBatches ever shipped).
     assert stranger.counter.calls == {"StreamLogBatches": 1}
+
+
+async def test_a_restarted_shipper_first_resends_what_its_spool_kept(
+    server: Server, broker: TansuBroker, tmp_path: Path
+) -> None:
+    # given a spooling shipper that stops while the logging service is down
+    first = LogShipper(server.target, service="gateway", spool_dir=tmp_path, flush_interval_s=0.02)
+    await first.start()
+    ids = [record(first, n) for n in range(30)]
+    await wait_for(lambda: first.stats.resent > 0, within=10, message="batch never re-sent")
+    await first.stop(timeout_s=0.5)
+
+    # when the service is back and a new shipper starts on the same spool
+    await server.start()
+    second = LogShipper(server.target, service="gateway", spool_dir=tmp_path, flush_interval_s=0.02)
+    await second.start()
+    await wait_for(lambda: second.stats.sent == 30, within=15, message="spool not re-sent")
+    await second.stop()
+
+    # then nothing was dropped and every record arrived once, with its first event id
+    assert (first.stats.dropped, first.stats.sent) == (0, 0)
+    assert await read_ids(broker, server, 30) == ids
+    assert await asyncio.to_thread(lambda: list(tmp_path.glob("slot-*/*.seg"))) == []

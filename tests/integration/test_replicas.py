@@ -145,7 +145,8 @@ async def test_order_rate_limit_counts_orders_through_both_replicas(
 
 
 async def _change_password(client: httpx.AsyncClient, user: Account, new: str) -> httpx.Response:
-    return await client.put(f"/api/v1/users/{user.sid}", json={"password": new}, headers=user.auth)
+    body = {"password": new, "current_password": user.password}
+    return await client.put(f"/api/v1/users/{user.sid}", json=body, headers=user.auth)
 
 
 async def test_a_password_changed_on_one_replica_revokes_the_token_on_the_other(

@@ -35,6 +35,7 @@ async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
     assert ready.json() == {
         "status": "ready",
         "dependencies": {"db_service": "SERVING", "logging_service": "SERVING"},
+        "log_spool": "ok",
     }
 
 

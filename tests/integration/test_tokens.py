@@ -115,7 +115,9 @@ async def test_token_older_than_password_change_is_refused(client: httpx.AsyncCl
     old_token = user.token
 
     changed = await client.put(
-        f"/api/v1/users/{user.sid}", json={"password": "another good password"}, headers=user.auth
+        f"/api/v1/users/{user.sid}",
+        json={"password": "another good password", "current_password": user.password},
+        headers=user.auth,
     )
     with_old = await client.get(
         f"/api/v1/users/{user.sid}", headers={"Authorization": f"Bearer {old_token}"}

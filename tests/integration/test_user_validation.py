@@ -74,7 +74,9 @@ async def test_update_to_a_taken_email_conflicts_case_insensitively(
     alice, bob = await make_user(client), await make_user(client)
 
     response = await client.put(
-        f"/api/v1/users/{alice.sid}", json={"email": bob.email.upper()}, headers=alice.auth
+        f"/api/v1/users/{alice.sid}",
+        json={"email": bob.email.upper(), "current_password": alice.password},
+        headers=alice.auth,
     )
 
     assert response.status_code == 409

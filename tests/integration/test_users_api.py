@@ -85,7 +85,11 @@ async def test_update_own_profile_and_password(client: httpx.AsyncClient) -> Non
 
     updated = await client.put(
         f"/api/v1/users/{user.sid}",
-        json={"username": new_name, "password": "a brand new password"},
+        json={
+            "username": new_name,
+            "password": "a brand new password",
+            "current_password": user.password,
+        },
         headers=user.auth,
     )
 
@@ -100,8 +104,9 @@ async def test_graphql_update_and_deactivate_self(client: httpx.AsyncClient) -> 
 
     updated = await gql(
         client,
-        "mutation($s: String!, $e: String!) { updateUser(sid: $s, input: {email: $e}) { email } }",
-        {"s": user.sid, "e": email},
+        "mutation($s: String!, $e: String!, $p: String!) {"
+        " updateUser(sid: $s, input: {email: $e, currentPassword: $p}) { email } }",
+        {"s": user.sid, "e": email, "p": user.password},
         token=user.token,
     )
     deactivated = await gql(

@@ -16,7 +16,7 @@ import jwt
 import pytest
 
 from tests.conftest import JWT_SECRET, Stack
-from tests.factories import user_data
+from tests.factories import make_user, user_data
 from tests.security.conftest import Actors, assert_safe, graphql_codes, unchanged
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -266,3 +266,88 @@ async def test_hostile_logins_log_nobody_in(
     assert_safe(response)
     assert response.status_code in {status, 400}
     assert "token" not in response.json()
+
+
+UPDATE = "mutation($s: String!, $i: UpdateUserInput!) { updateUser(sid: $s, input: $i) { sid } }"
+
+# (case, who changes alice's account, the change, which current password goes with it,
+#  expected HTTP status and GraphQL code)
+CHANGES: list[tuple[str, str, dict[str, str], str | None, int, str | None]] = [
+    ("own password, no current password", "self", {"password": "a-new-password"}, None, 400,
+     "BAD_USER_INPUT"),
+    ("own email, no current password", "self", {"email": "new@example.com"}, None, 400,
+     "BAD_USER_INPUT"),
+    ("own password, empty current password", "self", {"password": "a-new-password"}, "", 400,
+     "BAD_USER_INPUT"),
+    ("own password, wrong current password", "self", {"password": "a-new-password"}, "wrong",
+     403, "FORBIDDEN"),
+    ("own email, wrong current password", "self", {"email": "new@example.com"}, "wrong", 403,
+     "FORBIDDEN"),
+    ("own password, a 2 kB current password", "self", {"password": "a-new-password"},
+     "x" * 2000, 400, "BAD_USER_INPUT"),
+    ("own username, no current password", "self", {"username": "renamed"}, None, 200, None),
+    ("own password, right current password", "self", {"password": "a-new-password"}, "right",
+     200, None),
+    ("an admin resets a customer's password", "admin", {"password": "a-new-password"}, None, 200,
+     None),
+    ("an admin changes a customer's email", "admin", {"email": "new@example.com"}, None, 200,
+     None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("api", ["rest", "graphql"])
+@pytest.mark.parametrize(
+    ("case", "who", "change", "current", "status", "code"), CHANGES, ids=[c[0] for c in CHANGES]
+)
+async def test_changing_a_password_or_email_needs_the_current_password(
+    client: httpx.AsyncClient,
+    actors: Actors,
+    api: str,
+    case: str,
+    who: str,
+    change: dict[str, str],
+    current: str | None,
+    status: int,
+    code: str | None,
+) -> None:
+    # given a customer (with a token that might be stolen) and a change to their account
+    user = await make_user(client)
+    change = {
+        k: {"username": f"{user.username}_x", "email": f"{api}_{user.email}"}.get(k, v)
+        for k, v in change.items()
+    }
+    secret = {"right": user.password, "wrong": "not-my-password"}.get(current or "", current)
+    auth = {"Authorization": f"Bearer {user.token if who == 'self' else actors.admin}"}
+
+    # when it is asked for through one API
+    if api == "rest":
+        extra = {} if secret is None else {"current_password": secret}
+        response = await client.put(
+            f"/api/v1/users/{user.sid}", json={**change, **extra}, headers=auth
+        )
+        error = response.json().get("error", {})
+        answer = (response.status_code, error.get("code"), error.get("message"))
+        expected_status = status
+    else:
+        extra = {} if secret is None else {"currentPassword": secret}
+        variables = {"s": user.sid, "i": {**change, **extra}}
+        response = await client.post(
+            "/graphql", json={"query": UPDATE, "variables": variables}, headers=auth
+        )
+        errors = response.json().get("errors") or [{}]
+        answer = (
+            response.status_code,
+            errors[0].get("extensions", {}).get("code"),
+            errors[0].get("message"),
+        )
+        expected_status = 200
+
+    # then it is refused without the right current password, and allowed otherwise
+    assert_safe(response, secrets=[user.password])
+    assert answer[:2] == (expected_status, code), response.text
+    if code == "FORBIDDEN":
+        assert answer[2] == "current password is wrong"
+    if "password" in change:
+        old = {"username": user.username, "password": user.password}
+        again = await client.post("/api/v1/users/login", json=old)
+        assert again.status_code == (401 if code is None else 200)

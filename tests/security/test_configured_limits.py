@@ -3,6 +3,11 @@
 The pair runs with MERCH_ENV=production (GraphiQL, introspection and field suggestions off),
 an 8 KiB request limit and an order rate limit of 3 per 3 s, beside the session stack and on
 its database, so each setting is shown to be honoured where it is configured.
+
+The account limits (logins and registrations per client, login throttling per account and
+client) run on a db_service of their own with a database of its own, so that no other test's
+logins count, behind two gateways: one that trusts 127.0.0.1 as a proxy (its X-Forwarded-For
+names the client, so each test can be a client of its own), and one that trusts nobody.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
+from scripts.infra import EmbeddedPostgres
 from tests.conftest import Stack
-from tests.factories import make_user
+from tests.factories import make_user, user_data
 from tests.ownstack import OwnStack, own_services
 from tests.security.conftest import Actors, assert_safe, graphql_codes, stock_of, unchanged
 
@@ -198,3 +204,152 @@ async def test_the_rate_limit_window_passes(prod: httpx.AsyncClient, actors: Act
 
     # then ordering works again
     assert again.status_code == 201
+
+
+AUTH_PER_CLIENT, FAILURES_PER_ACCOUNT = 8, 2
+
+
+@pytest.fixture(scope="module")
+def accounts(stack: Stack, postgres: EmbeddedPostgres) -> Iterator[tuple[OwnStack, OwnStack]]:
+    """(a gateway trusting 127.0.0.1 as a proxy, one trusting nobody), on one db_service."""
+    with (
+        own_services(
+            stack,
+            ("db_service", "gateway"),
+            DATABASE_URL=postgres.ensure_database("merch_account_limits"),
+            CLIENT_AUTH_LIMIT=str(AUTH_PER_CLIENT),
+            CLIENT_AUTH_WINDOW_S="60",
+            LOGIN_MAX_FAILURES=str(FAILURES_PER_ACCOUNT),
+            LOGIN_WINDOW_S="60",
+            TRUSTED_PROXIES="127.0.0.1",
+        ) as trusting,
+        own_services(
+            stack, ("gateway",), DB_SERVICE_ADDR=trusting.db_addr, TRUSTED_PROXIES=""
+        ) as untrusting,
+    ):
+        yield trusting, untrusting
+
+
+@pytest.fixture
+async def behind_proxy(accounts: tuple[OwnStack, OwnStack]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=accounts[0].gateway_url, timeout=30) as c:
+        yield c
+
+
+def _from(address: str | None = None) -> dict[str, str]:
+    """Headers that make the proxy-trusting gateway see a client of this (or a new) address."""
+    n = uuid.uuid4().int
+    return {"X-Forwarded-For": address or f"198.51.{n % 250}.{(n >> 8) % 250 + 1}"}
+
+
+LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
+
+
+async def test_logins_and_registrations_over_the_client_limit_are_429(
+    behind_proxy: httpx.AsyncClient,
+) -> None:
+    # given a client that has used up its logins and registrations (each an Argon2 hash)
+    c = behind_proxy
+    client, neighbour = _from(), _from()
+    user = user_data()
+    assert (await c.post("/api/v1/users/create", json=user, headers=client)).status_code == 201
+    right = {"username": user["username"], "password": user["password"]}
+    for _ in range(AUTH_PER_CLIENT - 1):
+        answer = await c.post("/api/v1/users/login", json=right, headers=client)
+        assert answer.status_code == 200, answer.text
+
+    # when it logs in and registers again, through REST and GraphQL
+    rest_login = await c.post("/api/v1/users/login", json=right, headers=client)
+    rest_register = await c.post("/api/v1/users/create", json=user_data(), headers=client)
+    graphql = await c.post(
+        "/graphql",
+        json={"query": LOGIN, "variables": {"u": user["username"], "p": user["password"]}},
+        headers=client,
+    )
+    other = await c.post("/api/v1/users/login", json=right, headers=neighbour)
+
+    # then each is 429 with when to come back, while another address still gets in
+    for response in (rest_login, rest_register):
+        assert_safe(response)
+        assert response.status_code == 429, response.text
+        assert response.json()["error"]["code"] == "RATE_LIMITED"
+        assert 1 <= int(response.headers["retry-after"]) <= 60
+    error = graphql.json()["errors"][0]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert 1 <= error["extensions"]["retryAfter"] <= 60
+    assert other.status_code == 200, other.text
+
+
+async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(
+    accounts: tuple[OwnStack, OwnStack],
+) -> None:
+    # given a gateway that trusts no proxy, and a client that names a new address each time
+    async with httpx.AsyncClient(base_url=accounts[1].gateway_url, timeout=30) as c:
+        statuses = [
+            (
+                await c.post(
+                    "/api/v1/users/login",
+                    json={"username": f"nobody_{i}", "password": "not-a-password"},
+                    headers=_from(),
+                )
+            ).status_code
+            for i in range(AUTH_PER_CLIENT + 1)
+        ]
+
+    # then the header buys no fresh budget: the peer's address is the client
+    assert statuses == [401] * AUTH_PER_CLIENT + [429]
+
+
+async def test_failed_logins_from_one_client_never_lock_the_owner_out(
+    behind_proxy: httpx.AsyncClient,
+) -> None:
+    # given a customer, and a stranger who failed their password until refused
+    c = behind_proxy
+    home = _from()
+    user = user_data()
+    assert (await c.post("/api/v1/users/create", json=user, headers=home)).status_code == 201
+    stranger = _from()
+    wrong = {"username": user["username"], "password": "not-the-password"}
+    statuses = [
+        (await c.post("/api/v1/users/login", json=wrong, headers=stranger)).status_code
+        for _ in range(FAILURES_PER_ACCOUNT + 1)
+    ]
+    assert statuses == [401] * FAILURES_PER_ACCOUNT + [429]
+
+    # when the owner logs in from their own address
+    right = {"username": user["username"], "password": user["password"]}
+    response = await c.post("/api/v1/users/login", json=right, headers=home)
+
+    # then they get in: the throttle holds the stranger's address, not the account
+    assert_safe(response)
+    assert response.status_code == 200, response.text
+
+
+async def test_wrong_current_passwords_count_toward_the_login_throttle(
+    behind_proxy: httpx.AsyncClient,
+) -> None:
+    # given a customer whose token is used, from one address, to guess their password
+    c = behind_proxy
+    thief = _from()
+    user = user_data()
+    credentials = {"username": user["username"], "password": user["password"]}
+    assert (await c.post("/api/v1/users/create", json=user, headers=thief)).status_code == 201
+    logged_in = await c.post("/api/v1/users/login", json=credentials, headers=thief)
+    headers = {"Authorization": f"Bearer {logged_in.json()['token']}", **thief}
+    guess = {"password": "a-new-password", "current_password": "a-guess"}
+
+    # when the guesses go on past the account's limit
+    answers = [
+        await c.put(f"/api/v1/users/{user['sid']}", json=guess, headers=headers)
+        for _ in range(FAILURES_PER_ACCOUNT + 1)
+    ]
+    right = {"password": "a-new-password", "current_password": user["password"]}
+    after = await c.put(f"/api/v1/users/{user['sid']}", json=right, headers=headers)
+    login = await c.post("/api/v1/users/login", json=credentials, headers=thief)
+
+    # then they are 403 until the limit, then 429 like logins, even with the right password
+    assert [a.status_code for a in answers] == [403] * FAILURES_PER_ACCOUNT + [429]
+    assert answers[-1].json()["error"]["code"] == "RATE_LIMITED"
+    assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
+    assert after.status_code == 429
+    assert login.status_code == 429

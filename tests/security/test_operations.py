@@ -180,7 +180,7 @@ async def test_no_password_token_or_hash_reaches_a_log(
     token = await login(client, data["username"], password)
     changed = await client.put(
         f"/api/v1/users/{data['sid']}",
-        json={"password": new},
+        json={"password": new, "current_password": password},
         headers={**headers, "Authorization": f"Bearer {token}"},
     )
     assert changed.status_code == 200

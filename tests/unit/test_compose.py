@@ -414,12 +414,38 @@ def test_all_services_share_one_named_network() -> None:
 
 @pytest.mark.parametrize(
     ("service", "path"),
-    [("postgres", "/var/lib/postgresql/data"), ("kafka", "/var/lib/kafka/data")],
+    [
+        ("postgres", "/var/lib/postgresql/data"),
+        ("kafka", "/var/lib/kafka/data"),
+        ("db-service", "/var/lib/merch/spool"),
+        ("gateway", "/var/lib/merch/spool"),
+    ],
 )
 def test_data_lives_in_named_volumes(service: str, path: str) -> None:
     mounts = dict(str(v).rsplit(":", 1)[::-1] for v in SERVICES[service]["volumes"])
 
     assert mounts[path] in COMPOSE["volumes"]
+
+
+@pytest.mark.parametrize("service", ["db-service", "gateway"])
+def test_each_log_spool_is_its_own_volume_at_the_configured_directory(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the service's settings and its mounts
+    settings = settings_for(service, monkeypatch)
+    mounts = dict(str(v).rsplit(":", 1)[::-1] for v in SERVICES[service]["volumes"])
+    others = [
+        str(v).split(":", 1)[0]
+        for name, spec in SERVICES.items()
+        if name != service
+        for v in spec.get("volumes", [])
+    ]
+
+    # then the spool directory is a named volume that no other service mounts, and the image
+    # creates it for the unprivileged user (a fresh volume copies that ownership)
+    assert mounts[settings.log_spool_dir] in COMPOSE["volumes"]
+    assert mounts[settings.log_spool_dir] not in others
+    assert f"--owner=merch --group=merch {settings.log_spool_dir}" in DOCKERFILE
 
 
 def test_postgres_is_version_17() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from graphql import parse
 
 from gateway.graphql.analysis import first_variables, measure_operation
@@ -113,3 +114,43 @@ def test_a_variable_left_out_is_refused_at_its_defaults_cost_after_a_cheap_run()
     # then its default is what is measured, and it is over the cost limit
     assert refusal is not None
     assert (refusal.extensions or {})["limit"] == "cost"
+
+
+ACCOUNT_MUTATIONS = [
+    ("one login", 'mutation { login(username: "a", password: "b") { token } }', 1),
+    ("aliased logins", 'mutation { a: login(username: "a", password: "b") { token } '
+     'b: login(username: "a", password: "c") { token } }', 2),
+    ("login and register", 'mutation { login(username: "a", password: "b") { token } '
+     'register(input: {sid: "1", username: "u", email: "e@x.io", password: "p"}) { id } }', 2),
+    ("a fragment spread twice", "mutation { ...F ...F } fragment F on Mutation "
+     '{ login(username: "a", password: "b") { token } }', 2),
+    ("updateUser with a password", 'mutation { updateUser(sid: "1", input: {password: "p"}) '
+     "{ id } }", 1),
+    ("updateUser with a current password", 'mutation { updateUser(sid: "1", input: '
+     '{email: "e@x.io", currentPassword: "p"}) { id } }', 1),
+    ("updateUser from a variable", "mutation($i: UpdateUserInput!) { updateUser(sid: \"1\", "
+     "input: $i) { id } }", 1),
+    ("updateUser of a username only", 'mutation { updateUser(sid: "1", input: {username: "u"}) '
+     "{ id } }", 0),
+    ("a query", "{ welcome }", 0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "document", "count"), ACCOUNT_MUTATIONS, ids=[c[0] for c in ACCOUNT_MUTATIONS]
+)
+def test_account_mutations_are_counted_wherever_they_are_written(
+    case: str, document: str, count: int
+) -> None:
+    # given a document; when it is measured
+    measure = measure_operation(
+        build_schema()._schema,
+        parse(document),
+        operation_name=None,
+        variables={},
+        default_first=20,
+        max_first=100,
+    )
+
+    # then each field that costs db_service an Argon2 hash is counted, once per place it runs
+    assert measure.account_mutations == count

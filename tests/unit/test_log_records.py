@@ -8,7 +8,7 @@ import math
 import orjson
 import pytest
 
-from logging_service.client import MESSAGE_MAX_BYTES, log_batches
+from logging_service.client import MESSAGE_MAX_BYTES, batch_messages, decode_batch
 from logging_service.console import format_line
 from logging_service.records import JSON_FIELDS, from_json, redact, sanitize, to_json, to_kafka
 from protos import logging_service_pb2 as pb
@@ -146,29 +146,29 @@ def test_to_kafka_fills_a_missing_event_id_and_time(ts: float) -> None:
 def test_a_batch_that_fits_travels_as_one_message() -> None:
     records = [make_record(request_id=f"req-{n}") for n in range(500)]
 
-    messages = log_batches(records)
+    messages = batch_messages([r.SerializeToString() for r in records])
 
     assert len(messages) == 1
-    assert list(messages[0].records) == records
+    assert messages[0] == pb.LogBatch(records=records).SerializeToString()
 
 
 def test_a_large_batch_is_split_in_order_into_messages_under_the_limit() -> None:
     # ~8 kB per record: 600 of them are ~4.9 MB, over gRPC's 4 MiB per message.
     records = [make_record(request_id=f"req-{n}", message="\U0001d11e" * 2000) for n in range(600)]
 
-    messages = log_batches(records)
+    messages = batch_messages([r.SerializeToString() for r in records])
 
     assert len(messages) == 5
-    assert all(m.ByteSize() <= MESSAGE_MAX_BYTES for m in messages)
-    assert [r for m in messages for r in m.records] == records
+    assert all(len(m) <= MESSAGE_MAX_BYTES for m in messages)
+    assert [r for m in messages for r in decode_batch(m)] == records
 
 
 def test_a_record_larger_than_the_limit_travels_alone() -> None:
     small, large = make_record(), make_record(message="m" * 2000)
 
-    messages = log_batches([small, large, small], max_bytes=1000)
+    messages = batch_messages([r.SerializeToString() for r in (small, large, small)], 1000)
 
-    assert [list(m.records) for m in messages] == [[small], [large], [small]]
+    assert [decode_batch(m) for m in messages] == [[small], [large], [small]]
 
 
 @pytest.mark.parametrize(

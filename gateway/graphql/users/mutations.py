@@ -38,6 +38,7 @@ class UserMutations:
             username=input.username,
             email=input.email,
             password=input.password,
+            current_password=input.current_password,
         )
         return User.from_pb(user)
 

@@ -72,6 +72,10 @@ class UpdateUserInput:
     username: str | None = None
     email: str | None = None
     password: str | None = None
+    current_password: str | None = strawberry.field(
+        default=None,
+        description="Your current password: needed to change your own password or email.",
+    )
 
 
 @strawberry.type

@@ -1,0 +1,119 @@
+"""The outbox relay: ships log_outbox rows to logging_service in id order, deleting them once
+logging_service acknowledged them (Kafka has them).
+
+One batch is one transaction: take the relay lock (a transaction-level advisory lock, so one
+db_service replica relays at a time and the order holds), read the oldest rows, send them in
+one StreamLogBatches call, delete them, commit. A failure rolls back and leaves the rows for
+the next try; a crash after the acknowledgement and before the commit sends them again with the
+same `event_id` (at least once, like every log record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import asyncpg
+import grpc
+
+from db_service.outbox import Outbox
+from db_service.repositories.outbox import OutboxRepository
+from logging_service.client import LogChannel, record_from_json
+
+log = logging.getLogger("db_service.relay")
+
+_IDLE_S = 0.2  # how often an empty outbox is looked at
+_COUNT_EVERY_S = 1.0
+_MAX_BACKOFF_S = 5.0
+
+
+class OutboxRelay:
+    """Runs in the background from `start()` to `stop()`."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        repo: OutboxRepository,
+        pool: asyncpg.Pool,
+        channel: LogChannel,
+        *,
+        batch_max: int = 500,
+    ) -> None:
+        self._outbox = outbox
+        self._repo = repo
+        self._pool = pool
+        self._channel = channel
+        self._batch_max = batch_max
+        self._task: asyncio.Task[None] | None = None
+        self._counted_at = 0.0
+        self.relayed = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._channel.close()
+
+    async def _run(self) -> None:
+        delay = _IDLE_S
+        failing = False
+        while True:
+            try:
+                await self._count()
+                sent = await self.relay_once()
+            except (OSError, TimeoutError, asyncpg.PostgresError, grpc.aio.AioRpcError) as exc:
+                if not failing:
+                    log.warning("outbox relay failing (%s); retrying with backoff", _reason(exc))
+                failing = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+                continue
+            if failing:
+                log.info("outbox relay recovered")
+                failing, delay = False, _IDLE_S
+            if sent < self._batch_max:
+                await asyncio.sleep(_IDLE_S)  # caught up: look again shortly
+
+    async def relay_once(self) -> int:
+        """Relay the oldest batch, if this replica holds the lock; how many rows went."""
+        if not await self._repo.any():
+            return 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._repo.lock(conn):
+                return 0
+            rows = await self._repo.oldest(conn, self._batch_max)
+            if not rows:
+                return 0
+            records = [record_from_json(record.encode()) for _, record in rows]
+            acknowledged = await self._channel.send(records)
+            if acknowledged != len(records):
+                raise TimeoutError(f"{acknowledged} of {len(records)} acknowledged")
+            await self._repo.delete(conn, [row_id for row_id, _ in rows])
+        self.relayed += len(rows)
+        return len(rows)
+
+    async def _count(self) -> None:
+        now = time.monotonic()
+        if now - self._counted_at >= _COUNT_EVERY_S:
+            self._counted_at = now
+            full = self._outbox.full
+            self._outbox.rows = await self._repo.count(at_most=self._outbox.max_rows)
+            if self._outbox.full and not full:
+                log.error(
+                    "log outbox holds %d rows: new records are dropped and counted until the"
+                    " relay catches up",
+                    self._outbox.rows,
+                )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code().name
+    return type(exc).__name__

@@ -1,0 +1,96 @@
+"""The files of a disk spool: frames inside segments, and finding the segments a run left.
+
+A segment `<first sequence number, 20 digits>.seg` is a run of frames: payload length (u32),
+crc32 of ts and payload (u32), ts (f64), then the payload, a serialized LogRecord. Its records
+are numbered contiguously from the number in its name, so a segment's count is the next one's
+first number less its own; only the last segment is read to count it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+# A record is ~11 kB at most (records.FIELD_LIMITS); a longer length field means a torn header.
+_MAX_PAYLOAD = 1024 * 1024
+_HEADER = struct.Struct("<IId")
+_TS = struct.Struct("<d")
+_SUFFIX = ".seg"
+
+
+def segment_name(first: int) -> str:
+    return f"{first:020d}{_SUFFIX}"
+
+
+def encode_frame(payload: bytes, ts: float) -> bytes:
+    crc = zlib.crc32(payload, zlib.crc32(_TS.pack(ts)))
+    return _HEADER.pack(len(payload), crc, ts) + payload
+
+
+def parse_frames(data: bytes, limit: int) -> tuple[list[tuple[float, bytes]], int, bool]:
+    """Up to `limit` whole frames from the start of `data`: (frames, bytes used, corrupt).
+
+    A frame cut off at the end of `data` is left for the next read; a bad length or checksum
+    stops the parse with `corrupt` set.
+    """
+    frames: list[tuple[float, bytes]] = []
+    pos, size = 0, len(data)
+    while len(frames) < limit and pos + _HEADER.size <= size:
+        length, crc, ts = _HEADER.unpack_from(data, pos)
+        start = pos + _HEADER.size
+        end = start + length
+        if length > _MAX_PAYLOAD:
+            return frames, pos, True
+        if end > size:
+            break
+        payload = data[start:end]
+        if zlib.crc32(payload, zlib.crc32(data[pos + 8 : start])) != crc:
+            return frames, pos, True
+        frames.append((ts, payload))
+        pos = end
+    return frames, pos, False
+
+
+@dataclass(slots=True, eq=False)
+class Segment:
+    first: int  # sequence number of its first frame
+    path: Path
+    size: int = 0  # bytes of whole frames
+    count: int = 0  # frames
+    closed: bool = False
+
+    @property
+    def last(self) -> int:
+        return self.first + self.count - 1
+
+
+def scan(directory: Path) -> list[Segment]:
+    """The segments in `directory`, oldest first, all closed. A torn frame at the end of the
+    last one (a crash in the middle of a write) is cut off."""
+    paths = sorted(
+        (p for p in directory.iterdir() if p.suffix == _SUFFIX and p.stem.isdigit()),
+        key=lambda p: int(p.stem),
+    )
+    segments: list[Segment] = []
+    for i, path in enumerate(paths):
+        segment = Segment(int(path.stem), path, size=path.stat().st_size, closed=True)
+        if i + 1 < len(paths):
+            segment.count = int(paths[i + 1].stem) - segment.first
+        else:
+            frames, valid, _ = parse_frames(path.read_bytes(), limit=1 << 62)
+            segment.count = len(frames)
+            if valid < segment.size:
+                os.truncate(path, valid)
+                segment.size = valid
+        segments.append(segment)
+    return segments
+
+
+def first_ts(path: Path) -> float | None:
+    """The time of the first record of a segment, if it has one."""
+    with path.open("rb") as f:
+        header = f.read(_HEADER.size)
+    return _HEADER.unpack(header)[2] if len(header) == _HEADER.size else None

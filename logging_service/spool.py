@@ -1,0 +1,465 @@
+"""A disk spool for log records: segment files written by a thread, fsync'd in groups, deleted
+once logging_service has acknowledged every record in them.
+
+    spool = DiskSpool(Path(".merch/spool/gateway"), max_bytes=1 << 30, sync_interval_s=0.05,
+                      max_pending=10_000)
+    await spool.open()           # locks a slot of the directory: .merch/spool/gateway/slot-0
+    spool.append(payload, ts)    # on the event loop; never blocks
+    frames = await spool.read(500); ...; spool.ack(frames[-1])
+    await spool.close()
+
+Processes that share the directory (the workers of one service, replicas on one volume) never
+share a spool: each locks a slot, `slot-<n>/`, trying its preferred one (its worker index)
+first, then the others from 0; one that finds every slot taken refuses to start (SpoolInUse).
+A restarted process takes a free slot again and first re-sends what it holds, whoever left it.
+A slot holds `spool.lock` (flock'ed by its one user, with its pid), the segments
+`<first sequence number, 20 digits>.seg`, and `acked`, the sequence number of the last
+acknowledged record: a hint written without fsync that spares a restart from re-sending what was
+already acknowledged (at least once either way). A segment is a run of frames: payload length
+(u32), crc32 of ts and payload (u32), ts (f64), then the payload, a serialized LogRecord.
+
+Durability: the writer thread takes every record appended since its last turn, writes them with
+one write() and makes them durable with one fdatasync, at least every `sync_interval_s`, and at
+once when someone waits in `settled()` (LOG_DURABILITY=sync), so a burst shares one fsync. A
+killed process loses only records not yet written (one interval at most); a power loss, those
+not yet fsync'd. A failed write (full disk, I/O error) drops that turn's records, counts them,
+and marks the spool degraded until a write succeeds again; nothing raises to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from logging_service.buffers import BufferStats, Frame
+from logging_service.segments import (
+    Segment,
+    encode_frame,
+    first_ts,
+    parse_frames,
+    scan,
+    segment_name,
+)
+
+log = logging.getLogger("logging_service.spool")
+
+SEGMENT_BYTES = 8 * 1024 * 1024
+_READ_CHUNK = 4 * 1024 * 1024
+_MIN_READ = 64 * 1024
+
+
+# Processes sharing one LOG_SPOOL_DIR (workers, replicas on one volume) each lock a slot.
+MAX_SLOTS = 64
+
+
+class SpoolInUse(RuntimeError):
+    """Every slot of the spool directory is held by another process."""
+
+
+class DiskSpool:
+    """Records on disk until acknowledged, bounded by `max_bytes` on disk and `max_pending`
+    records in memory waiting for the writer. See the module docstring."""
+
+    durable = True
+
+    def __init__(
+        self,
+        base: Path,
+        *,
+        max_bytes: int,
+        sync_interval_s: float,
+        max_pending: int,
+        segment_bytes: int = SEGMENT_BYTES,
+        slot: int = 0,
+        max_slots: int = MAX_SLOTS,
+    ) -> None:
+        self.base = base
+        self.directory = base / f"slot-{slot}"  # the slot this process locks, once open
+        self._slot = slot
+        self._max_slots = max(max_slots, slot + 1)
+        self._max_bytes = max_bytes
+        self._sync_interval_s = sync_interval_s
+        self._max_pending = max_pending
+        # The writer is woken early once half the memory bound waits, so bursts never hit it.
+        self._kick_at = max(max_pending // 2, 1)
+        self._segment_bytes = segment_bytes
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._kick = threading.Event()
+        self._lock = threading.Lock()  # guards _segments and each segment's size and count
+        self._segments: list[Segment] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._callback: Callable[[], None] | None = None
+        self._closed = self._closing = False
+        # The event loop's side (append, ack, settled).
+        self._appended = self._appended_bytes = self._acked = 0
+        self._oldest_ts: float | None = None
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+        # The reader's side (read, in a worker thread while the sender awaits it).
+        self._read_seq = 0  # the last sequence number read (handed out or skipped)
+        self._handed = 0  # the last sequence number handed out
+        self._rseg: Segment | None = None
+        self._roff = self._rnext = 0  # offset in _rseg, and the sequence number found there
+        self._read_lost = 0
+        # The writer thread's side; plain ints read by the others.
+        self._taken = self._taken_bytes = self._written = self._settled = 0
+        self._disk_bytes = self._lost = 0
+        self.syncs = 0  # fsyncs made: group commit shows as far fewer than records
+        self._degraded = ""
+        self._active: Segment | None = None
+        self._fd = self._lock_fd = self._cursor_fd = -1
+        self._cursor_written = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Lock the directory, recover what a previous run left, start the writer.
+
+        Raises SpoolInUse when another process holds it, OSError when it cannot be written.
+        """
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._open)
+        self._thread = threading.Thread(target=self._run, name="log-spool-writer", daemon=True)
+        self._thread.start()
+
+    async def close(self) -> int:
+        """Write and fsync what waits, stop the writer, release the directory.
+
+        Returns 0: unacknowledged records stay on disk for the next start.
+        """
+        self._closed = self._closing = True
+        self._kick.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_result(None)
+        self._waiters.clear()
+        if self._active is not None:
+            self._close_active()
+        for fd in (self._cursor_fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)  # closing the lock file releases the flock
+        self._cursor_fd = self._lock_fd = -1
+        return 0
+
+    # --- the event loop's side -------------------------------------------------------------
+
+    def append(self, payload: bytes, ts: float) -> bool:
+        frame = encode_frame(payload, ts)
+        waiting = self._appended - self._taken
+        if (
+            self._closed
+            or waiting >= self._max_pending
+            or self._disk_bytes + self._appended_bytes - self._taken_bytes + len(frame)
+            > self._max_bytes
+        ):
+            return False
+        self._appended += 1
+        self._appended_bytes += len(frame)
+        self._pending.append(frame)
+        if self._oldest_ts is None:
+            self._oldest_ts = ts
+        if waiting + 1 >= self._kick_at:
+            self._kick.set()
+        return True
+
+    def readable(self) -> int:
+        return max(self._written - self._read_seq, 0)
+
+    async def read(self, limit: int) -> list[Frame]:
+        # Records the reader skipped without handing them out (lost to a failed write) count as
+        # acknowledged once everything handed out is.
+        frames = await asyncio.to_thread(self._read, limit)
+        if frames:
+            self._handed = frames[-1].seq
+        elif self._acked >= self._handed and self._read_seq > self._acked:
+            self._acked = self._read_seq
+            if self._acked >= self._appended:
+                self._oldest_ts = None
+        return frames
+
+    def ack(self, last: Frame) -> None:
+        self._acked = max(self._acked, last.seq)
+        # The next record's time is not known without reading it; this one's is a close bound.
+        self._oldest_ts = None if self._acked >= self._appended else last.ts
+
+    async def settled(self) -> None:
+        target = self._appended
+        if self._settled >= target or self._thread is None or self._loop is None:
+            return
+        future = self._loop.create_future()
+        self._waiters.append((target, future))
+        self._kick.set()
+        await future
+
+    def on_readable(self, callback: Callable[[], None]) -> None:
+        self._callback = callback
+
+    def stats(self) -> BufferStats:
+        return BufferStats(
+            unacked=max(self._appended - self._acked, 0),
+            bytes=self._disk_bytes + self._appended_bytes - self._taken_bytes,
+            segments=len(self._segments),
+            oldest_ts=self._oldest_ts,
+            degraded=self._degraded,
+            lost=self._lost + self._read_lost,
+        )
+
+    def _progress(self) -> None:
+        """On the loop, after a writer turn: release `settled()` waiters, wake the sender."""
+        settled = self._settled
+        while self._waiters and self._waiters[0][0] <= settled:
+            _, future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+        if self._callback is not None:
+            self._callback()
+
+    # --- opening and recovery (a worker thread) ------------------------------------------
+
+    def _open(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        fd = -1
+        for slot in dict.fromkeys((self._slot, *range(self._max_slots))):
+            directory = self.base / f"slot-{slot}"
+            directory.mkdir(exist_ok=True)
+            fd = os.open(directory / "spool.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)  # another live process holds this slot: try the next one
+                fd = -1
+                continue
+            except OSError:
+                os.close(fd)
+                raise
+            self.directory = directory
+            break
+        if fd < 0:
+            raise SpoolInUse(
+                f"all {self._max_slots} slots of log spool {self.base} are in use by other"
+                " processes; give this one a LOG_SPOOL_DIR of its own"
+            )
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            self._cursor_fd = os.open(self.directory / "acked", os.O_RDWR | os.O_CREAT, 0o644)
+            raw = os.pread(self._cursor_fd, 32, 0).strip()
+            self._recover(int(raw) if raw.isdigit() else 0)
+        except OSError:
+            if self._cursor_fd >= 0:
+                os.close(self._cursor_fd)
+                self._cursor_fd = -1
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+
+    def _recover(self, acked: int) -> None:
+        """Take over the segments of a previous run: every one is read again from the record
+        after `acked`; a torn frame at the end of the last one (a crash mid-write) is cut off."""
+        segments = scan(self.directory)
+        last = max([acked, *(s.last for s in segments)])
+        kept = []
+        for segment in segments:
+            if segment.count <= 0 or segment.last <= acked:
+                segment.path.unlink(missing_ok=True)
+            else:
+                kept.append(segment)
+        self._segments = kept
+        self._disk_bytes = sum(s.size for s in kept)
+        self._appended = self._taken = self._written = self._settled = last
+        self._acked = self._read_seq = self._handed = self._cursor_written = acked
+        if kept:
+            self._oldest_ts = first_ts(kept[0].path)
+            log.info(
+                "log spool %s: %d records left unacknowledged by an earlier run, re-sending",
+                self.directory,
+                last - acked,
+            )
+
+    # --- the writer thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._kick.wait(self._sync_interval_s)
+            self._kick.clear()
+            closing = self._closing  # read first: a close during this turn gets one more
+            try:
+                self._turn()
+            except Exception:  # the writer must outlive any bug: records are counted lost
+                log.exception("log spool writer failed a turn")
+            if closing:
+                return
+
+    def _turn(self) -> None:
+        count = len(self._pending)
+        if count:
+            frames = [self._pending.popleft() for _ in range(count)]
+            first = self._taken + 1
+            data = b"".join(frames)
+            self._taken += count
+            self._taken_bytes += len(data)
+            try:
+                self._write(data, first, count)
+            except OSError as exc:
+                self._write_failed(exc, count)
+            else:
+                try:
+                    os.fdatasync(self._fd)
+                except OSError as exc:
+                    self._degrade(f"cannot fsync in {self.directory}: {exc.strerror or exc}")
+                else:
+                    self.syncs += 1
+                    if self._degraded:
+                        log.warning("log spool %s is writable again", self.directory)
+                        self._degraded = ""
+            self._settled = self._taken
+        self._collect()
+        if count and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self._loop.call_soon_threadsafe(self._progress)
+
+    def _write(self, data: bytes, first: int, count: int) -> None:
+        segment = self._active
+        if segment is None or (segment.size and segment.size + len(data) > self._segment_bytes):
+            if segment is not None:
+                self._close_active()
+            segment = self._new_segment(first)
+        view = memoryview(data)
+        done = 0
+        while done < len(data):
+            done += os.write(self._fd, view[done:])
+        with self._lock:
+            segment.size += len(data)
+            segment.count += count
+            self._written = segment.last
+        self._disk_bytes += len(data)
+
+    def _new_segment(self, first: int) -> Segment:
+        path = self.directory / segment_name(first)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        segment = Segment(first, path)
+        self._active = segment
+        with self._lock:
+            self._segments.append(segment)
+        # The new name must survive a power loss too.
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return segment
+
+    def _close_active(self) -> None:
+        if self._active is None:
+            return
+        with contextlib.suppress(OSError):
+            os.fdatasync(self._fd)
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self._active.closed = True
+        self._active, self._fd = None, -1
+
+    def _write_failed(self, exc: OSError, count: int) -> None:
+        self._lost += count
+        self._degrade(f"cannot write to {self.directory}: {exc.strerror or exc}")
+        segment = self._active
+        if segment is not None:
+            # A partial frame may follow the last whole one: cut it, and start a new segment
+            # next time (sequence numbers stay contiguous within a segment).
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, segment.size)
+            self._close_active()
+            if segment.count == 0:  # nothing in it: do not leave one empty file per turn
+                with self._lock:
+                    self._segments.remove(segment)
+                with contextlib.suppress(OSError):
+                    segment.path.unlink()
+        with self._lock:
+            self._written = self._taken
+
+    def _degrade(self, reason: str) -> None:
+        if not self._degraded:
+            log.error("log spool degraded: %s; records are dropped and counted", reason)
+        self._degraded = reason
+
+    def _collect(self) -> None:
+        """Delete the segments whose every record is acknowledged; note the cursor."""
+        acked = self._acked
+        with self._lock:
+            # The active segment goes too once idle and fully acknowledged; the next write
+            # starts a new one.
+            done = [
+                s for s in self._segments if s.last <= acked and (s.closed or not self._pending)
+            ]
+            self._segments = [s for s in self._segments if s not in done]
+        for segment in done:
+            if segment is self._active:
+                self._close_active()
+            self._disk_bytes -= segment.size  # first: once the file is gone, its room is free
+            try:
+                segment.path.unlink(missing_ok=True)
+            except OSError as exc:
+                self._degrade(f"cannot delete {segment.path.name}: {exc.strerror or exc}")
+        if acked != self._cursor_written and self._cursor_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.pwrite(self._cursor_fd, f"{acked:020d}\n".encode(), 0)
+                self._cursor_written = acked
+
+    # --- the reader (a worker thread, one read at a time) ---------------------------------
+
+    def _read(self, limit: int) -> list[Frame]:
+        frames: list[Frame] = []
+        while len(frames) < limit:
+            with self._lock:
+                segment = next((s for s in self._segments if s.last > self._read_seq), None)
+                if segment is None:
+                    # Whatever else was written is gone: lost to a failed write.
+                    self._read_seq = max(self._read_seq, self._written)
+                    break
+                size, end = segment.size, segment.first + segment.count
+            if segment is not self._rseg:
+                self._rseg, self._roff, self._rnext = segment, 0, segment.first
+            skip = max(self._read_seq + 1 - self._rnext, 0)
+            parsed, corrupt = self._read_frames(
+                segment.path, size, min(skip + limit - len(frames), end - self._rnext)
+            )
+            for ts, payload in parsed:
+                seq, self._rnext = self._rnext, self._rnext + 1
+                if seq > self._read_seq:
+                    frames.append(Frame(seq, ts, payload))
+                    self._read_seq = seq
+            if corrupt or not parsed:
+                # The rest of this segment cannot be read back (torn or damaged): skip it.
+                lost = end - self._rnext
+                self._read_lost += lost
+                log.error("log spool: %d records of %s unreadable, dropped", lost, segment.path)
+                self._read_seq = max(self._read_seq, end - 1)
+                self._rnext, self._roff = end, size
+        return frames
+
+    def _read_frames(
+        self, path: Path, size: int, count: int
+    ) -> tuple[list[tuple[float, bytes]], bool]:
+        """Up to `count` frames of the reader's segment from its offset (at most `size`)."""
+        remaining = size - self._roff
+        # Records are a few hundred bytes: read about what is needed, more if a frame is longer.
+        for want in (min(remaining, _MIN_READ + count * 1024), min(remaining, _READ_CHUNK)):
+            if want <= 0:
+                return [], True
+            with path.open("rb") as f:
+                f.seek(self._roff)
+                data = f.read(want)
+            parsed, used, corrupt = parse_frames(data, count)
+            if parsed or corrupt or want == remaining:
+                self._roff += used
+                return parsed, corrupt or not parsed
+        return [], True

@@ -1,0 +1,116 @@
+"""Matrix, the log outbox under a crash: db_service killed with SIGKILL in the middle of a burst
+of orders; after it restarts, every order that committed has exactly one record in log-channel,
+whether or not its buyer got an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import re
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from scripts.infra import EmbeddedPostgres
+from tests.conftest import Stack, start_service
+from tests.factories import admin_token, make_product, make_user
+from tests.logtopic import read_all
+from tests.ownstack import OwnStack, own_services, wait_started
+
+PLACE = "mutation($p: Int!) { placeOrder(productId: $p, quantity: 1) { id } }"
+PLACED = re.compile(r"^Order (\d+) placed")
+
+
+@pytest.fixture
+def shop(stack: Stack, postgres: EmbeddedPostgres) -> Iterator[OwnStack]:
+    """A database, logging service (and topic), db_service and gateway of the test's own."""
+    with own_services(
+        stack,
+        ("logging_service", "db_service", "gateway"),
+        DATABASE_URL=postgres.ensure_database(f"outbox_{uuid.uuid4().hex[:8]}"),
+        KAFKA_TOPIC=f"log-outbox-{uuid.uuid4().hex[:8]}",
+        ORDER_RATE_LIMIT="1000000",
+    ) as own:
+        yield own
+
+
+async def _burst(
+    url: str, token: str, product_id: int, stop: asyncio.Event, answered: list[int]
+) -> None:
+    """Orders from 6 clients until `stop` or db_service's death; the ids answered go to
+    `answered`."""
+
+    async def buyer() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as c:
+            while not stop.is_set():
+                r = await c.post(
+                    "/graphql",
+                    json={"query": PLACE, "variables": {"p": product_id}},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                data = r.json().get("data") or {}
+                if not data.get("placeOrder"):
+                    return  # db_service is gone (UNAVAILABLE)
+                answered.append(int(data["placeOrder"]["id"]))
+
+    await asyncio.gather(*(buyer() for _ in range(6)))
+
+
+async def test_every_committed_order_has_one_record_after_db_service_is_killed(
+    stack: Stack, shop: OwnStack
+) -> None:
+    # given a shopper and a product in a shop of the test's own
+    async with httpx.AsyncClient(base_url=shop.gateway_url, timeout=30) as c:
+        shopper = await make_user(c)
+        product = await make_product(c, await admin_token(c), stock=100_000)
+
+    # when db_service is killed with SIGKILL in the middle of a burst of orders, and restarted
+    stop = asyncio.Event()
+    answered: list[int] = []
+    burst = asyncio.create_task(
+        _burst(shop.gateway_url, shopper.token, product["id"], stop, answered)
+    )
+    deadline = time.monotonic() + 30
+    while len(answered) < 60:
+        assert time.monotonic() < deadline, "the burst never got going"
+        assert not burst.done(), "the burst ended before db_service was killed"
+        await asyncio.sleep(0.01)  # polls the burst's progress, bounded by the deadline
+    os.kill(shop.processes["db_service"].pid, signal.SIGKILL)
+    stop.set()
+    await burst
+    shop.processes["db_service"].wait(timeout=10)
+    shop.processes["db_service"] = start_service("db_service", shop.env, stack.log_dir)
+    await asyncio.to_thread(wait_started, shop)
+
+    # then every order that committed has exactly one record in the topic (same event id
+    # however often it was sent), and none exists for an order that did not commit
+    conn = await asyncpg.connect(shop.env["DATABASE_URL"])
+    try:
+        committed = {r["id"] for r in await conn.fetch("SELECT id FROM orders")}
+    finally:
+        await conn.close()
+    events: dict[int, set[str]] = collections.defaultdict(set)
+    sent: collections.Counter[int] = collections.Counter()
+    for _ in range(150):
+        events.clear()
+        sent.clear()
+        for r in await read_all(stack.kafka_bootstrap, shop.env["KAFKA_TOPIC"]):
+            if r["operation"] == "Order.placed" and (m := PLACED.match(r["message"])):
+                events[int(m[1])].add(r["event_id"])
+                sent[int(m[1])] += 1
+        if set(events) >= committed:
+            break
+        await asyncio.sleep(0.2)  # the polling interval of a wait bounded by the loop
+    print(
+        f"\nkill -9 db_service mid-burst: {len(answered)} orders answered, {len(committed)}"
+        f" committed, {len(events)} with a record ({sum(sent.values()) - len(sent)} re-sent)"
+    )
+    assert set(answered) <= committed
+    assert set(events) == committed
+    assert all(len(ids) == 1 for ids in events.values())

@@ -1,0 +1,202 @@
+"""The disk spool on real files: records come back in order, survive a reopen until
+acknowledged, acknowledged segments are deleted, a torn tail is cut, the size bound holds, a
+burst waiting for disk shares one fsync, and a directory has one user at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from logging_service.buffers import Frame
+from logging_service.segments import encode_frame
+from logging_service.spool import DiskSpool, SpoolInUse
+
+
+def spool(directory: Path, **overrides: int | float) -> DiskSpool:
+    options: dict[str, int | float] = {
+        "max_bytes": 1 << 30,
+        "sync_interval_s": 0.01,
+        "max_pending": 10_000,
+    }
+    options.update(overrides)
+    return DiskSpool(directory, **options)  # type: ignore[arg-type]
+
+
+async def fill(s: DiskSpool, count: int, start: int = 0) -> list[bytes]:
+    payloads = [f"record-{n:05d}".encode() for n in range(start, start + count)]
+    for n, payload in enumerate(payloads):
+        assert s.append(payload, 1_700_000_000.0 + n)
+    await s.settled()
+    return payloads
+
+
+async def read_all(s: DiskSpool, limit: int = 1000) -> list[Frame]:
+    frames: list[Frame] = []
+    while batch := await s.read(limit):
+        frames += batch
+    return frames
+
+
+def segments(directory: Path) -> list[str]:
+    """The segment files of the spool at `directory` (a lone process locks its slot-0)."""
+    return sorted(p.name for p in (directory / "slot-0").glob("*.seg"))
+
+
+async def until(predicate: Callable[[], bool], message: str, within: float = 5.0) -> None:
+    """Poll the writer thread's effect on disk until it shows, or fail at the deadline."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out: {message}")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def opened(tmp_path: Path) -> AsyncIterator[DiskSpool]:
+    s = spool(tmp_path / "spool")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_records_come_back_in_order_with_their_time(opened: DiskSpool) -> None:
+    payloads = await fill(opened, 300)
+
+    frames = await read_all(opened, limit=128)
+
+    assert [f.payload for f in frames] == payloads
+    assert [f.seq for f in frames] == list(range(1, 301))
+    assert frames[5].ts == 1_700_000_005.0
+
+
+async def test_unacknowledged_records_are_read_again_after_a_reopen(tmp_path: Path) -> None:
+    # given 100 records of which the first 40 were acknowledged
+    first = spool(tmp_path)
+    await first.open()
+    payloads = await fill(first, 100)
+    frames = await read_all(first)
+    first.ack(frames[39])
+    cursor = tmp_path / "slot-0" / "acked"
+    await until(lambda: cursor.read_text().strip() == f"{40:020d}", "acknowledgement not noted")
+    await first.close()
+
+    # when the directory is opened again
+    second = spool(tmp_path)
+    await second.open()
+    again = await read_all(second)
+    await second.close()
+
+    # then the other 60 come back first, unchanged and numbered as before
+    assert [f.payload for f in again] == payloads[40:]
+    assert [f.seq for f in again] == list(range(41, 101))
+
+
+async def test_a_segment_is_deleted_once_all_of_it_is_acknowledged(tmp_path: Path) -> None:
+    s = spool(tmp_path, segment_bytes=400)
+    await s.open()
+    try:
+        for n in range(10):  # ten turns of ten records: a segment each (~300 bytes)
+            await fill(s, 10, start=10 * n)
+        assert len(segments(tmp_path)) == 10
+        frames = await read_all(s)
+
+        s.ack(frames[44])  # segments 1-4 wholly, the fifth half
+        await until(lambda: len(segments(tmp_path)) == 6, "acknowledged segments kept")
+        left = segments(tmp_path)
+    finally:
+        await s.close()
+
+    assert left == [f"{seq:020d}.seg" for seq in range(41, 101, 10)]
+
+
+async def test_a_torn_record_at_the_end_is_cut_off_when_reopened(tmp_path: Path) -> None:
+    s = spool(tmp_path)
+    await s.open()
+    payloads = await fill(s, 5)
+    await s.close()
+    # a crash in the middle of a write: half a frame after the last whole one
+    (last,) = segments(tmp_path)
+    with (tmp_path / "slot-0" / last).open("ab") as f:
+        f.write(encode_frame(b"half-written", 1.0)[:10])
+
+    again = spool(tmp_path)
+    await again.open()
+    frames = await read_all(again)
+    more = await fill(again, 1, start=5)
+    frames += await read_all(again)
+    await again.close()
+
+    assert [f.payload for f in frames] == payloads + more
+
+
+async def test_records_beyond_the_size_bound_are_refused(tmp_path: Path) -> None:
+    frame_size = len(encode_frame(b"record-00000", 0.0))
+    s = spool(tmp_path, max_bytes=10 * frame_size)
+    await s.open()
+    try:
+        accepted = [s.append(f"record-{n:05d}".encode(), 0.0) for n in range(15)]
+        await s.settled()
+        frames = await read_all(s)
+        s.ack(frames[-1])
+        await until(lambda: not segments(tmp_path), "the acknowledged segment was kept")
+        after = s.append(b"record-99999", 0.0)
+    finally:
+        await s.close()
+
+    assert accepted == [True] * 10 + [False] * 5
+    assert after, "acknowledged records free their space"
+
+
+async def test_a_burst_waiting_for_disk_shares_one_fsync(tmp_path: Path) -> None:
+    # given a spool whose timer alone would fsync only once a minute
+    s = spool(tmp_path, sync_interval_s=60)
+    await s.open()
+    try:
+        before = s.syncs
+
+        # when 200 requests each record and wait for their record to be on disk
+        async def request(n: int) -> None:
+            s.append(f"record-{n}".encode(), 0.0)
+            await s.settled()
+
+        await asyncio.wait_for(asyncio.gather(*(request(n) for n in range(200))), 10)
+
+        # then they were answered within seconds, by a handful of fsyncs, not one each
+        assert 1 <= s.syncs - before <= 3
+        assert len(await read_all(s)) == 200
+    finally:
+        await s.close()
+
+
+async def test_processes_sharing_a_directory_each_lock_a_slot_of_their_own(
+    opened: DiskSpool,
+) -> None:
+    # given a spool open on a directory; when a second one opens the same directory
+    other = spool(opened.base)
+    await other.open()
+    try:
+        # then it writes to a slot of its own, never to the first one's
+        assert (opened.directory.name, other.directory.name) == ("slot-0", "slot-1")
+    finally:
+        await other.close()
+
+
+async def test_a_directory_whose_every_slot_is_held_is_refused(opened: DiskSpool) -> None:
+    other = spool(opened.base, max_slots=1)
+
+    with pytest.raises(SpoolInUse, match="are in use by other processes"):
+        await other.open()
+
+
+async def test_a_directory_that_cannot_be_created_raises_os_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+
+    with pytest.raises(NotADirectoryError):
+        await spool(blocker / "spool").open()
