@@ -9,6 +9,7 @@ import asyncpg
 
 from db_service.models import Order, OrderStatus
 from db_service.outbox import UNBOUNDED, Outbox
+from db_service.ports import KeyTaken
 from db_service.repositories import outbox, windows
 
 _SELECT = (
@@ -55,10 +56,6 @@ WITH taken AS (
 SELECT EXISTS (SELECT 1 FROM taken) AS taken, placed.*
 FROM (SELECT 1) AS one LEFT JOIN placed ON true
 """
-
-
-class KeyTaken(Exception):
-    """Another request with the same idempotency key committed first."""
 
 
 _PLACED = "Order %s placed: %s x product %s, total %s"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
 
 from db_service.models import Role, User
 from db_service.outbox import UNBOUNDED, Outbox
+from db_service.ports import Taken
 from db_service.repositories import outbox, windows
 
 _COLUMNS = "id, sid, username, email, role, is_active, token_version, created_at, updated_at"
@@ -32,6 +35,15 @@ def _user(row: asyncpg.Record) -> User:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+@contextmanager
+def _unique_as_taken() -> Iterator[None]:
+    """A unique index's refusal as the domain's Taken, naming the field."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise Taken(UNIQUE_FIELD.get(exc.constraint_name or "", "value")) from None
 
 
 class UserRepository:
@@ -73,6 +85,14 @@ class UserRepository:
         return next(field for field in ("sid", "username", "email") if row[field])
 
     async def insert(
+        self, *, sid: str, username: str, email: str, password_hash: str, role: Role
+    ) -> User:
+        with _unique_as_taken():
+            return await self._insert(
+                sid=sid, username=username, email=email, password_hash=password_hash, role=role
+            )
+
+    async def _insert(
         self, *, sid: str, username: str, email: str, password_hash: str, role: Role
     ) -> User:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -123,7 +143,19 @@ class UserRepository:
             sets.append("token_version = token_version + 1")
         sets.append("updated_at = now()")
         update = f"UPDATE users SET {', '.join(sets)} WHERE sid = $1 RETURNING {_COLUMNS}"
-        if password_hash is None and role is None and not deactivate and not activate:
+        with _unique_as_taken():
+            return await self._update(
+                sid,
+                update,
+                args,
+                identity=password_hash is not None or role is not None or deactivate or activate,
+                new_password=password_hash is not None,
+            )
+
+    async def _update(
+        self, sid: str, update: str, args: list[Any], *, identity: bool, new_password: bool
+    ) -> User | None:
+        if not identity:
             row = await self._pool.fetchrow(update, *args)  # no identity change to record
             return _user(row) if row else None
         async with self._pool.acquire() as conn, conn.transaction():
@@ -134,7 +166,7 @@ class UserRepository:
             if row is None or before is None:
                 return None
             user = _user(row)
-            await outbox.write(conn, self._identity_events(user, before, password_hash is not None))
+            await outbox.write(conn, self._identity_events(user, before, new_password))
         return user
 
     def _identity_events(

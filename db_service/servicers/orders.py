@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from db_service.calls import Context
-from db_service.errors import translate_errors
 from db_service.servicers import convert
 from db_service.servicers.base import ServicerBase
+from db_service.servicers.translate import translate_errors
 from protos import db_service_pb2 as pb
 
 

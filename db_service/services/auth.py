@@ -5,7 +5,7 @@ from __future__ import annotations
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import User
-from db_service.repositories.users import UserRepository
+from db_service.ports import UserStore
 from protos import tokens
 
 _REFUSED = "a valid bearer token is required"
@@ -14,7 +14,7 @@ _REFUSED = "a valid bearer token is required"
 class Authenticator:
     """Verifies a token and that its user is still active and its version current."""
 
-    def __init__(self, codec: tokens.TokenCodec, users: UserRepository) -> None:
+    def __init__(self, codec: tokens.TokenCodec, users: UserStore) -> None:
         self._codec = codec
         self._users = users
 

@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Order, Page, User
-from db_service.repositories.orders import KeyTaken, OrderRepository
-from db_service.repositories.products import ProductRepository
-from db_service.repositories.users import UserRepository
+from db_service.ports import KeyTaken, OrderStore, ProductStore, UserStore
 from db_service.services.auth import require_self_or_admin
 from protos.page_tokens import encode_token
 
@@ -36,9 +34,9 @@ class OrderRatePolicy:
 class OrderService:
     def __init__(
         self,
-        orders: OrderRepository,
-        products: ProductRepository,
-        users: UserRepository,
+        orders: OrderStore,
+        products: ProductStore,
+        users: UserStore,
         rate: OrderRatePolicy | None = None,
     ) -> None:
         self._orders = orders

@@ -8,7 +8,7 @@ from typing import Any
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Page, Product, User
-from db_service.repositories.products import ProductRepository
+from db_service.ports import ProductStore
 from db_service.services.auth import require_admin
 from protos.page_tokens import encode_token
 
@@ -23,7 +23,7 @@ def _id(value: int) -> int:
 
 
 class ProductService:
-    def __init__(self, products: ProductRepository) -> None:
+    def __init__(self, products: ProductStore) -> None:
         self._products = products
 
     async def get_product(self, product_id: int) -> Product:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import asyncpg
-
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Page, Role, User
-from db_service.passwords import Passwords
-from db_service.repositories.users import UNIQUE_FIELD, UserRepository
+from db_service.ports import PasswordHasher, Taken, UserStore
 from db_service.services.auth import require_admin, require_self_or_admin
 from protos.page_tokens import encode_token
 from protos.tokens import TokenCodec
@@ -44,8 +41,8 @@ class UserService:
 
     def __init__(
         self,
-        users: UserRepository,
-        passwords: Passwords,
+        users: UserStore,
+        passwords: PasswordHasher,
         codec: TokenCodec,
         login_policy: LoginPolicy,
     ) -> None:
@@ -76,7 +73,7 @@ class UserService:
             return await self._users.insert(
                 sid=sid, username=username, email=email, password_hash=password_hash, role=role
             )
-        except asyncpg.UniqueViolationError as exc:
+        except Taken as exc:
             raise _already_exists(exc) from None
 
     async def login(self, *, username: str, password: str, client: str) -> LoginResult:
@@ -150,7 +147,7 @@ class UserService:
             user = await self._users.update(
                 sid, username=username, email=email, password_hash=password_hash
             )
-        except asyncpg.UniqueViolationError as exc:
+        except Taken as exc:
             raise _already_exists(exc) from None
         if user is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
@@ -214,7 +211,7 @@ class UserService:
                 role=Role.ADMIN,
                 activate=True,
             )
-        except asyncpg.UniqueViolationError as exc:
+        except Taken as exc:
             raise _already_exists(exc) from None
         assert updated is not None
         log.info("updated admin %s", sid)
@@ -266,6 +263,5 @@ class UserService:
             raise DomainError(ErrorCode.ALREADY_EXISTS, f"{field} is already taken")
 
 
-def _already_exists(exc: asyncpg.UniqueViolationError) -> DomainError:
-    field = UNIQUE_FIELD.get(exc.constraint_name or "", "value")
-    return DomainError(ErrorCode.ALREADY_EXISTS, f"{field} is already taken")
+def _already_exists(exc: Taken) -> DomainError:
+    return DomainError(ErrorCode.ALREADY_EXISTS, f"{exc.field} is already taken")

@@ -1,0 +1,131 @@
+"""What the services need from storage and hashing: protocols, and the errors they raise.
+
+The services (use cases) depend on these alone, never on asyncpg or a concrete class:
+`repositories/` implements them over PostgreSQL (the only code that knows SQL and asyncpg,
+and translates its errors into the ones below), `passwords.Passwords` with Argon2, and the
+unit tests with in-memory fakes (tests/unit/fakes.py).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Protocol
+
+from db_service.models import Order, Product, Role, User
+
+
+class Taken(Exception):
+    """A unique value (sid, username, email) that another user already has."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} is already taken")
+        self.field = field
+
+
+class KeyTaken(Exception):
+    """Another request with the same idempotency key committed first."""
+
+
+class UserStore(Protocol):
+    """Users, their login attempts and the per-client window of logins and registrations."""
+
+    async def get_by_sid(self, sid: str) -> User | None: ...
+
+    async def get_by_ids(self, ids: list[int]) -> list[User]: ...
+
+    async def get_login(self, username: str) -> tuple[User, str] | None:
+        """The user and password hash for a username, or None."""
+        ...
+
+    async def taken_field(self, *, sid: str, username: str, email: str) -> str | None: ...
+
+    async def insert(
+        self, *, sid: str, username: str, email: str, password_hash: str, role: Role
+    ) -> User:
+        """Raises Taken when a unique value is already another user's."""
+        ...
+
+    async def update(
+        self,
+        sid: str,
+        *,
+        username: str | None = None,
+        email: str | None = None,
+        password_hash: str | None = None,
+        role: Role | None = None,
+        deactivate: bool = False,
+        activate: bool = False,
+    ) -> User | None:
+        """Change the given fields; a new password or deactivation revokes every token (the
+        token version goes up). None for no such user; raises Taken like `insert`."""
+        ...
+
+    async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[User]: ...
+
+    async def count_login_attempt(
+        self, username_key: str, client_key: str, *, window_s: int
+    ) -> tuple[int, int]:
+        """Count one attempt at an account from a client: (attempts in the window, seconds
+        until it ends)."""
+        ...
+
+    async def clear_login_attempts(self, username_key: str, client_key: str) -> None: ...
+
+    async def count_client_attempt(self, client_key: str, *, window_s: int) -> tuple[int, int]:
+        """Count one login or registration from a client: (attempts so far, seconds left)."""
+        ...
+
+
+class ProductStore(Protocol):
+    async def get(self, product_id: int) -> Product | None: ...
+
+    async def get_many(self, ids: list[int]) -> list[Product]: ...
+
+    async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[Product]: ...
+
+    async def insert(
+        self,
+        *,
+        name: str,
+        description: str,
+        category: str,
+        price: Decimal,
+        slogan: str,
+        stock: int,
+    ) -> Product: ...
+
+    async def update(self, product_id: int, changes: dict[str, Any]) -> Product | None: ...
+
+
+class OrderStore(Protocol):
+    async def get(self, order_id: int) -> Order | None: ...
+
+    async def get_many(self, ids: list[int]) -> list[Order]: ...
+
+    async def get_by_key(self, *, user_id: int, key: str) -> Order | None: ...
+
+    async def list_page(
+        self, *, user_id: int | None, after_id: int, offset: int, limit: int
+    ) -> list[Order]: ...
+
+    async def place(
+        self, *, user_id: int, user_sid: str, product_id: int, quantity: int, key: str | None
+    ) -> Order | None:
+        """Take stock and record the order atomically; None when stock is short or there is
+        no such product. Raises KeyTaken when another order won the idempotency key."""
+        ...
+
+    async def cancel(self, order_id: int, *, user_id: int | None) -> Order | None:
+        """Cancel a placed order (of `user_id` only, unless None) and put its stock back,
+        exactly once; None if there is no such placed order."""
+        ...
+
+    async def count_order_attempt(self, user_id: int, *, window_s: int) -> tuple[int, int]: ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """True when `password` matches; the same work whether or not there is a hash."""
+        ...

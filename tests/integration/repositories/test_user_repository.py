@@ -1,0 +1,94 @@
+"""UserRepository on PostgreSQL: the unique indexes become Taken, naming the field, and a new
+password or deactivation bumps the token version."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from db_service.models import Role
+from db_service.ports import Taken
+from db_service.repositories.users import UserRepository
+
+
+async def _insert(users: UserRepository, sid: str, *, username: str = "", email: str = "") -> None:
+    await users.insert(
+        sid=sid,
+        username=username or f"u{sid}",
+        email=email or f"{sid}@example.com",
+        password_hash="h",
+        role=Role.CUSTOMER,
+    )
+
+
+@pytest.mark.parametrize(
+    ("clash", "field"),
+    [("sid", "sid"), ("username", "username"), ("email", "email")],
+)
+async def test_a_duplicate_insert_is_taken_naming_the_field(
+    pool: asyncpg.Pool, unique: str, clash: str, field: str
+) -> None:
+    # given a user
+    users = UserRepository(pool)
+    await _insert(users, unique)
+    other = str(int(unique) + 5_000_000)
+
+    # when another one is inserted with one of its unique values (email in another case)
+    values = {
+        "sid": other,
+        "username": f"u{other}",
+        "email": f"{other}@example.com",
+        clash: {"sid": unique, "username": f"u{unique}", "email": f"{unique}@EXAMPLE.com"}[clash],
+    }
+    with pytest.raises(Taken) as taken:
+        await users.insert(**values, password_hash="h", role=Role.CUSTOMER)
+
+    # then the repository says which field, with no asyncpg error escaping
+    assert taken.value.field == field
+
+
+async def test_an_update_to_a_taken_username_is_taken(pool: asyncpg.Pool, unique: str) -> None:
+    users = UserRepository(pool)
+    other = str(int(unique) + 5_000_000)
+    await _insert(users, unique)
+    await _insert(users, other)
+
+    with pytest.raises(Taken) as taken:
+        await users.update(other, username=f"u{unique}")
+
+    assert taken.value.field == "username"
+
+
+async def test_a_new_password_bumps_the_token_version(pool: asyncpg.Pool, unique: str) -> None:
+    users = UserRepository(pool)
+    await _insert(users, unique)
+    before = await users.get_by_sid(unique)
+
+    after = await users.update(unique, password_hash="new")
+
+    assert before is not None
+    assert after is not None
+    assert after.token_version == before.token_version + 1
+
+
+async def test_a_username_change_keeps_the_token_version(pool: asyncpg.Pool, unique: str) -> None:
+    users = UserRepository(pool)
+    await _insert(users, unique)
+
+    after = await users.update(unique, username=f"renamed{unique}")
+
+    assert after is not None
+    assert after.token_version == 1
+
+
+async def test_login_attempts_are_counted_per_account_and_client(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    users = UserRepository(pool)
+
+    counts = [
+        (await users.count_login_attempt(unique, "192.0.2.1", window_s=60))[0] for _ in range(3)
+    ]
+    elsewhere, _ = await users.count_login_attempt(unique, "192.0.2.2", window_s=60)
+
+    assert (counts, elsewhere) == ([1, 2, 3], 1)
