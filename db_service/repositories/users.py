@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -10,6 +11,17 @@ from db_service.models import Role, User
 from db_service.outbox import UNBOUNDED, Outbox
 from db_service.repositories import outbox, windows
 
+COLUMNS = (
+    "id",
+    "sid",
+    "username",
+    "email",
+    "role",
+    "is_active",
+    "token_version",
+    "created_at",
+    "updated_at",
+)
 _COLUMNS = "id, sid, username, email, role, is_active, token_version, created_at, updated_at"
 
 # Which field a unique-constraint violation is about, by constraint name.
@@ -20,7 +32,7 @@ UNIQUE_FIELD = {
 }
 
 
-def _user(row: asyncpg.Record) -> User:
+def user_from_row(row: asyncpg.Record | Mapping[str, Any]) -> User:
     return User(
         id=row["id"],
         sid=row["sid"],
@@ -44,20 +56,20 @@ class UserRepository:
 
     async def get_by_sid(self, sid: str) -> User | None:
         row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE sid = $1", sid)
-        return _user(row) if row else None
+        return user_from_row(row) if row else None
 
     async def get_by_ids(self, ids: list[int]) -> list[User]:
         rows = await self._pool.fetch(
             f"SELECT {_COLUMNS} FROM users WHERE id = ANY($1::int[])", ids
         )
-        return [_user(r) for r in rows]
+        return [user_from_row(r) for r in rows]
 
     async def get_login(self, username: str) -> tuple[User, str] | None:
         """The user and password hash for a username, or None."""
         row = await self._pool.fetchrow(
             f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = $1", username
         )
-        return (_user(row), row["password_hash"]) if row else None
+        return (user_from_row(row), row["password_hash"]) if row else None
 
     async def taken_field(self, *, sid: str, username: str, email: str) -> str | None:
         """The first of sid, username, email that another user already has, or None."""
@@ -90,7 +102,7 @@ class UserRepository:
             await outbox.write(
                 conn, [self._outbox.event("User.registered", subject=sid, message=message)]
             )
-        return _user(row)
+        return user_from_row(row)
 
     async def update(
         self,
@@ -125,7 +137,7 @@ class UserRepository:
         update = f"UPDATE users SET {', '.join(sets)} WHERE sid = $1 RETURNING {_COLUMNS}"
         if password_hash is None and role is None and not deactivate and not activate:
             row = await self._pool.fetchrow(update, *args)  # no identity change to record
-            return _user(row) if row else None
+            return user_from_row(row) if row else None
         async with self._pool.acquire() as conn, conn.transaction():
             before = await conn.fetchrow(
                 "SELECT role, is_active FROM users WHERE sid = $1 FOR UPDATE", sid
@@ -133,7 +145,7 @@ class UserRepository:
             row = await conn.fetchrow(update, *args)
             if row is None or before is None:
                 return None
-            user = _user(row)
+            user = user_from_row(row)
             await outbox.write(conn, self._identity_events(user, before, password_hash is not None))
         return user
 
@@ -164,7 +176,7 @@ class UserRepository:
             offset,
             limit,
         )
-        return [_user(r) for r in rows]
+        return [user_from_row(r) for r in rows]
 
     async def count_login_attempt(
         self, username_key: str, client_key: str, *, window_s: int

@@ -46,10 +46,14 @@ class OrderRpcs(ServicerBase):
                 page_size=request.page_size,
                 page_token=request.page_token,
                 offset=request.offset,
+                include_product=pb.ORDER_INCLUDE_PRODUCT in request.include,
+                include_user=pb.ORDER_INCLUDE_USER in request.include,
             )
             return pb.ListOrdersResponse(
                 orders=[convert.order(o) for o in page.items],
                 next_page_token=page.next_page_token,
+                products=[convert.product(p) for p in page.products],
+                users=[convert.user(u) for u in page.users],
             )
 
     async def CancelOrder(self, request: pb.CancelOrderRequest, context: Context) -> pb.Order:
