@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway.scope import RequestScope
 from protos import db_service_pb2 as pb
 
@@ -40,6 +42,7 @@ async def list_orders(
     offset: int = 0,
     user_sid: str = "",
     all_users: bool = False,
+    include: Sequence[pb.OrderInclude] = (),
 ) -> pb.ListOrdersResponse:
     scope.require_identity()
     request = pb.ListOrdersRequest(
@@ -48,6 +51,7 @@ async def list_orders(
         offset=offset,
         user_sid=user_sid,
         all_users=all_users,
+        include=include,
     )
     reply: pb.ListOrdersResponse = await scope.call("ListOrders", request)
     return reply
