@@ -45,9 +45,37 @@ def _prefixed(row: asyncpg.Record, prefix: str) -> dict[str, Any]:
     return {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
 
 
+def _as_caller_select(*, product: bool, user: bool) -> str:
+    """The page of the caller's orders (or, for an admin asking for all, everyone's), and the
+    caller's own row, in one statement: authentication folded into the read.
+
+    `caller` is empty unless the token's user exists, is active and has the token's version, so
+    a deactivation or password change committed before this statement refuses it. No row at
+    all means refused; one row whose order columns are NULL is an empty page.
+    """
+    page = _joined_select(product=product, user=user).split(" WHERE ")[0]
+    caller = ", ".join(f"c.{col} AS c__{col}" for col in user_sql.COLUMNS)
+    return (
+        f"WITH caller AS (SELECT {', '.join(user_sql.COLUMNS)} FROM users"
+        " WHERE sid = $1 AND is_active AND token_version = $2),"
+        f" page AS ({page}"
+        " WHERE (($3 AND (SELECT role FROM caller) = 'admin')"
+        " OR o.user_id = (SELECT id FROM caller)) AND o.id > $4"
+        " ORDER BY o.id OFFSET $5 LIMIT $6)"
+        f" SELECT {caller}, page.* FROM caller c LEFT JOIN page ON true ORDER BY page.id"
+    )
+
+
 # Constant texts, so asyncpg prepares each once per connection.
 _JOINED = {
     (product, user): _joined_select(product=product, user=user)
+    for product in (False, True)
+    for user in (False, True)
+}
+
+
+_AS_CALLER = {
+    (product, user): _as_caller_select(product=product, user=user)
     for product in (False, True)
     for user in (False, True)
 }
@@ -150,6 +178,35 @@ class OrderRepository:
                 user_sql.user_from_row(_prefixed(r, "u__")) if user else None,
             )
             for r in rows
+        ]
+
+    async def list_page_as(
+        self,
+        *,
+        sid: str,
+        token_version: int,
+        all_users: bool,
+        after_id: int,
+        offset: int,
+        limit: int,
+        product: bool,
+        user: bool,
+    ) -> tuple[User, list[tuple[Order, Product | None, User | None]]] | None:
+        """The caller (by its token's sid and version) and its page; None when refused."""
+        rows = await self._pool.fetch(
+            _AS_CALLER[(product, user)], sid, token_version, all_users, after_id, offset, limit
+        )
+        if not rows:
+            return None
+        caller = user_sql.user_from_row(_prefixed(rows[0], "c__"))
+        return caller, [
+            (
+                _order(r),
+                product_sql.product_from_row(_prefixed(r, "p__")) if product else None,
+                user_sql.user_from_row(_prefixed(r, "u__")) if user else None,
+            )
+            for r in rows
+            if r["id"] is not None
         ]
 
     async def place(
