@@ -45,7 +45,9 @@ async def test_list_orders_refuses_a_token_older_than_a_password_change(
 
     # when they change their password
     changed = await client.put(
-        f"/api/v1/users/{user.sid}", json={"password": "another good password"}, headers=user.auth
+        f"/api/v1/users/{user.sid}",
+        json={"password": "another good password", "current_password": user.password},
+        headers=user.auth,
     )
     assert changed.status_code == 200
 
