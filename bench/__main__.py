@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _estimate(options: BenchOptions, plan: list[Planned]) -> str:
     seconds = len(plan) * (options.warmup_s + options.duration_s * options.rounds)
     seconds += options.duration_s + 3 if options.paced_run else 0
+    seconds += options.duration_s * 2  # gql_orders and its list baseline at concurrency 1
     seconds += options.soak_s + options.profile_s
     return f"{len(plan)} timed runs x {options.rounds} rounds: about {seconds / 60:.1f} min of load"
 
@@ -119,6 +120,7 @@ def _run(
     session.warm_up(plan)
     spread_before = _requests_per_worker(stack)
     session.rounds(plan)
+    session.one_connection(plan)
     share = workers.busiest_share(spread_before, _requests_per_worker(stack))
     paced = session.paced(plan) if options.paced_run else None
     soak = session.soak(plan)
@@ -205,7 +207,14 @@ def _report(
     queue_max = max(queue_depths) if queue_depths else None
     dropped = metrics.value(gateway, metrics.LOG_DROPPED)
     goals = evaluate(
-        rows, overhead, ledger=ledger, queue_max=queue_max, dropped=dropped, paced=paced, soak=soak
+        rows,
+        overhead,
+        ledger=ledger,
+        queue_max=queue_max,
+        dropped=dropped,
+        paced=paced,
+        soak=soak,
+        single=session.single,
     )
     if options.workers > 1:
         goals += workers.goals(rows, options.workers, worker_share)
@@ -219,6 +228,8 @@ def _report(
     print()
     print(report.table(rows))
     print(report.legend())
+    print()
+    print(report.single_table(session.single))
     print()
     print(report.overhead_table(overhead))
     print()
@@ -269,6 +280,7 @@ def _report(
         "runs": session.runs,
         "paced": paced,
         "soak": soak,
+        "concurrency_1": session.single,
         "ledger": {"start": start, "end": end},
         "gateway_metrics": {k: v for k, v in gateway.items() if k.startswith("gateway_log")},
         "kafka_records": metrics.value(kafka, metrics.KAFKA_RECORDS),

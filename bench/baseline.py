@@ -1,4 +1,4 @@
-"""The baseline: the same product read with one SELECT, no GraphQL and no gRPC hop.
+"""The baselines: a product read and a page of orders, one SELECT each, no GraphQL, no gRPC hop.
 
 One uvicorn worker with the gateway's event loop and HTTP parser (uvloop + httptools), an
 asyncpg pool of the size db_service uses, and the REST product JSON. Every scenario's req/s is
@@ -6,6 +6,12 @@ divided by this app's, measured in the same rounds, so machine noise cancels out
 
     python -m bench.baseline --dsn postgresql://postgres@127.0.0.1:5432/merch_bench --port 8099
     curl http://127.0.0.1:8099/products/1
+    curl 'http://127.0.0.1:8099/orders?first=50'
+
+`/orders` is the list shape: the first orders of everyone (as the admin sees them) with each
+one's product and user, fetched by ONE statement and written as the very JSON the gateway
+answers to `orders(first: 50) { edges { node { id quantity totalPrice status createdAt
+product { id name price } user { sid username } } } pageInfo { hasNextPage endCursor } }`.
 """
 
 from __future__ import annotations
@@ -25,10 +31,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from protos.page_tokens import encode_token
+
 _SELECT = (
     "SELECT id, name, description, category, price::text AS price, slogan, stock, created_at"
     " FROM products WHERE id = $1"
 )
+# Oldest first, one more row than asked for to know whether a next page exists (as db_service).
+_ORDERS = (
+    "SELECT o.id, o.quantity, o.total_price::text AS total_price, o.status, o.created_at,"
+    " p.id AS product_id, p.name AS product_name, p.price::text AS product_price,"
+    " u.sid AS user_sid, u.username"
+    " FROM orders o JOIN products p ON p.id = o.product_id JOIN users u ON u.id = o.user_id"
+    " ORDER BY o.id LIMIT $1"
+)
+MAX_PAGE = 100
 # db_service's defaults (DB_POOL_MIN, DB_POOL_MAX), so the database side is the same.
 POOL_MIN, POOL_MAX = 2, 10
 
@@ -52,6 +69,38 @@ def product_json(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+def order_node(row: asyncpg.Record) -> dict[str, Any]:
+    """One order as the gateway's GraphQL answer shapes it: Decimal strings, enum names."""
+    created_at: datetime = row["created_at"]
+    return {
+        "id": row["id"],
+        "quantity": row["quantity"],
+        "totalPrice": row["total_price"],
+        "status": row["status"].upper(),
+        "createdAt": created_at.isoformat(),
+        "product": {
+            "id": row["product_id"],
+            "name": row["product_name"],
+            "price": row["product_price"],
+        },
+        "user": {"sid": row["user_sid"], "username": row["username"]},
+    }
+
+
+def orders_json(rows: list[asyncpg.Record], first: int) -> dict[str, Any]:
+    """The GraphQL response body of the orders page, cursors encoded as the gateway does."""
+    page = rows[:first]
+    end_cursor = encode_token("order", page[-1]["id"]) if page else None
+    return {
+        "data": {
+            "orders": {
+                "edges": [{"node": order_node(r)} for r in page],
+                "pageInfo": {"hasNextPage": len(rows) > first, "endCursor": end_cursor},
+            }
+        }
+    }
+
+
 def create_app(dsn: str) -> Starlette:
     """The baseline app; the pool opens in the lifespan."""
     pool: asyncpg.Pool | None = None
@@ -72,6 +121,13 @@ def create_app(dsn: str) -> Starlette:
             return _json({"error": {"code": "NOT_FOUND", "message": "no such product"}}, 404)
         return _json(product_json(row))
 
+    async def orders(request: Request) -> Response:
+        assert pool is not None
+        first = int(request.query_params.get("first", "50"))
+        if not 1 <= first <= MAX_PAGE:
+            return _json({"error": {"code": "BAD_USER_INPUT", "message": "first: 1 to 100"}}, 400)
+        return _json(orders_json(await pool.fetch(_ORDERS, first + 1), first))
+
     async def readyz(request: Request) -> Response:
         assert pool is not None
         await pool.fetchval("SELECT 1")
@@ -79,6 +135,7 @@ def create_app(dsn: str) -> Starlette:
 
     routes = [
         Route("/products/{id:int}", product, methods=["GET"]),
+        Route("/orders", orders, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

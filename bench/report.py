@@ -61,14 +61,16 @@ def table(rows: list[Row]) -> str:
     """The main table: one line per scenario (and per logging-off twin)."""
     cpu = " ".join(f"{_CPU_HEADERS[r]:>6}" for r in ROLES)
     head = (
-        f"{'scenario':<32} {'req/s':>8} {'x base':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"
+        f"{'scenario':<32} {'req/s':>8} {'x base':>7} {'x list':>7} {'p50 ms':>7}"
+        f" {'p99 ms':>7} {'errors':>6}"
         f" | CPU ms/req: {cpu} | {'gw RSS':>6} {'gRPC':>5} {'other':>5}"
     )
     lines = [head, "-" * len(head)]
     for row in rows:
         cpu_cells = " ".join(_num(row.cpu_ms.get(r), ".3f", 6) for r in ROLES)
         lines.append(
-            f"{row.label:<32} {row.rps:8.1f} {_num(row.ratio, '.3f', 7)} {row.p50_ms:7.2f}"
+            f"{row.label:<32} {row.rps:8.1f} {_num(row.ratio, '.3f', 7)}"
+            f" {_num(row.list_ratio, '.3f', 7)} {row.p50_ms:7.2f}"
             f" {row.p99_ms:7.2f} {row.errors:6d} | {'':11} {cpu_cells} |"
             f" {row.gateway_rss_mb:6.0f} {_num(row.grpc_calls_checked, 'g', 5)}"
             f" {row.other_cpu_pct:4.0f}%"
@@ -109,6 +111,19 @@ def overhead_table(overhead: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def single_table(runs: list[Any]) -> str:
+    """The list scenarios and their baseline at concurrency 1 (wrk -c 1 -t 1)."""
+    if not runs:
+        return "concurrency 1: not measured (gql_orders not in this run)"
+    lines = [f"{'concurrency 1':<32} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'gRPC':>5}"]
+    for run in runs:
+        calls = _num(run.grpc_calls_per_request, ".3g", 5)
+        lines.append(
+            f"{run.scenario:<32} {run.rps:8.1f} {run.p50_ms:7.2f} {run.p99_ms:7.2f} {calls}"
+        )
+    return "\n".join(lines)
+
+
 def goals_table(goals: list[Goal]) -> str:
     """The issue's targets: met, missed, or not measured in this run."""
     lines = [f"{'target':<44} {'goal':<26} {'measured':<40} result"]
@@ -122,7 +137,9 @@ def legend() -> str:
     """What the columns mean."""
     return (
         "req/s, p50, p99: medians over the rounds; errors: socket errors + HTTP >= 400 + GraphQL"
-        " errors, all rounds.\nx base: req/s over the baseline's. CPU ms/req: user+system CPU of"
+        " errors, all rounds.\nx base: req/s over the baseline's; x list: over the list"
+        " baseline's (baseline_orders: the same 50 orders from one SELECT).\nCPU ms/req:"
+        " user+system CPU of"
         " each process tree per request (median); on the baseline row gw is the baseline app.\n"
         "gw RSS: the gateway's resident MB after the run; gRPC: gRPC calls of one request"
         " (from /metrics, measured in the check).\nother: the most CPU (% of all cores) that"

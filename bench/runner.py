@@ -110,8 +110,13 @@ class Runner:
         duration_s: int,
         round_no: int,
         delay_ms: float | None = None,
+        connections: int | None = None,
     ) -> RunResult:
-        """Drive `target` with `requests` for `duration_s` seconds and measure."""
+        """Drive `target` with `requests` for `duration_s` seconds and measure.
+
+        `connections` overrides the run's concurrency (wrk needs a thread per connection at 1).
+        """
+        conns = connections or self.connections
         script = self.lua_dir / f"{scenario}-{target.name}.lua"
         script.parent.mkdir(parents=True, exist_ok=True)
         nonce = f"r{secrets.token_hex(6)}"
@@ -130,8 +135,8 @@ class Runner:
                     self.wrk,
                     target.url,
                     script,
-                    connections=self.connections,
-                    threads=self.threads,
+                    connections=conns,
+                    threads=min(self.threads, conns),
                     duration_s=duration_s,
                 )
             finally:

@@ -158,7 +158,7 @@ def _products_page(data: BenchData) -> list[Probe]:
     return [Probe(post_json("/graphql", {"query": PRODUCTS_PAGE}), expect)]
 
 
-def _orders_page(data: BenchData) -> list[Probe]:
+def _orders_judge(data: BenchData) -> Callable[[int, Any], str | None]:
     def expect(status: int, body: Any) -> str | None:
         page, problem = graphql_data(status, body, "orders")
         if problem:
@@ -173,8 +173,12 @@ def _orders_page(data: BenchData) -> list[Probe]:
                 return f"order {want.id}: expected {want}, got {got}"
         return None
 
+    return expect
+
+
+def _orders_page(data: BenchData) -> list[Probe]:
     auth = bearer(data.admin_token)
-    return [Probe(post_json("/graphql", {"query": ORDERS_PAGE}, auth), expect)]
+    return [Probe(post_json("/graphql", {"query": ORDERS_PAGE}, auth), _orders_judge(data))]
 
 
 def _place_order(data: BenchData) -> list[Probe]:
@@ -219,8 +223,19 @@ def _baseline(data: BenchData) -> list[Probe]:
     return [Probe(HttpRequest("GET", f"/products/{p.id}"), _rest_product(p)) for p in data.products]
 
 
+def _baseline_orders(data: BenchData) -> list[Probe]:
+    # The same JSON as gql_orders' answer, so the same judge checks it.
+    return [Probe(HttpRequest("GET", "/orders?first=50"), _orders_judge(data))]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("baseline", "baseline: Starlette + asyncpg, 1 SELECT", "baseline", _baseline),
+    Scenario(
+        "baseline_orders",
+        "list baseline: 50 orders +product +user, 1 SELECT",
+        "baseline",
+        _baseline_orders,
+    ),
     Scenario(
         "gql_product_var",
         "GraphQL product(id), $id variable",
@@ -280,6 +295,11 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+LIST_BASELINE = "baseline_orders"
+# The scenarios whose req/s is also divided by the list baseline's, and timed at concurrency 1.
+LIST_SCENARIOS = ("gql_orders",)
+
+
 def select(keys: Sequence[str] | None) -> list[Scenario]:
     """The scenarios named by `keys` (all when None), always with the baseline first."""
     by_key = {s.key: s for s in SCENARIOS}
@@ -289,4 +309,6 @@ def select(keys: Sequence[str] | None) -> list[Scenario]:
     if unknown:
         raise ValueError(f"unknown scenario {unknown[0]!r}; known: {', '.join(by_key)}")
     wanted = {"baseline", *keys}
+    if "gql_orders" in keys:
+        wanted.add(LIST_BASELINE)
     return [s for s in SCENARIOS if s.key in wanted]

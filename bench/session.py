@@ -12,7 +12,7 @@ from bench.checks import CheckResult, check_scenario, sample_evenly
 from bench.options import BenchOptions
 from bench.probes import HttpRequest
 from bench.runner import Runner, RunResult
-from bench.scenarios import BenchData, Scenario
+from bench.scenarios import LIST_BASELINE, LIST_SCENARIOS, BenchData, Scenario
 from bench.stack import WORKERS_TARGET, BenchStack, Target
 
 PACED_SCENARIO = "gql_product_var"
@@ -60,6 +60,7 @@ class Session:
     say: Callable[[str], None]
     checks: dict[str, dict[str, CheckResult]] = field(default_factory=dict)
     runs: list[RunResult] = field(default_factory=list)
+    single: list[RunResult] = field(default_factory=list)
 
     def check(self, scenarios: list[Scenario]) -> list[Planned]:
         """Check every scenario once on every target it will be timed on."""
@@ -93,6 +94,27 @@ class Session:
                     f"  p99 {run.p99_ms:7.2f} ms  errors {run.errors}"
                 )
             self.stack.raise_if_exited()
+
+    def one_connection(self, plan: list[Planned]) -> None:
+        """The list scenarios and their baseline at concurrency 1: latency without queueing."""
+        wanted = (*LIST_SCENARIOS, LIST_BASELINE)
+        for item in plan:
+            if item.scenario.key in wanted and item.target.name in ("on", "baseline"):
+                run = self.runner.run(
+                    scenario=item.scenario.key,
+                    title=item.scenario.title,
+                    requests=item.requests,
+                    graphql=item.scenario.graphql,
+                    target=item.target,
+                    duration_s=self.options.duration_s,
+                    round_no=-4,
+                    connections=1,
+                )
+                self.single.append(run)
+                self.say(
+                    f"concurrency 1 {item.label:<36} {run.rps:9.1f} req/s"
+                    f"  p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:7.2f} ms  errors {run.errors}"
+                )
 
     def paced(self, plan: list[Planned]) -> PacedResult | None:
         """product(id) at half its median peak rate, for the p99-under-normal-load target."""

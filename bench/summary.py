@@ -9,6 +9,7 @@ from typing import Any
 from bench.checks import CheckResult
 from bench.data import StockLedger
 from bench.runner import RunResult
+from bench.scenarios import LIST_BASELINE, LIST_SCENARIOS
 from bench.session import PacedResult
 
 ROLES = ("gateway", "db_service", "logging_service", "postgres", "broker", "wrk")
@@ -35,6 +36,8 @@ class Row:
     grpc_calls_checked: float | None
     grpc_calls_under_load: float | None
     other_cpu_pct: float
+    # req/s over the list baseline's (the same page from one SELECT): list scenarios only.
+    list_ratio: float | None = None
 
     @property
     def label(self) -> str:
@@ -77,6 +80,8 @@ def build_rows(
             groups.setdefault((run.scenario, run.target), []).append(run)
     base = groups.get(("baseline", "baseline"))
     base_rps = _median([r.rps for r in base]) if base else None
+    list_base = groups.get((LIST_BASELINE, "baseline"))
+    list_rps = _median([r.rps for r in list_base]) if list_base else None
     rows = []
     for (scenario, target), group in groups.items():
         rps = _median([r.rps for r in group])
@@ -100,6 +105,7 @@ def build_rows(
                 grpc_calls_checked=check.grpc_calls_per_request if check else None,
                 grpc_calls_under_load=_median(under_load) if under_load else None,
                 other_cpu_pct=max(r.other_cpu_pct for r in group),
+                list_ratio=rps / list_rps if list_rps and scenario in LIST_SCENARIOS else None,
             )
         )
     return rows
@@ -161,6 +167,7 @@ def evaluate(
     dropped: float | None,
     paced: PacedResult | None,
     soak: RunResult | None,
+    single: list[RunResult] | None = None,
 ) -> list[Goal]:
     """The issue's targets, each with what this run measured."""
     on = {r.scenario: r for r in rows if r.target in ("on", "baseline")}
@@ -179,6 +186,23 @@ def evaluate(
             "<= 3",
             "not measured" if calls is None else f"{calls:g}",
             None if calls is None else calls <= 3,
+        )
+    )
+    targets.append(
+        Goal(
+            "orders(first: 50): gRPC calls (issue 13)",
+            "<= 1",
+            "not measured" if calls is None else f"{calls:g}",
+            None if calls is None else calls <= 1,
+        )
+    )
+    alone = next((r for r in single or [] if r.scenario == "gql_orders"), None)
+    targets.append(
+        Goal(
+            "orders(first: 50): p50 at concurrency 1",
+            "<= 3 ms",
+            "not measured" if alone is None else f"{alone.p50_ms:.2f} ms",
+            None if alone is None else alone.p50_ms <= 3,
         )
     )
     place = on.get("gql_place_order")

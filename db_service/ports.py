@@ -108,6 +108,35 @@ class OrderStore(Protocol):
         self, *, user_id: int | None, after_id: int, offset: int, limit: int
     ) -> list[Order]: ...
 
+    async def list_page_with(
+        self,
+        *,
+        user_id: int | None,
+        after_id: int,
+        offset: int,
+        limit: int,
+        product: bool,
+        user: bool,
+    ) -> list[tuple[Order, Product | None, User | None]]:
+        """`list_page`, each order with its product and/or its owner (None when not asked)."""
+        ...
+
+    async def list_page_as(
+        self,
+        *,
+        sid: str,
+        token_version: int,
+        all_users: bool,
+        after_id: int,
+        offset: int,
+        limit: int,
+        product: bool,
+        user: bool,
+    ) -> tuple[User, list[tuple[Order, Product | None, User | None]]] | None:
+        """The caller (an active user with this sid and token version) and its page (every
+        user's with `all_users` for an admin); None when the token is refused."""
+        ...
+
     async def place(
         self, *, user_id: int, user_sid: str, product_id: int, quantity: int, key: str | None
     ) -> Order | None:

@@ -35,6 +35,12 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILED_PRECONDITION: _ClassVar[ErrorCode]
     RATE_LIMITED: _ClassVar[ErrorCode]
     UNAVAILABLE: _ClassVar[ErrorCode]
+
+class OrderInclude(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ORDER_INCLUDE_UNSPECIFIED: _ClassVar[OrderInclude]
+    ORDER_INCLUDE_PRODUCT: _ClassVar[OrderInclude]
+    ORDER_INCLUDE_USER: _ClassVar[OrderInclude]
 ROLE_UNSPECIFIED: Role
 ROLE_CUSTOMER: Role
 ROLE_ADMIN: Role
@@ -52,6 +58,9 @@ OUT_OF_STOCK: ErrorCode
 FAILED_PRECONDITION: ErrorCode
 RATE_LIMITED: ErrorCode
 UNAVAILABLE: ErrorCode
+ORDER_INCLUDE_UNSPECIFIED: OrderInclude
+ORDER_INCLUDE_PRODUCT: OrderInclude
+ORDER_INCLUDE_USER: OrderInclude
 
 class User(_message.Message):
     __slots__ = ("id", "sid", "username", "email", "role", "is_active", "created_at", "updated_at")
@@ -312,26 +321,32 @@ class GetOrdersByIdsRequest(_message.Message):
     def __init__(self, ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ListOrdersRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "offset", "user_sid", "all_users")
+    __slots__ = ("page_size", "page_token", "offset", "user_sid", "all_users", "include")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     USER_SID_FIELD_NUMBER: _ClassVar[int]
     ALL_USERS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     offset: int
     user_sid: str
     all_users: bool
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., offset: _Optional[int] = ..., user_sid: _Optional[str] = ..., all_users: _Optional[bool] = ...) -> None: ...
+    include: _containers.RepeatedScalarFieldContainer[OrderInclude]
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., offset: _Optional[int] = ..., user_sid: _Optional[str] = ..., all_users: _Optional[bool] = ..., include: _Optional[_Iterable[_Union[OrderInclude, str]]] = ...) -> None: ...
 
 class ListOrdersResponse(_message.Message):
-    __slots__ = ("orders", "next_page_token")
+    __slots__ = ("orders", "next_page_token", "products", "users")
     ORDERS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
     orders: _containers.RepeatedCompositeFieldContainer[Order]
     next_page_token: str
-    def __init__(self, orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    products: _containers.RepeatedCompositeFieldContainer[Product]
+    users: _containers.RepeatedCompositeFieldContainer[User]
+    def __init__(self, orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ..., users: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
 
 class CancelOrderRequest(_message.Message):
     __slots__ = ("id",)

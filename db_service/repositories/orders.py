@@ -7,16 +7,79 @@ from typing import Any
 
 import asyncpg
 
-from db_service.models import Order, OrderStatus
+from db_service.models import Order, OrderStatus, Product, User
 from db_service.outbox import UNBOUNDED, Outbox
 from db_service.ports import KeyTaken
 from db_service.repositories import outbox, windows
+from db_service.repositories import products as product_sql
+from db_service.repositories import users as user_sql
 
 _SELECT = (
     "SELECT o.id, o.user_id, u.sid AS user_sid, o.product_id, o.quantity, o.unit_price,"
     " o.total_price, o.status, o.idempotency_key, o.created_at, o.cancelled_at"
     " FROM orders o JOIN users u ON u.id = o.user_id"
 )
+
+
+_PAGE_WHERE = (
+    " WHERE ($1::int IS NULL OR o.user_id = $1) AND o.id > $2 ORDER BY o.id OFFSET $3 LIMIT $4"
+)
+
+
+def _joined_select(*, product: bool, user: bool) -> str:
+    """The page query with the product and/or the user of each row as prefixed columns.
+
+    One statement for the page and its includes: the joins are on primary keys, so the
+    included rows cost an index lookup each inside the same round trip.
+    """
+    columns = _SELECT.split(" FROM ")[0]
+    joins = ""
+    if product:
+        columns += "".join(f", p.{c} AS p__{c}" for c in product_sql.COLUMNS)
+        joins += " JOIN products p ON p.id = o.product_id"
+    if user:
+        columns += "".join(f", u.{c} AS u__{c}" for c in user_sql.COLUMNS)
+    return f"{columns} FROM orders o JOIN users u ON u.id = o.user_id{joins}{_PAGE_WHERE}"
+
+
+def _prefixed(row: asyncpg.Record, prefix: str) -> dict[str, Any]:
+    return {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
+
+
+def _as_caller_select(*, product: bool, user: bool) -> str:
+    """The page of the caller's orders (or, for an admin asking for all, everyone's), and the
+    caller's own row, in one statement: authentication folded into the read.
+
+    `caller` is empty unless the token's user exists, is active and has the token's version, so
+    a deactivation or password change committed before this statement refuses it. No row at
+    all means refused; one row whose order columns are NULL is an empty page.
+    """
+    page = _joined_select(product=product, user=user).split(" WHERE ")[0]
+    caller = ", ".join(f"c.{col} AS c__{col}" for col in user_sql.COLUMNS)
+    return (
+        f"WITH caller AS (SELECT {', '.join(user_sql.COLUMNS)} FROM users"
+        " WHERE sid = $1 AND is_active AND token_version = $2),"
+        f" page AS ({page}"
+        " WHERE (($3 AND (SELECT role FROM caller) = 'admin')"
+        " OR o.user_id = (SELECT id FROM caller)) AND o.id > $4"
+        " ORDER BY o.id OFFSET $5 LIMIT $6)"
+        f" SELECT {caller}, page.* FROM caller c LEFT JOIN page ON true ORDER BY page.id"
+    )
+
+
+# Constant texts, so asyncpg prepares each once per connection.
+_JOINED = {
+    (product, user): _joined_select(product=product, user=user)
+    for product in (False, True)
+    for user in (False, True)
+}
+
+
+_AS_CALLER = {
+    (product, user): _as_caller_select(product=product, user=user)
+    for product in (False, True)
+    for user in (False, True)
+}
 
 
 def _order(row: asyncpg.Record | Mapping[str, Any]) -> Order:
@@ -85,14 +148,63 @@ class OrderRepository:
     ) -> list[Order]:
         """One page of orders, of one user or (user_id None) of everyone, oldest first."""
         rows = await self._pool.fetch(
-            f"{_SELECT} WHERE ($1::int IS NULL OR o.user_id = $1) AND o.id > $2"
-            " ORDER BY o.id OFFSET $3 LIMIT $4",
+            f"{_SELECT}{_PAGE_WHERE}",
             user_id,
             after_id,
             offset,
             limit,
         )
         return [_order(r) for r in rows]
+
+    async def list_page_with(
+        self,
+        *,
+        user_id: int | None,
+        after_id: int,
+        offset: int,
+        limit: int,
+        product: bool,
+        user: bool,
+    ) -> list[tuple[Order, Product | None, User | None]]:
+        """`list_page`, each order with its product and/or its owner (None when not asked)."""
+        rows = await self._pool.fetch(_JOINED[(product, user)], user_id, after_id, offset, limit)
+        return [
+            (
+                _order(r),
+                product_sql.product_from_row(_prefixed(r, "p__")) if product else None,
+                user_sql.user_from_row(_prefixed(r, "u__")) if user else None,
+            )
+            for r in rows
+        ]
+
+    async def list_page_as(
+        self,
+        *,
+        sid: str,
+        token_version: int,
+        all_users: bool,
+        after_id: int,
+        offset: int,
+        limit: int,
+        product: bool,
+        user: bool,
+    ) -> tuple[User, list[tuple[Order, Product | None, User | None]]] | None:
+        """The caller (by its token's sid and version) and its page; None when refused."""
+        rows = await self._pool.fetch(
+            _AS_CALLER[(product, user)], sid, token_version, all_users, after_id, offset, limit
+        )
+        if not rows:
+            return None
+        caller = user_sql.user_from_row(_prefixed(rows[0], "c__"))
+        return caller, [
+            (
+                _order(r),
+                product_sql.product_from_row(_prefixed(r, "p__")) if product else None,
+                user_sql.user_from_row(_prefixed(r, "u__")) if user else None,
+            )
+            for r in rows
+            if r["id"] is not None
+        ]
 
     async def place(
         self, *, user_id: int, user_sid: str, product_id: int, quantity: int, key: str | None

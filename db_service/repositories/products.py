@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -9,10 +10,21 @@ import asyncpg
 
 from db_service.models import Product
 
+COLUMNS = (
+    "id",
+    "name",
+    "description",
+    "category",
+    "price",
+    "slogan",
+    "stock",
+    "created_at",
+    "updated_at",
+)
 _COLUMNS = "id, name, description, category, price, slogan, stock, created_at, updated_at"
 
 
-def product_from_row(row: asyncpg.Record) -> Product:
+def product_from_row(row: asyncpg.Record | Mapping[str, Any]) -> Product:
     return Product(
         id=row["id"],
         name=row["name"],

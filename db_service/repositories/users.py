@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,6 +13,17 @@ from db_service.outbox import UNBOUNDED, Outbox
 from db_service.ports import Taken
 from db_service.repositories import outbox, windows
 
+COLUMNS = (
+    "id",
+    "sid",
+    "username",
+    "email",
+    "role",
+    "is_active",
+    "token_version",
+    "created_at",
+    "updated_at",
+)
 _COLUMNS = "id, sid, username, email, role, is_active, token_version, created_at, updated_at"
 
 # Which field a unique-constraint violation is about, by constraint name.
@@ -23,7 +34,7 @@ UNIQUE_FIELD = {
 }
 
 
-def _user(row: asyncpg.Record) -> User:
+def user_from_row(row: asyncpg.Record | Mapping[str, Any]) -> User:
     return User(
         id=row["id"],
         sid=row["sid"],
@@ -56,20 +67,20 @@ class UserRepository:
 
     async def get_by_sid(self, sid: str) -> User | None:
         row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE sid = $1", sid)
-        return _user(row) if row else None
+        return user_from_row(row) if row else None
 
     async def get_by_ids(self, ids: list[int]) -> list[User]:
         rows = await self._pool.fetch(
             f"SELECT {_COLUMNS} FROM users WHERE id = ANY($1::int[])", ids
         )
-        return [_user(r) for r in rows]
+        return [user_from_row(r) for r in rows]
 
     async def get_login(self, username: str) -> tuple[User, str] | None:
         """The user and password hash for a username, or None."""
         row = await self._pool.fetchrow(
             f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = $1", username
         )
-        return (_user(row), row["password_hash"]) if row else None
+        return (user_from_row(row), row["password_hash"]) if row else None
 
     async def taken_field(self, *, sid: str, username: str, email: str) -> str | None:
         """The first of sid, username, email that another user already has, or None."""
@@ -110,7 +121,7 @@ class UserRepository:
             await outbox.write(
                 conn, [self._outbox.event("User.registered", subject=sid, message=message)]
             )
-        return _user(row)
+        return user_from_row(row)
 
     async def update(
         self,
@@ -157,7 +168,7 @@ class UserRepository:
     ) -> User | None:
         if not identity:
             row = await self._pool.fetchrow(update, *args)  # no identity change to record
-            return _user(row) if row else None
+            return user_from_row(row) if row else None
         async with self._pool.acquire() as conn, conn.transaction():
             before = await conn.fetchrow(
                 "SELECT role, is_active FROM users WHERE sid = $1 FOR UPDATE", sid
@@ -165,7 +176,7 @@ class UserRepository:
             row = await conn.fetchrow(update, *args)
             if row is None or before is None:
                 return None
-            user = _user(row)
+            user = user_from_row(row)
             await outbox.write(conn, self._identity_events(user, before, new_password))
         return user
 
@@ -196,7 +207,7 @@ class UserRepository:
             offset,
             limit,
         )
-        return [_user(r) for r in rows]
+        return [user_from_row(r) for r in rows]
 
     async def count_login_attempt(
         self, username_key: str, client_key: str, *, window_s: int

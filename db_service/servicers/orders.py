@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db_service.calls import Context
+from db_service.calls import Context, metadata_value, note_user
 from db_service.servicers import convert
 from db_service.servicers.base import ServicerBase
 from db_service.servicers.translate import translate_errors
@@ -38,18 +38,39 @@ class OrderRpcs(ServicerBase):
         self, request: pb.ListOrdersRequest, context: Context
     ) -> pb.ListOrdersResponse:
         async with translate_errors(context):
-            caller = await self._caller(context)
-            page = await self._s.orders.list_orders(
-                caller,
+            claims = self._s.auth.claims(metadata_value(context, "authorization"))
+            # The caller's own page authenticates inside its statement; anything else (another
+            # user's orders, invalid input) authenticates first, as every other RPC does.
+            folded = await self._s.orders.list_orders_as(
+                claims,
                 user_sid=request.user_sid,
                 all_users=request.all_users,
                 page_size=request.page_size,
                 page_token=request.page_token,
                 offset=request.offset,
+                include_product=pb.ORDER_INCLUDE_PRODUCT in request.include,
+                include_user=pb.ORDER_INCLUDE_USER in request.include,
             )
+            if folded is not None:
+                caller, page = folded
+                note_user(caller.sid)
+            else:
+                caller = await self._caller(context)
+                page = await self._s.orders.list_orders(
+                    caller,
+                    user_sid=request.user_sid,
+                    all_users=request.all_users,
+                    page_size=request.page_size,
+                    page_token=request.page_token,
+                    offset=request.offset,
+                    include_product=pb.ORDER_INCLUDE_PRODUCT in request.include,
+                    include_user=pb.ORDER_INCLUDE_USER in request.include,
+                )
             return pb.ListOrdersResponse(
                 orders=[convert.order(o) for o in page.items],
                 next_page_token=page.next_page_token,
+                products=[convert.product(p) for p in page.products],
+                users=[convert.user(u) for u in page.users],
             )
 
     async def CancelOrder(self, request: pb.CancelOrderRequest, context: Context) -> pb.Order:

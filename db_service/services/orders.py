@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
-from db_service.models import Order, Page, User
+from db_service.models import Order, Product, User
 from db_service.ports import KeyTaken, OrderStore, ProductStore, UserStore
-from db_service.services.auth import require_self_or_admin
+from db_service.services.auth import refused, require_self_or_admin
 from protos.page_tokens import encode_token
+from protos.tokens import Claims
 
 MAX_KEY_LENGTH = 128
 
@@ -21,6 +22,23 @@ def _not_found(order_id: int) -> DomainError:
 
 def _visible(caller: User, order: Order | None) -> bool:
     return order is not None and (caller.is_admin or order.user_id == caller.id)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPage:
+    """A page of orders, the token of the next one, and the related rows asked for with it."""
+
+    items: list[Order]
+    next_page_token: str
+    products: list[Product] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
+
+
+def _visible_users(caller: User, owners: dict[int, User]) -> list[User]:
+    """The owners the caller may see, by GetUsersByIds' rule: a customer only themselves."""
+    if caller.is_admin:
+        return list(owners.values())
+    return [caller] if caller.id in owners else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +128,9 @@ class OrderService:
         page_size: int,
         page_token: str,
         offset: int,
-    ) -> Page[Order]:
+        include_product: bool = False,
+        include_user: bool = False,
+    ) -> OrderPage:
         size = validation.page_size(page_size)
         after = validation.page_token("order", page_token)
         owner: int | None = caller.id
@@ -122,11 +142,61 @@ class OrderService:
             owner = user.id
         elif all_users and caller.is_admin:
             owner = None
-        rows = await self._orders.list_page(
-            user_id=owner, after_id=after, offset=validation.offset(offset), limit=size + 1
+        start, limit = validation.offset(offset), size + 1
+        if not (include_product or include_user):
+            rows = await self._orders.list_page(
+                user_id=owner, after_id=after, offset=start, limit=limit
+            )
+            next_token = encode_token("order", rows[size - 1].id) if len(rows) > size else ""
+            return OrderPage(items=rows[:size], next_page_token=next_token)
+        joined = await self._orders.list_page_with(
+            user_id=owner,
+            after_id=after,
+            offset=start,
+            limit=limit,
+            product=include_product,
+            user=include_user,
         )
-        next_token = encode_token("order", rows[size - 1].id) if len(rows) > size else ""
-        return Page(items=rows[:size], next_page_token=next_token)
+        return _page(caller, joined, size)
+
+    async def list_orders_as(
+        self,
+        claims: Claims,
+        *,
+        user_sid: str,
+        all_users: bool,
+        page_size: int,
+        page_token: str,
+        offset: int,
+        include_product: bool = False,
+        include_user: bool = False,
+    ) -> tuple[User, OrderPage] | None:
+        """`list_orders` for the token's own orders (or an admin's all), authenticated by the
+        page's statement itself: one round trip instead of two. None when this call needs the
+        general path (another user's orders, or invalid input, whose error must come after
+        the authentication's); raises UNAUTHENTICATED when the token is revoked."""
+        if user_sid not in ("", claims.sid):
+            return None
+        try:
+            size = validation.page_size(page_size)
+            after = validation.page_token("order", page_token)
+            start = validation.offset(offset)
+        except DomainError:
+            return None
+        found = await self._orders.list_page_as(
+            sid=claims.sid,
+            token_version=claims.version,
+            all_users=all_users,
+            after_id=after,
+            offset=start,
+            limit=size + 1,
+            product=include_product,
+            user=include_user,
+        )
+        if found is None:
+            raise refused()
+        caller, joined = found
+        return caller, _page(caller, joined, size)
 
     async def cancel_order(self, caller: User, order_id: int) -> Order:
         if not 1 <= order_id <= 2**31 - 1:
@@ -140,6 +210,22 @@ class OrderService:
         if not _visible(caller, existing):
             raise _not_found(order_id)
         raise DomainError(ErrorCode.FAILED_PRECONDITION, f"order {order_id} is already cancelled")
+
+
+def _page(
+    caller: User, joined: list[tuple[Order, Product | None, User | None]], size: int
+) -> OrderPage:
+    """A page from `size + 1` joined rows: the extra row only says a next page exists."""
+    next_token = encode_token("order", joined[size - 1][0].id) if len(joined) > size else ""
+    joined = joined[:size]
+    products = {p.id: p for _, p, _ in joined if p is not None}
+    owners = {u.id: u for _, _, u in joined if u is not None}
+    return OrderPage(
+        items=[o for o, _, _ in joined],
+        next_page_token=next_token,
+        products=sorted(products.values(), key=lambda p: p.id),
+        users=_visible_users(caller, owners),
+    )
 
 
 def _key(value: str) -> str | None:

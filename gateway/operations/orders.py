@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import protos.db_service_pb2 as pb
 from gateway.scope import RequestScope
 
@@ -42,6 +44,7 @@ async def list_orders(
     offset: int = 0,
     user_sid: str = "",
     all_users: bool = False,
+    include: Sequence[pb.OrderInclude] = (),
 ) -> pb.ListOrdersResponse:
     scope.require_identity()
     request = pb.ListOrdersRequest(
@@ -50,6 +53,7 @@ async def list_orders(
         offset=offset,
         user_sid=user_sid,
         all_users=all_users,
+        include=include,
     )
     reply: pb.ListOrdersResponse = await scope.call(scope.db.stub.ListOrders, request)
     return reply

@@ -141,11 +141,11 @@ async def test_a_role_change_from_the_command_line_is_relayed_by_the_running_ser
     # given a customer
     user = await make_user(client)
 
-    # when the admin command makes them an admin (it writes the outbox; it does not ship)
+    # when the admin command promotes them, explicitly (it writes the outbox; it does not ship)
     made = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "db_service", "create-admin", "--sid", user.sid,
-         "--username", user.username, "--password", "an admin password 1"],
+         "--username", user.username, "--password", "an admin password 1", "--promote"],
         env={**stack.env, "DATABASE_URL": stack.database_url},
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

@@ -171,9 +171,10 @@ class InMemoryProducts:
 
 
 class InMemoryOrders:
-    def __init__(self, products: InMemoryProducts) -> None:
+    def __init__(self, products: InMemoryProducts, users: InMemoryUsers) -> None:
         self.rows: dict[int, Order] = {}
         self.products = products
+        self.users = users
         self.windows = Windows()
         self._ids = itertools.count(1)
 
@@ -198,6 +199,53 @@ class InMemoryOrders:
             if i > after_id and (user_id is None or o.user_id == user_id)
         ]
         return rows[offset : offset + limit]
+
+    async def list_page_with(
+        self,
+        *,
+        user_id: int | None,
+        after_id: int,
+        offset: int,
+        limit: int,
+        product: bool,
+        user: bool,
+    ) -> list[tuple[Order, Product | None, User | None]]:
+        page = await self.list_page(user_id=user_id, after_id=after_id, offset=offset, limit=limit)
+        owners = {u.id: u for u, _ in self.users.rows.values()}
+        return [
+            (
+                order,
+                self.products.rows.get(order.product_id) if product else None,
+                owners.get(order.user_id) if user else None,
+            )
+            for order in page
+        ]
+
+    async def list_page_as(
+        self,
+        *,
+        sid: str,
+        token_version: int,
+        all_users: bool,
+        after_id: int,
+        offset: int,
+        limit: int,
+        product: bool,
+        user: bool,
+    ) -> tuple[User, list[tuple[Order, Product | None, User | None]]] | None:
+        caller = await self.users.get_by_sid(sid)
+        if caller is None or not caller.is_active or caller.token_version != token_version:
+            return None
+        owner = None if all_users and caller.is_admin else caller.id
+        page = await self.list_page_with(
+            user_id=owner,
+            after_id=after_id,
+            offset=offset,
+            limit=limit,
+            product=product,
+            user=user,
+        )
+        return caller, page
 
     async def place(
         self, *, user_id: int, user_sid: str, product_id: int, quantity: int, key: str | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from gateway.graphql.context import Info
+from gateway.graphql.orders.includes import prime_loaders, wanted_includes
 from gateway.graphql.orders.types import Order, OrderConnection
 from gateway.graphql.pagination import connection, page_size
 from gateway.graphql.permissions import IsAuthenticated
@@ -35,11 +36,14 @@ async def orders_page(
     """One page of orders: the caller's own, a given user's, or (admin, no user) everyone's."""
     scope = info.context.scope
     identity = scope.require_identity()
+    includes = wanted_includes(info)
     reply = await ops.list_orders(
         scope,
         page_size=page_size(first),
         page_token=after or "",
         user_sid=user_sid or "",
         all_users=identity.is_admin and not user_sid,
+        include=includes,
     )
+    prime_loaders(info, reply, includes)
     return connection(OrderConnection, reply.orders, reply.next_page_token)

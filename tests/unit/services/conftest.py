@@ -55,7 +55,7 @@ class World:
 @pytest.fixture
 def world() -> World:
     users, products = InMemoryUsers(), InMemoryProducts()
-    orders = InMemoryOrders(products)
+    orders = InMemoryOrders(products, users)
     # The fakes stand where the repositories stand: the protocols say what that takes.
     stores: tuple[UserStore, ProductStore, OrderStore] = (users, products, orders)
     hasher: PasswordHasher = FakePasswords()

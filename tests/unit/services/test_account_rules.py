@@ -140,3 +140,28 @@ async def test_a_taken_username_is_already_exists(world: World) -> None:
 
     assert refused.value.code is ErrorCode.ALREADY_EXISTS
     assert refused.value.message == "username is already taken"
+
+
+async def test_a_revoked_token_lists_no_orders_on_the_one_statement_path(world: World) -> None:
+    # given a token, then a password change that revokes it
+    user = await world.make_user("11111111")
+    token = (
+        await world.user_service.login(
+            username=user.username, password="password-of-11111111", client=CLIENT
+        )
+    ).token
+    await world.users.update(user.sid, password_hash="hashed:another-password")
+
+    # when its own orders are listed by the token's claims alone
+    with pytest.raises(DomainError) as refused:
+        await world.order_service.list_orders_as(
+            world.codec.verify(token),
+            user_sid="",
+            all_users=False,
+            page_size=10,
+            page_token="",
+            offset=0,
+        )
+
+    # then the old token version is refused
+    assert refused.value.code is ErrorCode.UNAUTHENTICATED
