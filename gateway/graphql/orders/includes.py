@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
+import protos.db_service_pb2 as pb
 from gateway.graphql.context import Info
-from protos import db_service_pb2 as pb
 
 _INCLUDES = {"product": pb.ORDER_INCLUDE_PRODUCT, "user": pb.ORDER_INCLUDE_USER}
 
