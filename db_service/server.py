@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -76,19 +75,7 @@ class DBServiceApp:
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
         self.health = HealthStatus(SERVICE_NAME)
-        self.shipper = LogShipper(
-            settings.logging_service_addr,
-            service="db_service",
-            queue_max=settings.log_queue_max,
-            batch_max=settings.log_batch_max,
-            flush_interval_s=settings.log_flush_interval_s,
-            enabled=settings.log_shipping,
-            spool_dir=Path(settings.log_spool_dir) if settings.log_spool_dir else None,
-            spool_max_bytes=settings.log_spool_max_bytes,
-            spool_sync_s=settings.log_spool_sync_ms / 1000,
-            durability=settings.log_durability,
-            spool_slot=settings.worker_index or 0,
-        )
+        self.shipper = LogShipper.from_settings(settings, service="db_service")
         self.outbox = Outbox(max_rows=settings.log_outbox_max_rows)
         self._relay: OutboxRelay | None = None
         self._server: grpc.aio.Server | None = None

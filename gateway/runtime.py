@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from starlette.requests import HTTPConnection
 
@@ -32,19 +31,7 @@ class Runtime:
             # The gateway never issues tokens; the TTL is irrelevant to verification.
             TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, ttl_s=3600)
         )
-        self.shipper = LogShipper(
-            settings.logging_service_addr,
-            service=SERVICE,
-            queue_max=settings.log_queue_max,
-            batch_max=settings.log_batch_max,
-            flush_interval_s=settings.log_flush_interval_s,
-            enabled=settings.log_shipping,
-            spool_dir=Path(settings.log_spool_dir) if settings.log_spool_dir else None,
-            spool_max_bytes=settings.log_spool_max_bytes,
-            spool_sync_s=settings.log_spool_sync_ms / 1000,
-            durability=settings.log_durability,
-            spool_slot=settings.worker_index or 0,
-        )
+        self.shipper = LogShipper.from_settings(settings, service=SERVICE)
         self._mirror: CollectorMirror | None = None
 
     async def start(self) -> None:

@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import grpc
 
@@ -55,6 +55,33 @@ __all__ = [
 log = logging.getLogger("logging_service.client")
 
 Durability = Literal["batch", "sync"]
+
+
+class ShipperSettings(Protocol):
+    """The log-shipping fields every service's settings object has (README "Configuration")."""
+
+    @property
+    def logging_service_addr(self) -> str: ...
+    @property
+    def log_queue_max(self) -> int: ...
+    @property
+    def log_batch_max(self) -> int: ...
+    @property
+    def log_flush_interval_s(self) -> float: ...
+    @property
+    def log_shipping(self) -> bool: ...
+    @property
+    def log_spool_dir(self) -> str: ...
+    @property
+    def log_spool_max_bytes(self) -> int: ...
+    @property
+    def log_spool_sync_ms(self) -> int: ...
+    @property
+    def log_durability(self) -> Durability: ...
+    @property
+    def worker_index(self) -> int | None: ...
+
+
 # The server refuses longer streams (servicer.MAX_RECORDS_PER_STREAM); a batch never exceeds it.
 MAX_BATCH = 10_000
 _INITIAL_BACKOFF_S = 0.05
@@ -98,6 +125,23 @@ class LogShipper:
     `batch_max`; the spool by `spool_max_bytes` on disk. A record that finds no room is dropped
     and counted, and one "LogShipper.dropped" record reports the count with the next batch.
     """
+
+    @classmethod
+    def from_settings(cls, settings: ShipperSettings, *, service: str) -> LogShipper:
+        """The shipper a service's settings describe (its spool slot is its worker index)."""
+        return cls(
+            settings.logging_service_addr,
+            service=service,
+            queue_max=settings.log_queue_max,
+            batch_max=settings.log_batch_max,
+            flush_interval_s=settings.log_flush_interval_s,
+            enabled=settings.log_shipping,
+            spool_dir=Path(settings.log_spool_dir) if settings.log_spool_dir else None,
+            spool_max_bytes=settings.log_spool_max_bytes,
+            spool_sync_s=settings.log_spool_sync_ms / 1000,
+            durability=settings.log_durability,
+            spool_slot=settings.worker_index or 0,
+        )
 
     def __init__(
         self,
