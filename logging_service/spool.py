@@ -305,11 +305,15 @@ class DiskSpool:
             frames = [self._pending.popleft() for _ in range(count)]
             first = self._taken + 1
             data = b"".join(frames)
+            # Counted on disk before they stop counting as pending: in between, `append` (on
+            # the event loop) would see room that is not there and overrun the size bound.
+            self._disk_bytes += len(data)
             self._taken += count
             self._taken_bytes += len(data)
             try:
                 self._write(data, first, count)
             except OSError as exc:
+                self._disk_bytes -= len(data)  # the partial write is cut off again
                 self._write_failed(exc, count)
             else:
                 try:
@@ -341,7 +345,6 @@ class DiskSpool:
             segment.size += len(data)
             segment.count += count
             self._written = segment.last
-        self._disk_bytes += len(data)
 
     def _new_segment(self, first: int) -> Segment:
         path = self.directory / segment_name(first)

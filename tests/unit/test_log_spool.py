@@ -5,6 +5,7 @@ burst waiting for disk shares one fsync, and a directory has one user at a time.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -151,6 +152,40 @@ async def test_records_beyond_the_size_bound_are_refused(tmp_path: Path) -> None
 
     assert accepted == [True] * 10 + [False] * 5
     assert after, "acknowledged records free their space"
+
+
+class _SlowDisk(DiskSpool):
+    """A spool whose writer stops inside its write until released."""
+
+    def __init__(self, directory: Path, **options: int | float) -> None:
+        super().__init__(directory, **options)  # type: ignore[arg-type]
+        self.writing = threading.Event()
+        self.release = threading.Event()
+
+    def _write(self, data: bytes, first: int, count: int) -> None:
+        self.writing.set()
+        self.release.wait(10)
+        super()._write(data, first, count)
+
+
+async def test_the_size_bound_holds_while_the_writer_is_writing(tmp_path: Path) -> None:
+    # given a spool full to its bound, whose writer has taken the records and is writing them
+    frame_size = len(encode_frame(b"record-00000", 0.0))
+    s = _SlowDisk(tmp_path, max_bytes=10 * frame_size, sync_interval_s=0.01, max_pending=10_000)
+    await s.open()
+    try:
+        accepted = [s.append(f"record-{n:05d}".encode(), 0.0) for n in range(10)]
+        await until(s.writing.is_set, "the writer never started its write")
+
+        # when one more record comes
+        more = s.append(b"record-99999", 0.0)
+    finally:
+        s.release.set()
+        await s.close()
+
+    # then it is refused: the records being written still take their room
+    assert accepted == [True] * 10
+    assert more is False
 
 
 async def test_a_burst_waiting_for_disk_shares_one_fsync(tmp_path: Path) -> None:
