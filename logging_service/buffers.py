@@ -35,6 +35,7 @@ class BufferStats:
     oldest_ts: float | None
     degraded: str
     lost: int = 0  # records accepted and then lost (a failed write, a damaged segment)
+    read_back: int = 0  # records the spool read back from disk (not from memory)
 
 
 class RecordBuffer(Protocol):

@@ -110,6 +110,7 @@ class ShipperStats:
     spool_segments: int = 0
     oldest_unacked_age_s: float = 0.0
     degraded: str = ""
+    spool_read_back: int = 0
 
 
 def record_from_json(value: bytes) -> bytes:
@@ -214,6 +215,7 @@ class LogShipper:
             spool_segments=buffered.segments,
             oldest_unacked_age_s=max(time.time() - oldest, 0.0) if oldest is not None else 0.0,
             degraded=buffered.degraded,
+            spool_read_back=buffered.read_back,
         )
 
     async def start(self) -> None:

@@ -25,6 +25,11 @@ def segment_name(first: int) -> str:
     return f"{first:020d}{_SUFFIX}"
 
 
+def frame_size(payload: bytes) -> int:
+    """The bytes `encode_frame` makes of `payload`."""
+    return _HEADER.size + len(payload)
+
+
 def encode_frame(payload: bytes, ts: float) -> bytes:
     crc = zlib.crc32(payload, zlib.crc32(_TS.pack(ts)))
     return _HEADER.pack(len(payload), crc, ts) + payload

@@ -4,7 +4,8 @@
 
 gives `gateway_log_queue_depth`, `gateway_log_records_sent` (and `_resent`, `_dropped`),
 `gateway_log_spool_bytes`, `gateway_log_spool_segments`, `gateway_log_oldest_unacked_seconds`
-and `gateway_log_spool_degraded` (1 while the spool cannot be written).
+`gateway_log_spool_degraded` (1 while the spool cannot be written) and
+`gateway_log_spool_read_back_records` (records the spool had to read back from disk).
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ class ShipperCollector(Collector):
                 "log_records_dropped",
                 stats.dropped,
                 "Log records dropped: buffer or spool full, or the spool failing",
+            ),
+            (
+                "log_spool_read_back_records",
+                stats.spool_read_back,
+                "Log records read back from the disk spool: an earlier run's, or after the"
+                " sender fell behind by more than the spool keeps in memory",
             ),
         ):
             yield CounterMetricFamily(f"{p}_{name}", help_text, value=value)

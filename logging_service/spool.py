@@ -43,6 +43,7 @@ from logging_service.segments import (
     Segment,
     encode_frame,
     first_ts,
+    frame_size,
     parse_frames,
     scan,
     segment_name,
@@ -53,6 +54,8 @@ log = logging.getLogger("logging_service.spool")
 SEGMENT_BYTES = 8 * 1024 * 1024
 _READ_CHUNK = 4 * 1024 * 1024
 _MIN_READ = 64 * 1024
+# Written records kept in memory for the sender; beyond this it reads them back from disk.
+MEMORY_BYTES = 16 * 1024 * 1024
 
 
 # Processes sharing one LOG_SPOOL_DIR (workers, replicas on one volume) each lock a slot.
@@ -79,6 +82,8 @@ class DiskSpool:
         segment_bytes: int = SEGMENT_BYTES,
         slot: int = 0,
         max_slots: int = MAX_SLOTS,
+        memory_records: int | None = None,
+        memory_bytes: int = MEMORY_BYTES,
     ) -> None:
         self.base = base
         self.directory = base / f"slot-{slot}"  # the slot this process locks, once open
@@ -90,9 +95,17 @@ class DiskSpool:
         # The writer is woken early once half the memory bound waits, so bursts never hit it.
         self._kick_at = max(max_pending // 2, 1)
         self._segment_bytes = segment_bytes
-        self._pending: collections.deque[bytes] = collections.deque()
+        self._pending: collections.deque[Frame] = collections.deque()
+        # Written and not yet read, oldest first; runs of consecutive sequence numbers (a failed
+        # write leaves a gap). Bounded by records and bytes: the oldest are left to the disk.
+        self._memory: collections.deque[Frame] = collections.deque()
+        self._memory_records = max_pending if memory_records is None else memory_records
+        self._memory_bytes = memory_bytes
+        self._memory_size = 0
+        self.read_back = 0  # records read from disk: an earlier run's, or after an overflow
         self._kick = threading.Event()
-        self._lock = threading.Lock()  # guards _segments and each segment's size and count
+        # Guards _segments, each segment's size and count, _written and _memory.
+        self._lock = threading.Lock()
         self._segments: list[Segment] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -153,18 +166,17 @@ class DiskSpool:
     # --- the event loop's side -------------------------------------------------------------
 
     def append(self, payload: bytes, ts: float) -> bool:
-        frame = encode_frame(payload, ts)
+        size = frame_size(payload)
         waiting = self._appended - self._taken
         if (
             self._closed
             or waiting >= self._max_pending
-            or self._disk_bytes + self._appended_bytes - self._taken_bytes + len(frame)
-            > self._max_bytes
+            or self._disk_bytes + self._appended_bytes - self._taken_bytes + size > self._max_bytes
         ):
             return False
         self._appended += 1
-        self._appended_bytes += len(frame)
-        self._pending.append(frame)
+        self._appended_bytes += size
+        self._pending.append(Frame(self._appended, ts, payload))
         if self._oldest_ts is None:
             self._oldest_ts = ts
         if waiting + 1 >= self._kick_at:
@@ -175,9 +187,15 @@ class DiskSpool:
         return max(self._written - self._read_seq, 0)
 
     async def read(self, limit: int) -> list[Frame]:
+        frames = self._read_memory(limit)
+        if frames is None:  # the next record is only on disk: read up to what memory holds
+            with self._lock:
+                if self._memory:
+                    limit = max(min(limit, self._memory[0].seq - self._read_seq - 1), 1)
+            frames = await asyncio.to_thread(self._read, limit)
+            self.read_back += len(frames)
         # Records the reader skipped without handing them out (lost to a failed write) count as
         # acknowledged once everything handed out is.
-        frames = await asyncio.to_thread(self._read, limit)
         if frames:
             self._handed = frames[-1].seq
         elif self._acked >= self._handed and self._read_seq > self._acked:
@@ -211,6 +229,7 @@ class DiskSpool:
             oldest_ts=self._oldest_ts,
             degraded=self._degraded,
             lost=self._lost + self._read_lost,
+            read_back=self.read_back,
         )
 
     def _progress(self) -> None:
@@ -303,15 +322,14 @@ class DiskSpool:
         count = len(self._pending)
         if count:
             frames = [self._pending.popleft() for _ in range(count)]
-            first = self._taken + 1
-            data = b"".join(frames)
+            data = b"".join([encode_frame(f.payload, f.ts) for f in frames])
             # Counted on disk before they stop counting as pending: in between, `append` (on
             # the event loop) would see room that is not there and overrun the size bound.
             self._disk_bytes += len(data)
             self._taken += count
             self._taken_bytes += len(data)
             try:
-                self._write(data, first, count)
+                self._write(data, frames)
             except OSError as exc:
                 self._disk_bytes -= len(data)  # the partial write is cut off again
                 self._write_failed(exc, count)
@@ -331,20 +349,32 @@ class DiskSpool:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                 self._loop.call_soon_threadsafe(self._progress)
 
-    def _write(self, data: bytes, first: int, count: int) -> None:
+    def _write(self, data: bytes, frames: list[Frame]) -> None:
         segment = self._active
         if segment is None or (segment.size and segment.size + len(data) > self._segment_bytes):
             if segment is not None:
                 self._close_active()
-            segment = self._new_segment(first)
+            segment = self._new_segment(frames[0].seq)
         view = memoryview(data)
         done = 0
         while done < len(data):
             done += os.write(self._fd, view[done:])
         with self._lock:
             segment.size += len(data)
-            segment.count += count
+            segment.count += len(frames)
             self._written = segment.last
+            self._remember(frames)
+
+    def _remember(self, frames: list[Frame]) -> None:
+        """Keep written frames for the sender, dropping the oldest beyond the memory bound
+        (they stay on disk, where the reader finds them). Under self._lock."""
+        memory = self._memory
+        memory.extend(frames)
+        self._memory_size += sum(len(f.payload) for f in frames)
+        while memory and (
+            len(memory) > self._memory_records or self._memory_size > self._memory_bytes
+        ):
+            self._memory_size -= len(memory.popleft().payload)
 
     def _new_segment(self, first: int) -> Segment:
         path = self.directory / segment_name(first)
@@ -417,7 +447,24 @@ class DiskSpool:
                 os.pwrite(self._cursor_fd, f"{acked:020d}\n".encode(), 0)
                 self._cursor_written = acked
 
-    # --- the reader (a worker thread, one read at a time) ---------------------------------
+    # --- the reader (one read at a time) -------------------------------------------------
+
+    def _read_memory(self, limit: int) -> list[Frame] | None:
+        """The next records from memory, on the event loop; None when the next one is on disk
+        only ([] when nothing more was written)."""
+        frames: list[Frame] = []
+        with self._lock:
+            memory = self._memory
+            while memory and memory[0].seq <= self._read_seq:  # read from disk meanwhile
+                self._memory_size -= len(memory.popleft().payload)
+            while memory and len(frames) < limit and memory[0].seq == self._read_seq + 1:
+                frame = memory.popleft()
+                self._memory_size -= len(frame.payload)
+                frames.append(frame)
+                self._read_seq = frame.seq
+            if not frames and self._written > self._read_seq:
+                return None
+        return frames
 
     def _read(self, limit: int) -> list[Frame]:
         frames: list[Frame] = []
