@@ -200,7 +200,7 @@ def _report(
 ) -> dict[str, Any]:
     titles = {s.key: s.title for s in SCENARIOS}
     rows = build_rows(session.runs, session.checks, titles)
-    overhead = logging_overhead(rows)
+    overhead = logging_overhead(rows, session.runs)
     queue_depths = [
         r.log_queue_max for r in session.runs if r.target == "on" and r.log_queue_max is not None
     ]

@@ -93,7 +93,9 @@ def overhead_table(overhead: list[dict[str, Any]]) -> str:
             f" {o['cpu_overhead_pct']:7.1f}%"
         )
     lines.append(
-        "cost: req/s lost with logging on; CPU cost: CPU per request (all services) added by it."
+        "on/off: the median over the rounds of that round's ratio (on and off are timed back to"
+        " back, in reverse\norder every other round); cost: req/s lost with logging on, from"
+        " that ratio; CPU cost: CPU per request\n(all services) added by it."
     )
     synced = [o for o in overhead if "rps_sync" in o]
     if synced:

@@ -83,9 +83,11 @@ class Session:
         self.stack.raise_if_exited()
 
     def rounds(self, plan: list[Planned]) -> None:
-        """`rounds` times every planned run in turn, so drift hits all of them alike."""
+        """`rounds` times every planned run in turn, so drift hits all of them alike: even
+        rounds go in reverse order, so each pair of neighbours (logging on, off and sync of one
+        scenario) is timed on, off, off, on over two rounds."""
         for round_no in range(1, self.options.rounds + 1):
-            for item in plan:
+            for item in plan if round_no % 2 else reversed(plan):
                 run = self.run_planned(item, self.options.duration_s, round_no)
                 self.runs.append(run)
                 self.say(

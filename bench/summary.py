@@ -111,9 +111,15 @@ def build_rows(
     return rows
 
 
-def logging_overhead(rows: list[Row]) -> list[dict[str, Any]]:
+def logging_overhead(rows: list[Row], runs: list[RunResult]) -> list[dict[str, Any]]:
     """For each scenario timed with logging on and off: req/s of both and the cost of logging
-    (the default LOG_DURABILITY=batch), and of LOG_DURABILITY=sync where it was timed too."""
+    (the default LOG_DURABILITY=batch), and of LOG_DURABILITY=sync where it was timed too.
+
+    The cost is paired: each round times on, off and sync back to back (even rounds in reverse
+    order, so a drift over the round hits both sides alike), and the cost is one minus the
+    median over the rounds of that round's on/off ratio. Medians of each side taken apart
+    compare a fast round of one with a slow round of the other; that figure is kept too.
+    """
     by_key = {(r.scenario, r.target): r for r in rows}
     out = []
     for row in rows:
@@ -122,30 +128,49 @@ def logging_overhead(rows: list[Row]) -> list[dict[str, Any]]:
             continue
         cpu_on = sum(row.cpu_ms[r] for r in ROLES if r != "wrk")
         cpu_off = sum(off.cpu_ms[r] for r in ROLES if r != "wrk")
+        ratio, paired = _paired_ratio(runs, row.scenario, "on")
         out.append(
             {
                 "scenario": row.scenario,
                 "rps_on": row.rps,
                 "rps_off": off.rps,
-                "ratio_on_off": row.rps / off.rps,
-                "overhead_pct": (1 - row.rps / off.rps) * 100,
+                "ratio_on_off": ratio if ratio is not None else row.rps / off.rps,
+                "rounds_paired": paired,
+                "overhead_pct": (1 - (ratio if ratio is not None else row.rps / off.rps)) * 100,
+                "overhead_pct_of_medians": (1 - row.rps / off.rps) * 100,
                 "cpu_ms_on": cpu_on,
                 "cpu_ms_off": cpu_off,
                 # CPU per request is steadier than req/s when the machine is shared.
                 "cpu_overhead_pct": (cpu_on / cpu_off - 1) * 100 if cpu_off else 0.0,
-                **_sync_cost(by_key.get((row.scenario, "sync")), off),
+                **_sync_cost(by_key.get((row.scenario, "sync")), off, runs),
             }
         )
     return out
 
 
-def _sync_cost(sync: Row | None, off: Row) -> dict[str, Any]:
-    """LOG_DURABILITY=sync against logging off: req/s, the cost, and p50 latency."""
+def _paired_ratio(runs: list[RunResult], scenario: str, target: str) -> tuple[float | None, int]:
+    """The median over the timed rounds of `target`'s req/s over logging-off's in that round,
+    and how many rounds had both."""
+    by_round: dict[int, dict[str, float]] = {}
+    for run in runs:
+        if run.scenario == scenario and run.round >= 1 and run.target in (target, "off"):
+            by_round.setdefault(run.round, {})[run.target] = run.rps
+    ratios = [
+        sides[target] / sides["off"]
+        for sides in by_round.values()
+        if target in sides and sides.get("off", 0) > 0
+    ]
+    return (statistics.median(ratios) if ratios else None), len(ratios)
+
+
+def _sync_cost(sync: Row | None, off: Row, runs: list[RunResult]) -> dict[str, Any]:
+    """LOG_DURABILITY=sync against logging off: req/s, the (paired) cost, and p50 latency."""
     if sync is None:
         return {}
+    ratio, _ = _paired_ratio(runs, off.scenario, "sync")
     return {
         "rps_sync": sync.rps,
-        "sync_overhead_pct": (1 - sync.rps / off.rps) * 100,
+        "sync_overhead_pct": (1 - (ratio if ratio is not None else sync.rps / off.rps)) * 100,
         "p50_ms_sync": sync.p50_ms,
         "p50_ms_off": off.p50_ms,
     }
