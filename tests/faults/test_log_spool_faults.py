@@ -210,6 +210,8 @@ async def _outage(stack: Stack, own: OwnStack, outage_s: float) -> None:
     assert failures == 0
     assert missing == []
     assert _metric(own.gateway_url, "gateway_log_records_dropped_total") == 0
+    # What piled up beyond the memory the spool keeps for the sender came back from its files.
+    assert _metric(own.gateway_url, "gateway_log_spool_read_back_records_total") > 0
 
 
 @pytest.fixture
