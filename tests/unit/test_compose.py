@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import ipaddress
 import itertools
 import re
 import socket
@@ -268,6 +269,38 @@ def test_the_load_balancer_passes_websocket_upgrades() -> None:
     assert "proxy_http_version 1.1;" in config
     assert "proxy_set_header Upgrade $http_upgrade;" in config
     assert "proxy_set_header Connection $connection_upgrade;" in config
+
+
+def test_the_load_balancer_names_the_client_in_x_forwarded_for_and_drops_what_it_sent() -> None:
+    config = LB_CONFIG.replace("$$", "$")
+
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in config
+
+
+@pytest.mark.parametrize("subnet", [None, "10.77.0.0/16"])
+def test_behind_the_load_balancer_each_client_counts_as_itself(
+    subnet: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.clientaddr import client_address
+
+    # given the network compose makes (its default subnet, or the one the shell sets)
+    env = {**TEST_ENV, **({"MERCH_SUBNET": subnet} if subnet else {})}
+    (config,) = COMPOSE["networks"]["merch"]["ipam"]["config"]
+    network = ipaddress.ip_network(interpolate(config["subnet"], env))
+    for name, value in environment("gateway", env).items():
+        monkeypatch.setenv(name, value)
+    trusted = GatewaySettings().trusted_proxies
+    balancer = str(network.network_address + 2)
+
+    def seen(peer: str, forwarded: str) -> str:
+        headers = [(b"x-forwarded-for", forwarded.encode())]
+        return client_address({"client": (peer, 40000), "headers": headers}, trusted)
+
+    # then a request through the balancer counts as the client's, each client as its own
+    assert seen(balancer, "203.0.113.7") == "203.0.113.7"
+    assert seen(balancer, "198.51.100.9") == "198.51.100.9"
+    # and one from outside that network cannot pick its own address with the header
+    assert seen("192.0.2.1", "203.0.113.7") == "192.0.2.1"
 
 
 def test_the_gateway_balances_its_grpc_calls_over_db_service_replicas(
