@@ -245,6 +245,7 @@ def _report(
             ("sent", metrics.LOG_SENT),
             ("re-sent", metrics.LOG_RESENT),
             ("dropped", metrics.LOG_DROPPED),
+            ("read back from the spool's files", metrics.LOG_READ_BACK),
         )
     }
     print(

@@ -13,6 +13,7 @@ LOG_QUEUE_DEPTH = "gateway_log_queue_depth"
 LOG_SENT = "gateway_log_records_sent"
 LOG_DROPPED = "gateway_log_records_dropped"
 LOG_RESENT = "gateway_log_records_resent"
+LOG_READ_BACK = "gateway_log_spool_read_back_records"
 KAFKA_RECORDS = "logging_service_records_total"
 
 
