@@ -39,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from logging_service.buffers import BufferStats, Frame
+from logging_service.orphans import adopt_orphans
 from logging_service.segments import (
     Segment,
     encode_frame,
@@ -273,6 +274,7 @@ class DiskSpool:
             self._cursor_fd = os.open(self.directory / "acked", os.O_RDWR | os.O_CREAT, 0o644)
             raw = os.pread(self._cursor_fd, 32, 0).strip()
             self._recover(int(raw) if raw.isdigit() else 0)
+            adopt_orphans(self.base, self.directory, self._adopt)
         except OSError:
             if self._cursor_fd >= 0:
                 os.close(self._cursor_fd)
@@ -303,6 +305,31 @@ class DiskSpool:
                 self.directory,
                 last - acked,
             )
+
+    def _adopt(self, records: list[tuple[float, bytes]]) -> bool:
+        """Write records taken from an abandoned slot (logging_service.orphans) as if appended
+        now; True once they are durable here (the slot may then delete them), False when they
+        do not fit under the size bound or the disk fails. Before the writer starts."""
+        data = b"".join([encode_frame(payload, ts) for ts, payload in records])
+        if self._disk_bytes + len(data) > self._max_bytes:
+            return False
+        first = self._appended + 1
+        frames = [Frame(first + i, ts, payload) for i, (ts, payload) in enumerate(records)]
+        try:
+            self._write(data, frames)
+        except OSError as exc:  # cut off again; they stay in their slot for a later start
+            self._write_failed(exc, 0)
+            return False
+        self._disk_bytes += len(data)
+        self._appended = self._taken = self._settled = frames[-1].seq
+        if self._oldest_ts is None:
+            self._oldest_ts = frames[0].ts
+        try:
+            os.fdatasync(self._fd)
+        except OSError as exc:  # written, maybe not durable: the slot keeps its copy too
+            self._degrade(f"cannot fsync in {self.directory}: {exc.strerror or exc}")
+            return False
+        return True
 
     # --- the writer thread -----------------------------------------------------------------
 

@@ -317,3 +317,77 @@ async def test_memory_and_disk_hand_out_the_same_records(tmp_path: Path, seed: i
 
     assert from_memory == from_disk
     assert from_memory, "the steps made no records"
+
+
+async def _leave_records_in_slot(base: Path, slot: int, count: int, acked: int = 0) -> list[bytes]:
+    """A process that wrote `count` records to `slot`, had the first `acked` acknowledged, and
+    went away (a worker or replica that is not started again)."""
+    s = spool(base, slot=slot)
+    await s.open()
+    try:
+        payloads = await fill(s, count, start=slot * 1000)
+        if acked:
+            frames = await read_all(s)
+            s.ack(frames[acked - 1])
+            cursor = base / f"slot-{slot}" / "acked"
+            await until(lambda: cursor.read_text().strip() == f"{acked:020d}", "no cursor")
+    finally:
+        await s.close()
+    return payloads
+
+
+async def test_records_left_in_a_slot_nobody_holds_are_taken_over(tmp_path: Path) -> None:
+    # given slot 1 left with 50 records, 20 of them acknowledged, by a process now gone
+    left = await _leave_records_in_slot(tmp_path, slot=1, count=50, acked=20)
+
+    # when a process opens slot 0 of the same directory
+    s = spool(tmp_path, slot=0)
+    await s.open()
+    try:
+        frames = await read_all(s)
+    finally:
+        await s.close()
+
+    # then it sends the 30 unacknowledged ones, payloads unchanged, and the slot is emptied
+    assert [f.payload for f in frames] == left[20:]
+    assert not list((tmp_path / "slot-1").glob("*.seg"))
+
+
+async def test_a_slot_held_by_a_live_process_is_not_taken_over(tmp_path: Path) -> None:
+    # given a live process on slot 1 with 50 records not yet acknowledged
+    live = spool(tmp_path, slot=1)
+    await live.open()
+    try:
+        await fill(live, 50)
+
+        # when another process opens the directory
+        other = spool(tmp_path, slot=0)
+        await other.open()
+        try:
+            taken = await read_all(other)
+        finally:
+            await other.close()
+
+        # then it takes nothing of them: the live one still sends its own
+        assert taken == []
+        assert len(await read_all(live)) == 50
+    finally:
+        await live.close()
+
+
+async def test_records_left_in_a_slot_stay_there_when_they_do_not_fit(tmp_path: Path) -> None:
+    # given slot 1 left with 50 records, and a spool with room for 10
+    await _leave_records_in_slot(tmp_path, slot=1, count=50)
+    room = 10 * len(encode_frame(b"record-01000", 0.0))
+
+    # when it opens
+    s = spool(tmp_path, slot=0, max_bytes=room)
+    await s.open()
+    try:
+        taken = await read_all(s)
+    finally:
+        await s.close()
+
+    # then it takes none of them (a segment moves whole), and they wait for a roomier start
+    assert taken == []
+    assert list((tmp_path / "slot-1").glob("*.seg"))

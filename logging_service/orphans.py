@@ -1,0 +1,77 @@
+"""Slots of a spool directory that no process holds any more, and the records left in them.
+
+A slot is left behind when a service runs with fewer processes than before (fewer workers, a
+replica scaled down): nobody takes `slot-2/` again, and its unacknowledged records would wait
+there forever. A spool that opens takes them over (DiskSpool.open): for each slot it can lock
+that has segments, it copies the records after the slot's `acked` cursor into its own spool, a
+segment at a time, and deletes each segment once the copy is on disk. Records keep their
+payload, so their `event_id`: a crash in between sends some twice, never none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from logging_service.segments import parse_frames, scan
+
+log = logging.getLogger("logging_service.spool")
+
+# Takes the records of one segment (time, payload); False when the spool has no room for them.
+Sink = Callable[[list[tuple[float, bytes]]], bool]
+
+
+def adopt_orphans(base: Path, own: Path, sink: Sink) -> int:
+    """Move the unacknowledged records of every free slot of `base` but `own` into `sink`;
+    how many records were moved. A slot another process holds is left alone."""
+    moved = 0
+    for directory in sorted(base.glob("slot-*")):
+        if directory == own or not directory.is_dir() or not any(directory.glob("*.seg")):
+            continue
+        try:
+            fd = os.open(directory / "spool.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # a live process holds it (or it cannot be locked): not an orphan
+            continue
+        try:
+            moved += _adopt_slot(directory, sink)
+        finally:
+            os.close(fd)  # releases the lock
+    return moved
+
+
+def _adopt_slot(directory: Path, sink: Sink) -> int:
+    cursor = directory / "acked"
+    try:
+        raw = cursor.read_text().strip()
+    except OSError:
+        raw = ""
+    acked = int(raw) if raw.isdigit() else 0
+    moved = 0
+    for segment in scan(directory):
+        if segment.last > acked:
+            frames, _, corrupt = parse_frames(segment.path.read_bytes(), limit=segment.count)
+            if corrupt:
+                log.error("log spool: part of %s is unreadable and was dropped", segment.path)
+            skip = max(acked + 1 - segment.first, 0)
+            records = frames[skip:]
+            if records and not sink(records):
+                log.warning("log spool full: records of %s stay in %s", directory, segment.path)
+                return moved
+            moved += len(records)
+        segment.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            cursor.write_text(f"{segment.last:020d}\n")
+    if moved:
+        log.info(
+            "log spool: %d records left in %s by an earlier process, re-sending", moved, directory
+        )
+    return moved
