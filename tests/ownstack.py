@@ -30,7 +30,7 @@ class OwnStack:
 
     @property
     def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
+        return f"http://{self.env.get('GATEWAY_HOST', '127.0.0.1')}:{self.env['GATEWAY_PORT']}"
 
     @property
     def db_addr(self) -> str:
