@@ -8,6 +8,7 @@ unit tests with in-memory fakes (tests/unit/fakes.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -24,6 +25,29 @@ class Taken(Exception):
 
 class KeyTaken(Exception):
     """Another request with the same idempotency key committed first."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceAttempt:
+    """What one placing of an order, authenticated by its own statement, found and did.
+
+    The statement decides nothing the service must: it stops at the first step that refuses
+    (a replay stops before counting, a rate limit before the stock) and reports what it saw.
+    """
+
+    caller: User
+    # The order this idempotency key already placed: a replay, counted nowhere, nothing done.
+    earlier: Order | None
+    # Attempts in the caller's window with this one, and seconds until the window ends
+    # (0 and 0 for a replay).
+    attempts: int
+    retry_after_s: int
+    # The product's stock as locked, before this order; None when there is no such product
+    # or the attempt stopped before it (a replay, or over the rate limit).
+    stock: int | None
+    # The order placed; None when stock was short, or enough but a concurrent request with
+    # the same key committed its order first (then nothing was taken).
+    order: Order | None
 
 
 class UserStore(Protocol):
@@ -142,6 +166,25 @@ class OrderStore(Protocol):
     ) -> Order | None:
         """Take stock and record the order atomically; None when stock is short or there is
         no such product. Raises KeyTaken when another order won the idempotency key."""
+        ...
+
+    async def place_as(
+        self,
+        *,
+        sid: str,
+        token_version: int,
+        product_id: int,
+        quantity: int,
+        key: str | None,
+        max_attempts: int,
+        window_s: int,
+    ) -> PlaceAttempt | None:
+        """`place`, authenticated and counted in the same transaction: the caller (an active
+        user with this sid and token version), the replay of `key`, one attempt counted in the
+        caller's order window, and the order placed while that count is at most
+        `max_attempts`, each step only when the previous one allows it. None when the token
+        is refused. Never raises KeyTaken: a lost race for the key is an attempt with enough
+        stock and no order."""
         ...
 
     async def cancel(self, order_id: int, *, user_id: int | None) -> Order | None:

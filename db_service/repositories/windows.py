@@ -21,6 +21,25 @@ _KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+def upsert(table: Table, rows: str, window: str) -> str:
+    """The counting upsert of `table` for `rows` (an INSERT's source: the key columns, 1,
+    now()), with `window` (a parameter like "$2") in seconds: returns `attempts` and
+    `retry_after` (seconds until the window ends). A statement may embed it as a CTE."""
+    names = ", ".join(_KEYS[table])
+    return f"""
+        INSERT INTO {table} AS w ({names}, attempts, window_start)
+        {rows}
+        ON CONFLICT ({names}) DO UPDATE SET
+            attempts = CASE WHEN w.window_start <= now() - make_interval(secs => {window})
+                            THEN 1 ELSE w.attempts + 1 END,
+            window_start = CASE WHEN w.window_start <= now() - make_interval(secs => {window})
+                                THEN now() ELSE w.window_start END
+        RETURNING attempts,
+            ceil(extract(epoch FROM
+                window_start + make_interval(secs => {window}) - now()))::int AS retry_after
+        """
+
+
 async def count_attempt(
     pool: asyncpg.Pool, table: Table, *key: str | int, window_s: int
 ) -> tuple[int, int]:
@@ -31,22 +50,9 @@ async def count_attempt(
     """
     columns = _KEYS[table]
     assert len(key) == len(columns), f"{table} is keyed by {columns}"
-    names = ", ".join(columns)
     values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    window = f"${len(columns) + 1}"
     row = await pool.fetchrow(
-        f"""
-        INSERT INTO {table} AS w ({names}, attempts, window_start)
-        VALUES ({values}, 1, now())
-        ON CONFLICT ({names}) DO UPDATE SET
-            attempts = CASE WHEN w.window_start <= now() - make_interval(secs => {window})
-                            THEN 1 ELSE w.attempts + 1 END,
-            window_start = CASE WHEN w.window_start <= now() - make_interval(secs => {window})
-                                THEN now() ELSE w.window_start END
-        RETURNING attempts,
-            ceil(extract(epoch FROM
-                window_start + make_interval(secs => {window}) - now()))::int AS retry_after
-        """,
+        upsert(table, f"VALUES ({values}, 1, now())", f"${len(columns) + 1}"),
         *key,
         float(window_s),
     )

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from db_service.models import Order, OrderStatus, Product, Role, User
-from db_service.ports import KeyTaken, Taken
+from db_service.ports import KeyTaken, PlaceAttempt, Taken
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -274,6 +274,32 @@ class InMemoryOrders:
         )
         self.rows[order_id] = order
         return order
+
+    async def place_as(
+        self,
+        *,
+        sid: str,
+        token_version: int,
+        product_id: int,
+        quantity: int,
+        key: str | None,
+        max_attempts: int,
+        window_s: int,
+    ) -> PlaceAttempt | None:
+        caller = await self.users.get_by_sid(sid)
+        if caller is None or not caller.is_active or caller.token_version != token_version:
+            return None
+        earlier = None if key is None else await self.get_by_key(user_id=caller.id, key=key)
+        if earlier is not None:
+            return PlaceAttempt(caller, earlier, 0, 0, None, None)
+        attempts, retry_after = self.windows.count("order", caller.id)
+        product = self.products.rows.get(product_id)
+        if attempts > max_attempts or product is None:
+            return PlaceAttempt(caller, None, attempts, retry_after, None, None)
+        order = await self.place(
+            user_id=caller.id, user_sid=sid, product_id=product_id, quantity=quantity, key=key
+        )
+        return PlaceAttempt(caller, None, attempts, retry_after, product.stock, order)
 
     async def cancel(self, order_id: int, *, user_id: int | None) -> Order | None:
         order = self.rows.get(order_id)
