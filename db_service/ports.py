@@ -42,11 +42,11 @@ class PlaceAttempt:
     # (0 and 0 for a replay).
     attempts: int
     retry_after_s: int
-    # The product's stock as locked, before this order; None when there is no such product
-    # or the attempt stopped before it (a replay, or over the rate limit).
+    # The product's stock before this order (as locked, less what the orders placed before it
+    # in the same statement took); None when there is no such product or the attempt stopped
+    # before it (a replay, or over the rate limit).
     stock: int | None
-    # The order placed; None when stock was short, or enough but a concurrent request with
-    # the same key committed its order first (then nothing was taken).
+    # The order placed; None when the stock was short (or there is no such product).
     order: Order | None
 
 
@@ -183,8 +183,8 @@ class OrderStore(Protocol):
         user with this sid and token version), the replay of `key`, one attempt counted in the
         caller's order window, and the order placed while that count is at most
         `max_attempts`, each step only when the previous one allows it. None when the token
-        is refused. Never raises KeyTaken: a lost race for the key is an attempt with enough
-        stock and no order."""
+        is refused. Never raises KeyTaken: when a concurrent request commits the same key
+        first, this one is its replay (and, like every replay, not counted)."""
         ...
 
     async def cancel(self, order_id: int, *, user_id: int | None) -> Order | None:

@@ -10,9 +10,10 @@ import asyncpg
 from db_service.models import Order, OrderStatus, Product, User
 from db_service.outbox import UNBOUNDED, Outbox
 from db_service.ports import KeyTaken, PlaceAttempt
-from db_service.repositories import outbox, windows
+from db_service.repositories import outbox, placing, windows
 from db_service.repositories import products as product_sql
 from db_service.repositories import users as user_sql
+from db_service.repositories.batches import Batcher
 
 _SELECT = (
     "SELECT o.id, o.user_id, u.sid AS user_sid, o.product_id, o.quantity, o.unit_price,"
@@ -121,79 +122,26 @@ FROM (SELECT 1) AS one LEFT JOIN placed ON true
 """
 
 
-_PLACED = "Order %s placed: %s x product %s, total %s"
+_PLACED = placing.PLACED_MESSAGE
 
-_ORDER_COLUMNS = (
-    "id",
-    "user_id",
-    "product_id",
-    "quantity",
-    "unit_price",
-    "total_price",
-    "status",
-    "idempotency_key",
-    "created_at",
-    "cancelled_at",
-)
+# The most placements one statement takes; more wait for the next batch.
+PLACE_BATCH_MAX = 64
 
-# $1 sid, $2 token version, $3 product, $4 quantity, $5 key (NULL: none), $6 the most attempts
-# a window allows, $7 the window in seconds, $8 the outbox record (NULL: the outbox is full),
-# $9 its message format. Each step feeds the next, so a refusal stops everything after it;
-# every lock is taken in the same order by every such statement (the caller's window row,
-# then the product row), so they never deadlock each other.
-_PLACE_AS = f"""
-WITH caller AS (
-    SELECT {", ".join(user_sql.COLUMNS)} FROM users
-    WHERE sid = $1::text AND is_active AND token_version = $2::int
-), earlier AS (
-    SELECT {", ".join(_ORDER_COLUMNS)} FROM orders
-    WHERE user_id = (SELECT id FROM caller) AND idempotency_key = $5::text
-), counted AS ({
-    windows.upsert(
-        "order_rate_windows",
-        "SELECT id, 1, now() FROM caller WHERE NOT EXISTS (SELECT FROM earlier)",
-        "$7::float8",
-    )
-}), locked AS (
-    -- Only for an attempt within the limit. A FOR UPDATE that waited for another order reads
-    -- the row as that order committed it, so this stock is exact until our commit.
-    SELECT id, price, stock FROM products
-    WHERE id = $3::int AND (SELECT attempts FROM counted) <= $6::int
-    FOR UPDATE
-), placed AS (
-    -- A concurrent request with the same key that committed first wins: nothing is placed
-    -- and, as `taken` follows `placed`, nothing taken.
-    INSERT INTO orders (user_id, product_id, quantity, unit_price, total_price, idempotency_key)
-    SELECT (SELECT id FROM caller), id, $4::int, price, price * $4::int, $5::text
-    FROM locked WHERE stock >= $4::int
-    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING {", ".join(_ORDER_COLUMNS)}
-), taken AS (
-    UPDATE products SET stock = stock - $4::int, updated_at = now()
-    WHERE id = $3::int AND EXISTS (SELECT FROM placed)
-), logged AS (
-    -- The outbox record commits with the order, or not at all (NULL: the outbox is full).
-    INSERT INTO log_outbox (record)
-    SELECT $8::jsonb || jsonb_build_object('message', format(
-        $9::text, placed.id, placed.quantity, placed.product_id, placed.total_price))
-    FROM placed WHERE $8::jsonb IS NOT NULL
-)
-SELECT {", ".join(f"caller.{c} AS c__{c}" for c in user_sql.COLUMNS)},
-    {", ".join(f"earlier.{c} AS e__{c}" for c in _ORDER_COLUMNS)},
-    counted.attempts, counted.retry_after, locked.stock,
-    {", ".join(f"placed.{c}" for c in _ORDER_COLUMNS)}
-FROM caller
-LEFT JOIN earlier ON true
-LEFT JOIN counted ON true
-LEFT JOIN locked ON true
-LEFT JOIN placed ON true
-"""
+# (product, the most attempts a window allows, the window in seconds): what a batch shares.
+_BatchKey = tuple[int, int, int]
+
+
+def _same_key(request: placing.PlaceRequest) -> tuple[str, str] | None:
+    return None if request.key is None else (request.sid, request.key)
 
 
 class OrderRepository:
     def __init__(self, pool: asyncpg.Pool, outbox: Outbox = UNBOUNDED) -> None:
         self._pool = pool
         self._outbox = outbox
+        self._placing: Batcher[_BatchKey, placing.PlaceRequest, PlaceAttempt | None] = Batcher(
+            self._place_batch, max_size=PLACE_BATCH_MAX, token=_same_key
+        )
 
     async def get(self, order_id: int) -> Order | None:
         row = await self._pool.fetchrow(f"{_SELECT} WHERE o.id = $1", order_id)
@@ -311,36 +259,28 @@ class OrderRepository:
         max_attempts: int,
         window_s: int,
     ) -> PlaceAttempt | None:
-        """Authenticate, look up the key's replay, count the attempt and place the order in
-        one statement and one commit (see OrderStore.place_as); None when the token is refused.
+        """Authenticate, look up the key's replay, count the attempt and place the order (see
+        OrderStore.place_as); None when the token is refused.
 
-        The product row stays locked from its FOR UPDATE until the commit, with no round trip
-        in between: orders of one product queue on that lock, so its hold time is their pace.
+        Concurrent placements of one product go as one statement and one commit
+        (repositories/placing.py), so that they no longer queue on the product's row lock one
+        transaction at a time: the lock is held once per batch, with no round trip inside.
         """
-        event = self._outbox.event("Order.placed", subject=sid, message="")
-        row = await self._pool.fetchrow(
-            _PLACE_AS,
-            sid,
-            token_version,
-            product_id,
-            quantity,
-            key,
-            max_attempts,
-            float(window_s),
-            event,
-            _PLACED,
+        request = placing.PlaceRequest(
+            sid=sid,
+            token_version=token_version,
+            quantity=quantity,
+            key=key,
+            event=self._outbox.event("Order.placed", subject=sid, message=""),
         )
-        if row is None:
-            return None
-        caller = user_sql.user_from_row(_prefixed(row, "c__"))
-        earlier = _prefixed(row, "e__")
-        return PlaceAttempt(
-            caller=caller,
-            earlier=_order({**earlier, "user_sid": sid}) if earlier["id"] is not None else None,
-            attempts=row["attempts"] or 0,
-            retry_after_s=max(1, row["retry_after"]) if row["attempts"] is not None else 0,
-            stock=row["stock"],
-            order=_order({**dict(row), "user_sid": sid}) if row["id"] is not None else None,
+        return await self._placing.submit((product_id, max_attempts, window_s), request)
+
+    async def _place_batch(
+        self, key: _BatchKey, requests: list[placing.PlaceRequest]
+    ) -> list[PlaceAttempt | None]:
+        product_id, max_attempts, window_s = key
+        return await placing.place_batch(
+            self._pool, product_id, requests, max_attempts=max_attempts, window_s=window_s
         )
 
     async def cancel(self, order_id: int, *, user_id: int | None) -> Order | None:

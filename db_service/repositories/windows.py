@@ -22,19 +22,21 @@ _KEYS: dict[str, tuple[str, ...]] = {
 
 
 def upsert(table: Table, rows: str, window: str) -> str:
-    """The counting upsert of `table` for `rows` (an INSERT's source: the key columns, 1,
-    now()), with `window` (a parameter like "$2") in seconds: returns `attempts` and
-    `retry_after` (seconds until the window ends). A statement may embed it as a CTE."""
+    """The counting upsert of `table` for `rows` (an INSERT's source: the key columns, the
+    attempts to count, now()), with `window` (a parameter like "$2") in seconds: returns the
+    key columns, `attempts` (with these) and `retry_after` (seconds until the window ends).
+    A statement may embed it as a CTE; rows of several keys lock their windows in the order
+    the source gives them."""
     names = ", ".join(_KEYS[table])
     return f"""
         INSERT INTO {table} AS w ({names}, attempts, window_start)
         {rows}
         ON CONFLICT ({names}) DO UPDATE SET
             attempts = CASE WHEN w.window_start <= now() - make_interval(secs => {window})
-                            THEN 1 ELSE w.attempts + 1 END,
+                            THEN excluded.attempts ELSE w.attempts + excluded.attempts END,
             window_start = CASE WHEN w.window_start <= now() - make_interval(secs => {window})
                                 THEN now() ELSE w.window_start END
-        RETURNING attempts,
+        RETURNING {names}, attempts,
             ceil(extract(epoch FROM
                 window_start + make_interval(secs => {window}) - now()))::int AS retry_after
         """

@@ -99,11 +99,13 @@ class OrderService:
         self, claims: Claims, *, product_id: int, quantity: int, idempotency_key: str
     ) -> tuple[User, Order] | None:
         """`place_order` for the token's user, authenticated, counted and placed by one
-        statement: one round trip and one commit instead of four round trips and three
-        commits. The same answers in the same order of checks as `authenticate, then
-        place_order`. None when the input is invalid (its error must come after the
-        authentication's: the general path gives both); raises UNAUTHENTICATED when the token
-        is revoked, and every other refusal only after the caller is authenticated."""
+        statement (shared with the concurrent placements of the same product): one round trip
+        and one commit instead of four round trips and three commits, with the same answers
+        in the same order of checks as `authenticate, then place_order`.
+
+        None when the input is invalid (its error must come after the authentication's: the
+        general path gives both); raises UNAUTHENTICATED when the token is revoked, and every
+        other refusal only after the caller is authenticated."""
         if not 1 <= quantity <= 3:
             return None
         try:
@@ -129,13 +131,7 @@ class OrderService:
             return caller, attempt.order
         if attempt.stock is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
-        if attempt.stock < quantity:
-            raise DomainError(ErrorCode.OUT_OF_STOCK, f"product {product_id} is out of stock")
-        # Stock enough and no order: a concurrent request with this key committed first.
-        assert key is not None
-        winner = await self._orders.get_by_key(user_id=caller.id, key=key)
-        assert winner is not None
-        return caller, _replay(winner, product_id, quantity)
+        raise DomainError(ErrorCode.OUT_OF_STOCK, f"product {product_id} is out of stock")
 
     async def _check_rate(self, caller: User) -> None:
         attempts, retry_after = await self._orders.count_order_attempt(
