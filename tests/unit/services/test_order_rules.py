@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from db_service.errors import DomainError, ErrorCode
-from db_service.models import OrderStatus, Role
+from db_service.models import OrderStatus, Role, User
+from protos.tokens import Claims
 from tests.unit.services.conftest import ORDER_RATE_LIMIT, World
 
 
@@ -171,3 +172,87 @@ async def test_a_customer_may_not_list_another_customers_orders(world: World) ->
         )
 
     assert refused.value.code is ErrorCode.FORBIDDEN
+
+
+def _claims_of(world: World, user: User) -> Claims:
+    token = world.codec.issue(sid=user.sid, role=user.role.value, version=user.token_version)
+    return world.auth.claims(f"Bearer {token}")
+
+
+async def test_a_folded_placement_places_then_replays_and_counts_once(world: World) -> None:
+    # given a shopper's token
+    buyer = await world.make_user("11111111")
+    mug = await world.make_product(stock=5)
+    claims = _claims_of(world, buyer)
+
+    # when an order is placed with a key, then retried
+    first = await world.order_service.place_order_as(
+        claims, product_id=mug.id, quantity=2, idempotency_key="k"
+    )
+    retry = await world.order_service.place_order_as(
+        claims, product_id=mug.id, quantity=2, idempotency_key="k"
+    )
+
+    # then the retry is the first order, for the token's user, and only the first counted
+    assert first is not None
+    assert retry == first
+    assert first[0] == buyer
+    assert world.products.rows[mug.id].stock == 3
+    assert world.orders.windows.counts[("order", buyer.id)] == 1
+
+
+async def test_a_folded_placement_refuses_a_revoked_token(world: World) -> None:
+    buyer = await world.make_user("11111111")
+    mug = await world.make_product(stock=5)
+    claims = _claims_of(world, buyer)
+    await world.users.update(buyer.sid, password_hash="hashed:another")
+
+    with pytest.raises(DomainError) as refused:
+        await world.order_service.place_order_as(
+            claims, product_id=mug.id, quantity=1, idempotency_key=""
+        )
+
+    assert refused.value.code is ErrorCode.UNAUTHENTICATED
+    assert world.products.rows[mug.id].stock == 5
+
+
+@pytest.mark.parametrize(("quantity", "key"), [(0, ""), (4, ""), (1, "k" * 129), (1, "a\tb")])
+async def test_a_folded_placement_leaves_invalid_input_to_the_general_path(
+    world: World, quantity: int, key: str
+) -> None:
+    # given a shopper's token and an invalid order
+    buyer = await world.make_user("11111111")
+    mug = await world.make_product(stock=5)
+
+    # when it is placed on the folded path
+    folded = await world.order_service.place_order_as(
+        _claims_of(world, buyer), product_id=mug.id, quantity=quantity, idempotency_key=key
+    )
+
+    # then that path declines it untouched: the general path authenticates first, then refuses
+    assert folded is None
+    assert world.orders.windows.counts[("order", buyer.id)] == 0
+    with pytest.raises(DomainError) as refused:
+        await world.order_service.place_order(
+            buyer, product_id=mug.id, quantity=quantity, idempotency_key=key
+        )
+    assert refused.value.code is ErrorCode.INVALID_ARGUMENT
+
+
+async def test_a_folded_placement_over_the_limit_is_refused_with_a_wait(world: World) -> None:
+    buyer = await world.make_user("11111111")
+    mug = await world.make_product(stock=100)
+    claims = _claims_of(world, buyer)
+    for _ in range(ORDER_RATE_LIMIT):
+        await world.order_service.place_order_as(
+            claims, product_id=mug.id, quantity=1, idempotency_key=""
+        )
+
+    with pytest.raises(DomainError) as refused:
+        await world.order_service.place_order_as(
+            claims, product_id=mug.id, quantity=1, idempotency_key=""
+        )
+
+    assert refused.value.code is ErrorCode.RATE_LIMITED
+    assert refused.value.retry_after_s is not None
+    assert world.products.rows[mug.id].stock == 100 - ORDER_RATE_LIMIT
