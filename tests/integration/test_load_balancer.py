@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 
+from scripts.infra import EmbeddedPostgres
 from scripts.processes import free_port
 from tests.conftest import Stack, wait_until
 from tests.dnsstub import DNSStub
@@ -61,7 +62,9 @@ def lb_config(gateway_port: int, listen_port: int, dns_port: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def balanced(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Balanced]:
+def balanced(
+    stack: Stack, postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Balanced]:
     port, listen = free_port(), free_port()
     hosts = ["127.0.0.1", "127.0.0.2"]
     work = tmp_path_factory.mktemp("lb")
@@ -73,7 +76,15 @@ def balanced(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     }
     with ExitStack() as running:
         first = running.enter_context(
-            own_services(stack, ("db_service", "gateway"), GATEWAY_HOST=hosts[0], **limits)
+            own_services(
+                stack,
+                ("db_service", "gateway"),
+                # A database of its own: login windows of 127.0.0.1 that other tests fill (with
+                # no limit to speak of on their db_service) must not count against this one's.
+                DATABASE_URL=postgres.ensure_database("merch_load_balancer"),
+                GATEWAY_HOST=hosts[0],
+                **limits,
+            )
         )
         second = running.enter_context(
             own_services(
