@@ -7,6 +7,7 @@ from db_service.errors import DomainError, ErrorCode
 from db_service.servicers import convert
 from db_service.servicers.base import ServicerBase
 from db_service.servicers.translate import translate_errors
+from db_service.services.orders import OrderPageRequest
 from protos import db_service_pb2 as pb
 
 
@@ -58,10 +59,7 @@ class OrderRpcs(ServicerBase):
     ) -> pb.ListOrdersResponse:
         async with translate_errors(context):
             claims = self._s.auth.claims(metadata_value(context, "authorization"))
-            # The caller's own page authenticates inside its statement; anything else (another
-            # user's orders, invalid input) authenticates first, as every other RPC does.
-            folded = await self._s.orders.list_orders_as(
-                claims,
+            query = OrderPageRequest(
                 user_sid=request.user_sid,
                 all_users=request.all_users,
                 page_size=request.page_size,
@@ -70,21 +68,15 @@ class OrderRpcs(ServicerBase):
                 include_product=pb.ORDER_INCLUDE_PRODUCT in request.include,
                 include_user=pb.ORDER_INCLUDE_USER in request.include,
             )
+            # The caller's own page authenticates inside its statement; anything else (another
+            # user's orders, invalid input) authenticates first, as every other RPC does.
+            folded = await self._s.orders.list_orders_as(claims, query)
             if folded is not None:
                 caller, page = folded
                 note_user(caller.sid)
             else:
                 caller = await self._caller(context)
-                page = await self._s.orders.list_orders(
-                    caller,
-                    user_sid=request.user_sid,
-                    all_users=request.all_users,
-                    page_size=request.page_size,
-                    page_token=request.page_token,
-                    offset=request.offset,
-                    include_product=pb.ORDER_INCLUDE_PRODUCT in request.include,
-                    include_user=pb.ORDER_INCLUDE_USER in request.include,
-                )
+                page = await self._s.orders.list_orders(caller, query)
             return pb.ListOrdersResponse(
                 orders=[convert.order(o) for o in page.items],
                 next_page_token=page.next_page_token,

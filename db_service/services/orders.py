@@ -25,6 +25,19 @@ def _visible(caller: User, order: Order | None) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderPageRequest:
+    """What a ListOrders call asks for, as the client sent it: the service validates it."""
+
+    user_sid: str = ""  # whose orders ("": the caller's)
+    all_users: bool = False  # an admin's every order
+    page_size: int = 0  # 0: the default size
+    page_token: str = ""
+    offset: int = 0
+    include_product: bool = False
+    include_user: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class OrderPage:
     """A page of orders, the token of the next one, and the related rows asked for with it."""
 
@@ -160,31 +173,21 @@ class OrderService:
         orders = await self._orders.get_many([i for i in set(ids) if 1 <= i <= 2**31 - 1])
         return [o for o in orders if _visible(caller, o)]
 
-    async def list_orders(
-        self,
-        caller: User,
-        *,
-        user_sid: str,
-        all_users: bool,
-        page_size: int,
-        page_token: str,
-        offset: int,
-        include_product: bool = False,
-        include_user: bool = False,
-    ) -> OrderPage:
-        size = validation.page_size(page_size)
-        after = validation.page_token("order", page_token)
+    async def list_orders(self, caller: User, query: OrderPageRequest) -> OrderPage:
+        size = validation.page_size(query.page_size)
+        after = validation.page_token("order", query.page_token)
         owner: int | None = caller.id
+        user_sid = query.user_sid
         if user_sid and user_sid != caller.sid:
             require_self_or_admin(caller, user_sid)
             user = await self._users.get_by_sid(user_sid) if validation.is_sid(user_sid) else None
             if user is None:
                 raise DomainError(ErrorCode.NOT_FOUND, f"user {user_sid!r} not found")
             owner = user.id
-        elif all_users and caller.is_admin:
+        elif query.all_users and caller.is_admin:
             owner = None
-        start, limit = validation.offset(offset), size + 1
-        if not (include_product or include_user):
+        start, limit = validation.offset(query.offset), size + 1
+        if not (query.include_product or query.include_user):
             rows = await self._orders.list_page(
                 user_id=owner, after_id=after, offset=start, limit=limit
             )
@@ -195,44 +198,35 @@ class OrderService:
             after_id=after,
             offset=start,
             limit=limit,
-            product=include_product,
-            user=include_user,
+            product=query.include_product,
+            user=query.include_user,
         )
         return _page(caller, joined, size)
 
     async def list_orders_as(
-        self,
-        claims: Claims,
-        *,
-        user_sid: str,
-        all_users: bool,
-        page_size: int,
-        page_token: str,
-        offset: int,
-        include_product: bool = False,
-        include_user: bool = False,
+        self, claims: Claims, query: OrderPageRequest
     ) -> tuple[User, OrderPage] | None:
         """`list_orders` for the token's own orders (or an admin's all), authenticated by the
         page's statement itself: one round trip instead of two. None when this call needs the
         general path (another user's orders, or invalid input, whose error must come after
         the authentication's); raises UNAUTHENTICATED when the token is revoked."""
-        if user_sid not in ("", claims.sid):
+        if query.user_sid not in ("", claims.sid):
             return None
         try:
-            size = validation.page_size(page_size)
-            after = validation.page_token("order", page_token)
-            start = validation.offset(offset)
+            size = validation.page_size(query.page_size)
+            after = validation.page_token("order", query.page_token)
+            start = validation.offset(query.offset)
         except DomainError:
             return None
         found = await self._orders.list_page_as(
             sid=claims.sid,
             token_version=claims.version,
-            all_users=all_users,
+            all_users=query.all_users,
             after_id=after,
             offset=start,
             limit=size + 1,
-            product=include_product,
-            user=include_user,
+            product=query.include_product,
+            user=query.include_user,
         )
         if found is None:
             raise refused()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from db_service.errors import DomainError, ErrorCode
+from db_service.services.orders import OrderPageRequest
 from tests.unit.services.conftest import LOGIN_MAX_ATTEMPTS, World
 
 CLIENT = "192.0.2.1"
@@ -155,12 +156,7 @@ async def test_a_revoked_token_lists_no_orders_on_the_one_statement_path(world: 
     # when its own orders are listed by the token's claims alone
     with pytest.raises(DomainError) as refused:
         await world.order_service.list_orders_as(
-            world.codec.verify(token),
-            user_sid="",
-            all_users=False,
-            page_size=10,
-            page_token="",
-            offset=0,
+            world.codec.verify(token), OrderPageRequest(page_size=10)
         )
 
     # then the old token version is refused

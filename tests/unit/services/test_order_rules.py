@@ -6,6 +6,7 @@ import pytest
 
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import OrderStatus, Role, User
+from db_service.services.orders import OrderPageRequest
 from protos.tokens import Claims
 from tests.unit.services.conftest import ORDER_RATE_LIMIT, World
 
@@ -168,7 +169,7 @@ async def test_a_customer_may_not_list_another_customers_orders(world: World) ->
 
     with pytest.raises(DomainError) as refused:
         await world.order_service.list_orders(
-            alice, user_sid="22222222", all_users=False, page_size=10, page_token="", offset=0
+            alice, OrderPageRequest(user_sid="22222222", page_size=10)
         )
 
     assert refused.value.code is ErrorCode.FORBIDDEN
