@@ -10,6 +10,11 @@ end: a lone read as GetProduct, exactly as before, and two or more as one GetPro
 db_service still writes a log record for each request. Nothing is cached: every read is answered
 by a call that began after it was asked.
 
+While a call is out, new reads wait and go out together as soon as it returns (a group commit):
+under load a call then carries every read that arrived during the previous one's round trip, and
+the per-call cost of gRPC, most of a read's CPU in the gateway and in db_service, is shared by
+that many requests. An idle gateway still sends a read at the end of the turn it was asked in.
+
 Product reads are public (db_service reads no caller for them), so requests of different callers
 may share a call. Batches hold at most MAX_BATCH ids; a caller that gives up (client gone,
 cancelled) leaves the others' answers alone.
@@ -33,6 +38,12 @@ MAX_BATCH = 64
 MAX_BATCH_ID_BYTES = 4096
 _ID_ENTRY_OVERHEAD = 32  # the key "x-request-id" and HPACK's per-entry accounting
 _ID_MAX = 2**31 - 1
+# One call out at a time carries the most reads per call. A call out for longer than STALL_S no
+# longer holds the reads after it back: they go out beside it, up to MAX_CALLS_IN_FLIGHT calls,
+# so a call that hangs (a db_service replica gone silent, a read being retried) delays the
+# others by STALL_S, not by its deadline. A full batch never waits for a slot.
+STALL_S = 0.05
+MAX_CALLS_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +55,17 @@ class _Read:
 
 
 class ProductReads:
-    """Coalesces GetProduct calls made in the same event-loop turn (see the module docstring)."""
+    """Coalesces GetProduct calls made in the same event-loop turn or while its calls are out
+    (see the module docstring)."""
 
-    def __init__(self, db: DBClient) -> None:
+    def __init__(self, db: DBClient, *, stall_s: float = STALL_S) -> None:
         self._db = db
+        self._stall_s = stall_s
         self._waiting: list[_Read] = []
+        # The calls out, with the loop time each started at.
+        self._out: dict[asyncio.Task[None], float] = {}
+        self._dispatch_due = False
+        self._stall_timer: asyncio.TimerHandle | None = None
 
     async def get(
         self, product_id: int, *, request_id: str, authorization: str | None
@@ -59,18 +76,55 @@ class ProductReads:
             return await self._single(product_id, request_id, authorization)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[pb.Product] = loop.create_future()
-        if not self._waiting:
-            loop.call_soon(self._dispatch)
         self._waiting.append(_Read(product_id, request_id, authorization, future))
+        if not self._dispatch_due:
+            if self._slot_free(loop) or len(self._waiting) >= MAX_BATCH:
+                self._dispatch_due = True
+                loop.call_soon(self._dispatch)
+            else:
+                self._watch_stall(loop)
         return await future
 
     def _dispatch(self) -> None:
-        waiting, self._waiting = self._waiting, []
+        """Start the calls the waiting reads may have now (at the end of a turn)."""
+        self._dispatch_due = False
         loop = asyncio.get_running_loop()
-        for batch in _batches(waiting):
+        # A read whose caller gave up while it waited (client gone) is not sent.
+        batches = _batches([read for read in self._waiting if not read.future.done()])
+        started = 0
+        for batch in batches:
+            full = len(batch) == MAX_BATCH
+            if len(self._out) >= MAX_CALLS_IN_FLIGHT or not (full or self._slot_free(loop)):
+                break
             task = loop.create_task(self._answer(batch))
-            # The task resolves futures only; it never raises (see _answer).
-            task.add_done_callback(_retrieve)
+            self._out[task] = loop.time()
+            task.add_done_callback(self._call_done)
+            started += 1
+        self._waiting = [read for batch in batches[started:] for read in batch]
+        if self._waiting:
+            self._watch_stall(loop)
+
+    def _slot_free(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """No call is out, or the newest one has been out STALL_S."""
+        return not self._out or loop.time() - max(self._out.values()) >= self._stall_s
+
+    def _watch_stall(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Dispatch again when the newest call out would count as stalled."""
+        if self._stall_timer is None and self._out:
+            due = max(self._out.values()) + self._stall_s
+            self._stall_timer = loop.call_at(due, self._stall_passed)
+
+    def _stall_passed(self) -> None:
+        self._stall_timer = None
+        self._dispatch()
+
+    def _call_done(self, task: asyncio.Task[None]) -> None:
+        # The task resolves futures only; it never raises (see _answer).
+        _retrieve(task)
+        del self._out[task]
+        if self._waiting and not self._dispatch_due:
+            self._dispatch_due = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
 
     async def _answer(self, batch: list[_Read]) -> None:
         try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.coalesce import MAX_BATCH, MAX_BATCH_ID_BYTES, ProductReads
+from gateway.coalesce import MAX_BATCH, MAX_BATCH_ID_BYTES, MAX_CALLS_IN_FLIGHT, ProductReads
 from gateway.errors import ApiError
 from protos import db_service_pb2 as pb
 
@@ -139,3 +139,90 @@ async def test_long_request_ids_cut_batches_before_grpc_s_metadata_limit() -> No
     assert all(
         sum(len(i) for i in request_ids) < MAX_BATCH_ID_BYTES for _, _, request_ids in db.calls
     )
+
+
+async def _settle() -> None:
+    """Let the event loop run until the reads asked so far have gone out or wait for a call
+    (a read takes a few turns to reach the backend: asked, dispatched, its call started)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def _calls(db: FakeDB, count: int) -> None:
+    """Wait until the backend has been called `count` times."""
+    async with asyncio.timeout(5):
+        while len(db.calls) < count:
+            db.called.clear()
+            await db.called.wait()
+
+
+async def test_reads_asked_while_a_call_is_out_share_the_next_call() -> None:
+    # Given a call out, held by the backend
+    db = FakeDB()
+    db.release.clear()
+    reads = _reads(db)
+    first = asyncio.ensure_future(reads.get(1, request_id="first", authorization=None))
+    await _calls(db, 1)
+    # When three more reads are asked, each in a turn of its own
+    waiting = []
+    for n, product_id in enumerate((2, 3, 2)):
+        waiting.append(
+            asyncio.ensure_future(reads.get(product_id, request_id=f"w{n}", authorization=None))
+        )
+        await _settle()
+    # Then none goes out until the call returns, and then all three go out together
+    assert len(db.calls) == 1
+    db.release.set()
+    assert [p.name for p in await asyncio.gather(*waiting)] == ["p2", "p3", "p2"]
+    assert (await first).name == "p1"
+    assert db.calls[1:] == [("GetProductsByIds", [2, 3], ["w0", "w1", "w2"])]
+
+
+async def test_reads_go_out_beside_a_call_that_stalls() -> None:
+    # Given a call out that the backend does not answer
+    db = FakeDB()
+    db.release.clear()
+    reads = ProductReads(db, stall_s=0.01)  # type: ignore[arg-type]
+    stuck = asyncio.ensure_future(reads.get(1, request_id="stuck", authorization=None))
+    await _calls(db, 1)
+    # When another read is asked
+    later = asyncio.ensure_future(reads.get(2, request_id="later", authorization=None))
+    # Then it goes out once the first call has been out stall_s, without waiting for it
+    await _calls(db, 2)
+    assert db.calls[1] == ("GetProduct", [2], ["later"])
+    assert not stuck.done()
+    db.release.set()
+    assert [(await stuck).name, (await later).name] == ["p1", "p2"]
+
+
+async def test_calls_stalled_side_by_side_stop_at_max_calls_in_flight() -> None:
+    db = FakeDB()
+    db.release.clear()
+    reads = ProductReads(db, stall_s=0.001)  # type: ignore[arg-type]
+    asked = []
+    for n in range(MAX_CALLS_IN_FLIGHT + 2):
+        asked.append(asyncio.ensure_future(reads.get(1, request_id=f"r{n}", authorization=None)))
+        await _calls(db, min(len(asked), MAX_CALLS_IN_FLIGHT))
+    assert len(db.calls) == MAX_CALLS_IN_FLIGHT
+    db.release.set()
+    assert len(await asyncio.gather(*asked)) == MAX_CALLS_IN_FLIGHT + 2
+
+
+async def test_a_read_given_up_while_it_waited_is_not_sent() -> None:
+    # Given a call out and two reads waiting for it
+    db = FakeDB()
+    db.release.clear()
+    reads = _reads(db)
+    first = asyncio.ensure_future(reads.get(1, request_id="first", authorization=None))
+    await _calls(db, 1)
+    gone = asyncio.ensure_future(reads.get(2, request_id="gone", authorization=None))
+    kept = asyncio.ensure_future(reads.get(3, request_id="kept", authorization=None))
+    await _settle()
+    # When one caller gives up before the call returns
+    gone.cancel()
+    db.release.set()
+    # Then only the other read is sent, alone, as GetProduct
+    assert (await kept).name == "p3"
+    assert (await first).name == "p1"
+    assert gone.cancelled()
+    assert db.calls[1:] == [("GetProduct", [3], ["kept"])]
