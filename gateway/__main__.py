@@ -12,6 +12,7 @@ from types import FrameType
 import uvicorn
 
 from gateway.app import create_app
+from gateway.onewrite import OneWriteHttpProtocol
 from gateway.settings import Settings
 from plumbing.settings import read_settings
 from plumbing.workers import WorkerPool
@@ -53,7 +54,8 @@ def main() -> int:
         host=settings.gateway_host,
         port=settings.gateway_port,
         loop="auto",
-        http="auto",
+        # httptools (what "auto" picks) with each response written to its socket once.
+        http=OneWriteHttpProtocol,
         ws="websockets-sansio",
         lifespan="on",
         log_level="info",
