@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from db_service.models import Order, OrderStatus, Product, User
+from db_service.models import Order, Product, User
 from db_service.outbox import UNBOUNDED, Outbox
 from db_service.ports import KeyTaken, PlaceAttempt
 from db_service.repositories import outbox, placing, windows
@@ -41,10 +41,6 @@ def _joined_select(*, product: bool, user: bool) -> str:
     if user:
         columns += "".join(f", u.{c} AS u__{c}" for c in user_sql.COLUMNS)
     return f"{columns} FROM orders o JOIN users u ON u.id = o.user_id{joins}{_PAGE_WHERE}"
-
-
-def _prefixed(row: asyncpg.Record, prefix: str) -> dict[str, Any]:
-    return {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
 
 
 def _as_caller_select(*, product: bool, user: bool) -> str:
@@ -84,19 +80,7 @@ _AS_CALLER = {
 
 
 def _order(row: asyncpg.Record | Mapping[str, Any]) -> Order:
-    return Order(
-        id=row["id"],
-        user_id=row["user_id"],
-        user_sid=row["user_sid"],
-        product_id=row["product_id"],
-        quantity=row["quantity"],
-        unit_price=row["unit_price"],
-        total_price=row["total_price"],
-        status=OrderStatus(row["status"]),
-        idempotency_key=row["idempotency_key"],
-        created_at=row["created_at"],
-        cancelled_at=row["cancelled_at"],
-    )
+    return placing.order_from_row(row, user_sid=row["user_sid"])
 
 
 _PLACE = """
@@ -185,8 +169,8 @@ class OrderRepository:
         return [
             (
                 _order(r),
-                product_sql.product_from_row(_prefixed(r, "p__")) if product else None,
-                user_sql.user_from_row(_prefixed(r, "u__")) if user else None,
+                product_sql.product_from_row(placing.prefixed(r, "p__")) if product else None,
+                user_sql.user_from_row(placing.prefixed(r, "u__")) if user else None,
             )
             for r in rows
         ]
@@ -209,12 +193,12 @@ class OrderRepository:
         )
         if not rows:
             return None
-        caller = user_sql.user_from_row(_prefixed(rows[0], "c__"))
+        caller = user_sql.user_from_row(placing.prefixed(rows[0], "c__"))
         return caller, [
             (
                 _order(r),
-                product_sql.product_from_row(_prefixed(r, "p__")) if product else None,
-                user_sql.user_from_row(_prefixed(r, "u__")) if user else None,
+                product_sql.product_from_row(placing.prefixed(r, "p__")) if product else None,
+                user_sql.user_from_row(placing.prefixed(r, "u__")) if user else None,
             )
             for r in rows
             if r["id"] is not None

@@ -16,6 +16,7 @@ the batch runs again, where that request finds its earlier order and is a replay
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,7 +139,7 @@ ORDER BY r.n
 """
 
 
-def order_from_row(row: asyncpg.Record | dict[str, Any], *, user_sid: str) -> Order:
+def order_from_row(row: asyncpg.Record | Mapping[str, Any], *, user_sid: str) -> Order:
     return Order(
         id=row["id"],
         user_id=row["user_id"],
@@ -154,15 +155,16 @@ def order_from_row(row: asyncpg.Record | dict[str, Any], *, user_sid: str) -> Or
     )
 
 
-def _prefixed(row: asyncpg.Record, prefix: str) -> dict[str, Any]:
+def prefixed(row: asyncpg.Record, prefix: str) -> dict[str, Any]:
+    """The columns of `row` named `<prefix><column>`, by their column names."""
     return {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
 
 
 def _attempt(row: asyncpg.Record) -> PlaceAttempt | None:
     if row["c__id"] is None:
         return None  # the token is refused
-    caller = user_sql.user_from_row(_prefixed(row, "c__"))
-    earlier = _prefixed(row, "e__")
+    caller = user_sql.user_from_row(prefixed(row, "c__"))
+    earlier = prefixed(row, "e__")
     counted = row["attempt"] is not None
     return PlaceAttempt(
         caller=caller,
