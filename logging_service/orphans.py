@@ -43,6 +43,8 @@ def adopt_orphans(base: Path, own: Path, sink: Sink) -> int:
             continue
         try:
             moved += _adopt_slot(directory, sink)
+        except OSError as exc:  # another slot's trouble must not cost this spool its own
+            log.error("log spool: cannot take over %s: %s", directory, exc.strerror or exc)
         finally:
             os.close(fd)  # releases the lock
     return moved

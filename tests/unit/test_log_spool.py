@@ -391,3 +391,23 @@ async def test_records_left_in_a_slot_stay_there_when_they_do_not_fit(tmp_path: 
     # then it takes none of them (a segment moves whole), and they wait for a roomier start
     assert taken == []
     assert list((tmp_path / "slot-1").glob("*.seg"))
+
+
+async def test_a_slot_that_cannot_be_read_does_not_cost_the_spool_its_own(
+    tmp_path: Path,
+) -> None:
+    # given slot 1 left with records, one of its segments a directory (unreadable as a file)
+    await _leave_records_in_slot(tmp_path, slot=1, count=5)
+    (tmp_path / "slot-1" / "00000000000000000100.seg").mkdir()
+
+    # when a process opens slot 0
+    s = spool(tmp_path, slot=0)
+    await s.open()
+    try:
+        payloads = await fill(s, 3, start=500)
+        frames = await read_all(s)
+    finally:
+        await s.close()
+
+    # then its own spool works: the other slot's trouble is logged, not raised
+    assert [f.payload for f in frames][-3:] == payloads
