@@ -28,6 +28,20 @@ class KeyTaken(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Placement:
+    """One order to place as the holder of a token (sid and version), counted in its user's
+    window of `window_s` seconds, which allows at most `max_attempts` attempts."""
+
+    sid: str
+    token_version: int
+    product_id: int
+    quantity: int
+    key: str | None
+    max_attempts: int
+    window_s: int
+
+
+@dataclass(frozen=True, slots=True)
 class PlaceAttempt:
     """What one placing of an order, authenticated by its own statement, found and did.
 
@@ -168,20 +182,10 @@ class OrderStore(Protocol):
         no such product. Raises KeyTaken when another order won the idempotency key."""
         ...
 
-    async def place_as(
-        self,
-        *,
-        sid: str,
-        token_version: int,
-        product_id: int,
-        quantity: int,
-        key: str | None,
-        max_attempts: int,
-        window_s: int,
-    ) -> PlaceAttempt | None:
+    async def place_as(self, placement: Placement) -> PlaceAttempt | None:
         """`place`, authenticated and counted in the same transaction: the caller (an active
-        user with this sid and token version), the replay of `key`, one attempt counted in the
-        caller's order window, and the order placed while that count is at most
+        user with the placement's sid and token version), the replay of its key, one attempt
+        counted in the caller's order window, and the order placed while that count is at most
         `max_attempts`, each step only when the previous one allows it. None when the token
         is refused. Never raises KeyTaken: when a concurrent request commits the same key
         first, this one is its replay (and, like every replay, not counted)."""

@@ -9,7 +9,7 @@ import asyncpg
 
 from db_service.models import Order, Product, User
 from db_service.outbox import UNBOUNDED, Outbox
-from db_service.ports import KeyTaken, PlaceAttempt
+from db_service.ports import KeyTaken, PlaceAttempt, Placement
 from db_service.repositories import outbox, placing, windows
 from db_service.repositories import products as product_sql
 from db_service.repositories import users as user_sql
@@ -232,17 +232,7 @@ class OrderRepository:
             return None
         return _order({**dict(row), "user_sid": user_sid})
 
-    async def place_as(
-        self,
-        *,
-        sid: str,
-        token_version: int,
-        product_id: int,
-        quantity: int,
-        key: str | None,
-        max_attempts: int,
-        window_s: int,
-    ) -> PlaceAttempt | None:
+    async def place_as(self, placement: Placement) -> PlaceAttempt | None:
         """Authenticate, look up the key's replay, count the attempt and place the order (see
         OrderStore.place_as); None when the token is refused.
 
@@ -250,14 +240,15 @@ class OrderRepository:
         (repositories/placing.py), so that they no longer queue on the product's row lock one
         transaction at a time: the lock is held once per batch, with no round trip inside.
         """
+        p = placement
         request = placing.PlaceRequest(
-            sid=sid,
-            token_version=token_version,
-            quantity=quantity,
-            key=key,
-            event=self._outbox.event("Order.placed", subject=sid, message=""),
+            sid=p.sid,
+            token_version=p.token_version,
+            quantity=p.quantity,
+            key=p.key,
+            event=self._outbox.event("Order.placed", subject=p.sid, message=""),
         )
-        return await self._placing.submit((product_id, max_attempts, window_s), request)
+        return await self._placing.submit((p.product_id, p.max_attempts, p.window_s), request)
 
     async def _place_batch(
         self, key: _BatchKey, requests: list[placing.PlaceRequest]

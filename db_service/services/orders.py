@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Order, Product, User
-from db_service.ports import KeyTaken, OrderStore, ProductStore, UserStore
+from db_service.ports import KeyTaken, OrderStore, Placement, ProductStore, UserStore
 from db_service.services.auth import refused, require_self_or_admin
 from protos.page_tokens import encode_token
 from protos.tokens import Claims
@@ -126,13 +126,15 @@ class OrderService:
         except DomainError:
             return None
         attempt = await self._orders.place_as(
-            sid=claims.sid,
-            token_version=claims.version,
-            product_id=product_id,
-            quantity=quantity,
-            key=key,
-            max_attempts=self._rate.max_orders,
-            window_s=self._rate.window_s,
+            Placement(
+                sid=claims.sid,
+                token_version=claims.version,
+                product_id=product_id,
+                quantity=quantity,
+                key=key,
+                max_attempts=self._rate.max_orders,
+                window_s=self._rate.window_s,
+            )
         )
         if attempt is None:
             raise refused()

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from db_service.models import Order, OrderStatus, Product, Role, User
-from db_service.ports import KeyTaken, PlaceAttempt, Taken
+from db_service.ports import KeyTaken, PlaceAttempt, Placement, Taken
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -275,29 +275,24 @@ class InMemoryOrders:
         self.rows[order_id] = order
         return order
 
-    async def place_as(
-        self,
-        *,
-        sid: str,
-        token_version: int,
-        product_id: int,
-        quantity: int,
-        key: str | None,
-        max_attempts: int,
-        window_s: int,
-    ) -> PlaceAttempt | None:
-        caller = await self.users.get_by_sid(sid)
-        if caller is None or not caller.is_active or caller.token_version != token_version:
+    async def place_as(self, placement: Placement) -> PlaceAttempt | None:
+        p = placement
+        caller = await self.users.get_by_sid(p.sid)
+        if caller is None or not caller.is_active or caller.token_version != p.token_version:
             return None
-        earlier = None if key is None else await self.get_by_key(user_id=caller.id, key=key)
+        earlier = None if p.key is None else await self.get_by_key(user_id=caller.id, key=p.key)
         if earlier is not None:
             return PlaceAttempt(caller, earlier, 0, 0, None, None)
         attempts, retry_after = self.windows.count("order", caller.id)
-        product = self.products.rows.get(product_id)
-        if attempts > max_attempts or product is None:
+        product = self.products.rows.get(p.product_id)
+        if attempts > p.max_attempts or product is None:
             return PlaceAttempt(caller, None, attempts, retry_after, None, None)
         order = await self.place(
-            user_id=caller.id, user_sid=sid, product_id=product_id, quantity=quantity, key=key
+            user_id=caller.id,
+            user_sid=p.sid,
+            product_id=p.product_id,
+            quantity=p.quantity,
+            key=p.key,
         )
         return PlaceAttempt(caller, None, attempts, retry_after, product.stock, order)
 

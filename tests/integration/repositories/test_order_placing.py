@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 
 from db_service.models import Product, Role, User
-from db_service.ports import PlaceAttempt
+from db_service.ports import PlaceAttempt, Placement
 from db_service.repositories.orders import OrderRepository
 from db_service.repositories.placing import PlaceRequest, place_batch
 from db_service.repositories.products import ProductRepository
@@ -209,13 +209,15 @@ async def _place(
     orders: OrderRepository, user: User, product: Product, key: str
 ) -> PlaceAttempt | None:
     return await orders.place_as(
-        sid=user.sid,
-        token_version=user.token_version,
-        product_id=product.id,
-        quantity=1,
-        key=key,
-        max_attempts=NO_LIMIT,
-        window_s=60,
+        Placement(
+            sid=user.sid,
+            token_version=user.token_version,
+            product_id=product.id,
+            quantity=1,
+            key=key,
+            max_attempts=NO_LIMIT,
+            window_s=60,
+        )
     )
 
 
