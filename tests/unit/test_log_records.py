@@ -7,10 +7,20 @@ import math
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logging_service.client import MESSAGE_MAX_BYTES, batch_messages, decode_batch
 from logging_service.console import format_line
-from logging_service.records import JSON_FIELDS, from_json, redact, sanitize, to_json, to_kafka
+from logging_service.records import (
+    FIELD_LIMITS,
+    JSON_FIELDS,
+    from_json,
+    redact,
+    sanitize,
+    to_json,
+    to_kafka,
+)
 from protos import logging_service_pb2 as pb
 
 JWT = (
@@ -116,6 +126,7 @@ def test_sanitize_bounds_strings_and_numbers_and_fills_missing_ids() -> None:
         {"message": "User 'peter' is created"},
         {"message": f"login with {JWT} and password=hunter2"},
         {"operation": "o" * 500, "message": "m" * 3000, "request_id": "r" * 500},
+        {"message": "eyJ.a. " + "m" * 1993},  # within the limit until masked
         {"request_id": ""},
         {"duration_ms": math.inf},
         {"duration_ms": -3.0, "service": "s" * 100, "user": "u" * 100},
@@ -131,6 +142,52 @@ def test_to_kafka_is_the_sanitized_record_keyed_by_its_request_id(
 
     assert value == to_json(clean)
     assert key == (clean.request_id.encode() or None)
+
+
+def _field(name: str) -> st.SearchStrategy[str]:
+    """Short text of any kind, or plain text right around the field's limit (a little further
+    below it for the message, which a secret before or after can take over the limit)."""
+    limit = FIELD_LIMITS[name]
+    return st.one_of(
+        st.text(max_size=12),
+        st.integers(limit - (20 if name == "message" else 2), limit + 2).map(lambda n: "é" * n),
+    )
+
+
+_SECRETS = st.sampled_from(
+    ["", "eyJ.a.", JWT, "Bearer abc", "password=hunter2", "$argon2id$v=19$m=1$x", "x" * 1995]
+)
+_NUMBERS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0, 1e-300])
+
+
+@st.composite
+def _records(draw: st.DrawFn) -> pb.LogRecord:
+    record = pb.LogRecord()
+    for name in ("event_id", "service", "kind", "operation", "user", "outcome", "request_id"):
+        setattr(record, name, draw(_field(name)))
+    record.ts = draw(_NUMBERS | st.floats(1e9, 2e9))
+    record.duration_ms = draw(_NUMBERS)
+    record.message = draw(_SECRETS) + draw(_field("message")) + draw(_SECRETS)
+    return record
+
+
+@settings(max_examples=400, deadline=None)
+@given(record=_records())
+def test_to_kafka_writes_what_sanitizing_the_record_would(record: pb.LogRecord) -> None:
+    # The reference: the sanitized copy in its JSON form (to_kafka checks instead of copying).
+    clean = sanitize(record)
+
+    key, value = to_kafka(record)
+
+    assert key == (clean.request_id.encode() or None)
+    ts_kept = 0 < record.ts < math.inf
+    if record.event_id and ts_kept:
+        assert value == to_json(clean)
+    else:  # a fresh id or the time now: equal apart from those
+        got, expected = orjson.loads(value), orjson.loads(to_json(clean))
+        assert (got.pop("event_id") == expected.pop("event_id")) == bool(record.event_id)
+        assert (got.pop("ts") == expected.pop("ts")) == ts_kept
+        assert got == expected
 
 
 @pytest.mark.parametrize("ts", [0.0, -5.0, math.nan])
