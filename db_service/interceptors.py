@@ -7,7 +7,7 @@ import asyncio
 import contextvars
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
@@ -27,17 +27,17 @@ if TYPE_CHECKING:
 
 
 class CallRecorder(Protocol):
-    def record(
+    def record_each(
         self,
+        request_ids: Sequence[str],
         *,
         kind: str,
         operation: str,
         user: str,
         outcome: str,
         duration_ms: float,
-        request_id: str,
         message: str = "",
-    ) -> str: ...
+    ) -> list[str]: ...
 
 
 class CallRecordInterceptor(grpc.aio.ServerInterceptor):
@@ -99,15 +99,14 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
             elapsed = time.perf_counter() - started
             RPCS.labels(method_name, call.outcome).inc()
             RPC_SECONDS.labels(method_name).observe(elapsed)
-            for request_id in request_ids:
-                recorder.record(
-                    kind="rpc",
-                    operation=operation,
-                    user=call.user,
-                    outcome=call.outcome,
-                    duration_ms=elapsed * 1000,
-                    request_id=request_id,
-                )
+            recorder.record_each(
+                request_ids,
+                kind="rpc",
+                operation=operation,
+                user=call.user,
+                outcome=call.outcome,
+                duration_ms=elapsed * 1000,
+            )
 
         return grpc.unary_unary_rpc_method_handler(
             recorded,

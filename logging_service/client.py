@@ -27,6 +27,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -255,13 +256,39 @@ class LogShipper:
 
         Returns "" when shipping is disabled or the record could not be built.
         """
+        ids = self.record_each(
+            (request_id,),
+            kind=kind,
+            operation=operation,
+            user=user,
+            outcome=outcome,
+            duration_ms=duration_ms,
+            message=message,
+        )
+        return ids[0] if ids else ""
+
+    def record_each(
+        self,
+        request_ids: Sequence[str],
+        *,
+        kind: str,
+        operation: str,
+        user: str,
+        outcome: str,
+        duration_ms: float,
+        message: str = "",
+    ) -> list[str]:
+        """One record per request id, alike but for it and the event id (a call made for
+        several requests); their event ids. Never blocks and never raises.
+
+        The message is built once and only those two fields change from one record to the
+        next: db_service records a coalesced call of 15 reads at half the cost of 15 records.
+        """
         if not self._enabled:
-            return ""
+            return []
         try:
-            event_id = f"{self._id_prefix}{next(self._ids):016x}"
             ts = time.time()
-            payload = pb.LogRecord(
-                event_id=event_id,
+            record = pb.LogRecord(
                 ts=ts,
                 service=self._service,
                 kind=clip(kind, "kind"),
@@ -269,20 +296,30 @@ class LogShipper:
                 user=clip(user, "user"),
                 outcome=clip(outcome, "outcome"),
                 duration_ms=duration_ms,
-                request_id=clip(request_id, "request_id"),
                 message=redact(clip(message, "message")) if message else "",
-            ).SerializeToString()
-            if self._closed or not self._buffer.append(payload, ts):
-                self._drop(1)
-                return event_id
-            waiting = self._buffer.readable()
-            if waiting == 1 or waiting >= self._batch_max:
-                self._wakeup.set()
-            return event_id
+            )
         except Exception:
             # Logging must never fail the caller's request; the loss is still counted.
-            self._drop(1)
-            return ""
+            self._drop(len(request_ids))
+            return []
+        ids: list[str] = []
+        buffer, prefix, counter = self._buffer, self._id_prefix, self._ids
+        for request_id in request_ids:
+            event_id = f"{prefix}{next(counter):016x}"
+            try:
+                record.event_id = event_id
+                record.request_id = clip(request_id, "request_id")
+                payload = record.SerializeToString()
+            except Exception:  # a string protobuf refuses (a lone surrogate): this one is lost
+                self._drop(1)
+                continue
+            if self._closed or not buffer.append(payload, ts):
+                self._drop(1)
+            ids.append(event_id)
+        waiting = buffer.readable()
+        if 0 < waiting <= len(ids) or waiting >= self._batch_max:
+            self._wakeup.set()  # the first records after none, or a full batch
+        return ids
 
     async def durable(self) -> None:
         """In sync mode, return once every record made so far is on disk (one fsync for all

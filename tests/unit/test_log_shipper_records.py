@@ -1,0 +1,109 @@
+"""What LogShipper.record and record_each put on the wire, received by a fake logging service:
+one record per request id of a call, each the record `record()` makes for that id alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+
+from logging_service.client import LogShipper
+from protos import logging_service_pb2 as pb
+from protos import logging_service_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+FIELDS = dict(kind="rpc", operation="DBService/GetProductsByIds", user="anonymous", outcome="ok")
+
+
+class Collector(logging_service_pb2_grpc.LoggingServiceServicer):
+    def __init__(self) -> None:
+        self.records: list[pb.LogRecord] = []
+        self.arrived = asyncio.Event()
+
+    async def StreamLogBatches(
+        self, request_iterator: AsyncIterator[pb.LogBatch], context: Context
+    ) -> pb.StreamLogsSummary:
+        count = 0
+        async for batch in request_iterator:
+            self.records.extend(batch.records)
+            count += len(batch.records)
+        self.arrived.set()
+        return pb.StreamLogsSummary(received=count, acknowledged=count)
+
+    async def StreamLogs(
+        self, request_iterator: AsyncIterator[pb.LogRecord], context: Context
+    ) -> pb.StreamLogsSummary:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "LogShipper sends StreamLogBatches")
+
+    async def TailLogs(
+        self, request: pb.TailLogsRequest, context: Context
+    ) -> AsyncIterator[pb.LogRecord]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in this fake")
+        yield pb.LogRecord()  # pragma: no cover (makes this an async generator)
+
+
+@pytest.fixture
+async def collected() -> AsyncIterator[tuple[Collector, LogShipper]]:
+    server = grpc.aio.server()
+    collector = Collector()
+    logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(collector, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    shipper = LogShipper(f"127.0.0.1:{port}", service="db_service", flush_interval_s=0)
+    await shipper.start()
+    yield collector, shipper
+    await shipper.stop(timeout_s=2)
+    await server.stop(None)
+
+
+async def received(collector: Collector, count: int) -> list[pb.LogRecord]:
+    async with asyncio.timeout(5):
+        while len(collector.records) < count:
+            collector.arrived.clear()
+            await collector.arrived.wait()
+    return collector.records
+
+
+async def test_a_call_for_several_requests_is_one_record_per_request_id(
+    collected: tuple[Collector, LogShipper],
+) -> None:
+    collector, shipper = collected
+    ids = ["req-a", "req-b", "r" * 300]
+
+    event_ids = shipper.record_each(ids, duration_ms=2.5, **FIELDS)
+    shipper.record(request_id="req-alone", duration_ms=2.5, **FIELDS)
+
+    records = await received(collector, 4)
+    assert [r.request_id for r in records] == ["req-a", "req-b", "r" * 128, "req-alone"]
+    assert [r.event_id for r in records[:3]] == event_ids
+    assert len(set(r.event_id for r in records)) == 4
+    # Alike but for the two ids: the fields of the one built alone, the same time for the call.
+    alone = records[3]
+    for record in records[:3]:
+        assert (record.kind, record.operation, record.user, record.outcome) == (
+            alone.kind,
+            alone.operation,
+            alone.user,
+            alone.outcome,
+        )
+        assert (record.service, record.duration_ms, record.message) == ("db_service", 2.5, "")
+        assert record.ts == records[0].ts > 0
+
+
+async def test_a_record_that_cannot_be_built_is_counted_dropped_and_the_rest_still_go(
+    collected: tuple[Collector, LogShipper],
+) -> None:
+    collector, shipper = collected
+
+    # A lone surrogate cannot be encoded: that record is dropped, the others are not.
+    event_ids = shipper.record_each(["req-1", "\ud800", "req-3"], duration_ms=1.0, **FIELDS)
+
+    assert len(event_ids) == 2
+    assert shipper.stats.dropped == 1
+    records = await received(collector, 3)  # req-1, req-3 and the drop report
+    assert [r.request_id for r in records[:2]] == ["req-1", "req-3"]
+    assert [r.event_id for r in records[:2]] == event_ids
+    assert records[2].operation == "LogShipper.dropped"
