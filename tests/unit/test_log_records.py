@@ -209,6 +209,18 @@ def test_a_batch_that_fits_travels_as_one_message() -> None:
     assert messages[0] == pb.LogBatch(records=records).SerializeToString()
 
 
+def test_a_batch_is_what_protobuf_makes_of_it_for_records_of_every_length() -> None:
+    # Lengths on both sides of a varint byte (127/128) and of the looked-up framings (2047/2048).
+    records = [make_record(message="m" * n) for n in (0, 9, 10, 500, 1928, 1929, 1999)]
+    records += [make_record(message="\U0001d11e" * 2000)]
+    payloads = [r.SerializeToString() for r in records]
+    assert {127, 128, 2047, 2048} <= {len(p) for p in payloads}
+
+    messages = batch_messages(payloads, max_bytes=10**9)
+
+    assert messages == [pb.LogBatch(records=records).SerializeToString()]
+
+
 def test_a_large_batch_is_split_in_order_into_messages_under_the_limit() -> None:
     # ~8 kB per record: 600 of them are ~4.9 MB, over gRPC's 4 MiB per message.
     records = [make_record(request_id=f"req-{n}", message="\U0001d11e" * 2000) for n in range(600)]
