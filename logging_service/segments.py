@@ -11,8 +11,11 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from logging_service.buffers import Frame
 
 # A record is ~11 kB at most (records.FIELD_LIMITS); a longer length field means a torn header.
 _MAX_PAYLOAD = 1024 * 1024
@@ -33,6 +36,22 @@ def frame_size(payload: bytes) -> int:
 def encode_frame(payload: bytes, ts: float) -> bytes:
     crc = zlib.crc32(payload, zlib.crc32(_TS.pack(ts)))
     return _HEADER.pack(len(payload), crc, ts) + payload
+
+
+def encode_frames(frames: Iterable[Frame]) -> bytes:
+    """`encode_frame` of each frame, concatenated: what a writer turn appends to a segment.
+
+    One loop with its functions bound locally, and one join: about 0.4 µs per record where a
+    join of `encode_frame` calls took 0.7, in a thread that shares the service's GIL.
+    """
+    parts: list[bytes] = []
+    append = parts.append
+    pack_header, pack_ts, crc32 = _HEADER.pack, _TS.pack, zlib.crc32
+    for frame in frames:
+        payload, ts = frame.payload, frame.ts
+        append(pack_header(len(payload), crc32(payload, crc32(pack_ts(ts))), ts))
+        append(payload)
+    return b"".join(parts)
 
 
 def parse_frames(data: bytes, limit: int) -> tuple[list[tuple[float, bytes]], int, bool]:

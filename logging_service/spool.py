@@ -42,7 +42,7 @@ from logging_service.buffers import BufferStats, Frame
 from logging_service.orphans import adopt_orphans
 from logging_service.segments import (
     Segment,
-    encode_frame,
+    encode_frames,
     first_ts,
     frame_size,
     parse_frames,
@@ -310,11 +310,11 @@ class DiskSpool:
         """Write records taken from an abandoned slot (logging_service.orphans) as if appended
         now; True once they are durable here (the slot may then delete them), False when they
         do not fit under the size bound or the disk fails. Before the writer starts."""
-        data = b"".join([encode_frame(payload, ts) for ts, payload in records])
-        if self._disk_bytes + len(data) > self._max_bytes:
-            return False
         first = self._appended + 1
         frames = [Frame(first + i, ts, payload) for i, (ts, payload) in enumerate(records)]
+        data = encode_frames(frames)
+        if self._disk_bytes + len(data) > self._max_bytes:
+            return False
         try:
             self._write(data, frames)
         except OSError as exc:  # cut off again; they stay in their slot for a later start
@@ -349,7 +349,7 @@ class DiskSpool:
         count = len(self._pending)
         if count:
             frames = [self._pending.popleft() for _ in range(count)]
-            data = b"".join([encode_frame(f.payload, f.ts) for f in frames])
+            data = encode_frames(frames)
             # Counted on disk before they stop counting as pending: in between, `append` (on
             # the event loop) would see room that is not there and overrun the size bound.
             self._disk_bytes += len(data)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from logging_service.buffers import Frame
-from logging_service.segments import encode_frame
+from logging_service.segments import encode_frame, encode_frames, parse_frames
 from logging_service.spool import DiskSpool, SpoolInUse
 
 
@@ -65,6 +65,19 @@ async def opened(tmp_path: Path) -> AsyncIterator[DiskSpool]:
         yield s
     finally:
         await s.close()
+
+
+def test_frames_encoded_together_are_each_frame_encoded_alone_and_parse_back() -> None:
+    rng = random.Random(7)
+    frames = [
+        Frame(n, rng.choice([0.0, -1.5, 1.7e9 + rng.random()]), rng.randbytes(rng.randrange(300)))
+        for n in range(200)
+    ]
+
+    data = encode_frames(frames)
+
+    assert data == b"".join(encode_frame(f.payload, f.ts) for f in frames)
+    assert parse_frames(data, 1000) == ([(f.ts, f.payload) for f in frames], len(data), False)
 
 
 async def test_records_come_back_in_order_with_their_time(opened: DiskSpool) -> None:
