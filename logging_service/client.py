@@ -256,16 +256,15 @@ class LogShipper:
 
         Returns "" when shipping is disabled or the record could not be built.
         """
-        ids = self.record_each(
-            (request_id,),
-            kind=kind,
-            operation=operation,
-            user=user,
-            outcome=outcome,
-            duration_ms=duration_ms,
-            message=message,
-        )
-        return ids[0] if ids else ""
+        if not self._enabled:
+            return ""
+        record = self._build(kind, operation, user, outcome, duration_ms, message)
+        if record is None:
+            self._drop(1)
+            return ""
+        event_id = self._append(record, request_id)
+        self._wake_if_due(1)
+        return event_id
 
     def record_each(
         self,
@@ -286,10 +285,21 @@ class LogShipper:
         """
         if not self._enabled:
             return []
+        record = self._build(kind, operation, user, outcome, duration_ms, message)
+        if record is None:
+            self._drop(len(request_ids))
+            return []
+        ids = [event_id for r in request_ids if (event_id := self._append(record, r))]
+        self._wake_if_due(len(ids))
+        return ids
+
+    def _build(
+        self, kind: str, operation: str, user: str, outcome: str, duration_ms: float, message: str
+    ) -> pb.LogRecord | None:
+        """The record's fields but its ids, clipped and redacted; None if it cannot be built."""
         try:
-            ts = time.time()
-            record = pb.LogRecord(
-                ts=ts,
+            return pb.LogRecord(
+                ts=time.time(),
                 service=self._service,
                 kind=clip(kind, "kind"),
                 operation=clip(operation, "operation"),
@@ -298,28 +308,29 @@ class LogShipper:
                 duration_ms=duration_ms,
                 message=redact(clip(message, "message")) if message else "",
             )
-        except Exception:
-            # Logging must never fail the caller's request; the loss is still counted.
-            self._drop(len(request_ids))
-            return []
-        ids: list[str] = []
-        buffer, prefix, counter = self._buffer, self._id_prefix, self._ids
-        for request_id in request_ids:
-            event_id = f"{prefix}{next(counter):016x}"
-            try:
-                record.event_id = event_id
-                record.request_id = clip(request_id, "request_id")
-                payload = record.SerializeToString()
-            except Exception:  # a string protobuf refuses (a lone surrogate): this one is lost
-                self._drop(1)
-                continue
-            if self._closed or not buffer.append(payload, ts):
-                self._drop(1)
-            ids.append(event_id)
-        waiting = buffer.readable()
-        if 0 < waiting <= len(ids) or waiting >= self._batch_max:
-            self._wakeup.set()  # the first records after none, or a full batch
-        return ids
+        except Exception:  # a string protobuf refuses (a lone surrogate)
+            return None
+
+    def _append(self, record: pb.LogRecord, request_id: str) -> str:
+        """Buffer `record` with a new event id and `request_id`: its event id, or "" when it
+        cannot be encoded (counted as dropped, like a record that finds no room)."""
+        event_id = f"{self._id_prefix}{next(self._ids):016x}"
+        try:
+            record.event_id = event_id
+            record.request_id = clip(request_id, "request_id")
+            payload = record.SerializeToString()
+        except Exception:  # logging must never fail the caller's request
+            self._drop(1)
+            return ""
+        if self._closed or not self._buffer.append(payload, record.ts):
+            self._drop(1)
+        return event_id
+
+    def _wake_if_due(self, added: int) -> None:
+        """Wake the sender for the first records after none, or for a full batch."""
+        waiting = self._buffer.readable()
+        if 0 < waiting <= added or waiting >= self._batch_max:
+            self._wakeup.set()
 
     async def durable(self) -> None:
         """In sync mode, return once every record made so far is on disk (one fsync for all
