@@ -14,7 +14,7 @@ from bench.session import PacedResult
 
 ROLES = ("gateway", "db_service", "logging_service", "postgres", "broker", "wrk")
 # The shipper's bound: LOG_QUEUE_MAX queued plus one LOG_BATCH_MAX batch in flight (defaults).
-LOG_QUEUE_BOUND = 10_000 + 500
+LOG_QUEUE_BOUND = 10_000 + 2000
 SOAK_TARGET_S = 300
 
 

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     db_metrics_port: int = Field(default=0, ge=0, le=65535)  # 0 = no metrics endpoint
     log_shipping: bool = True
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
-    log_batch_max: int = Field(default=500, ge=1, le=5_000)
+    log_batch_max: int = Field(default=2000, ge=1, le=5_000)
     log_flush_interval_s: float = Field(default=0.2, ge=0, le=10)
     # Worker processes on db_service's port (plumbing.workers); `auto` is one per core.
     db_service_workers: WorkerCount = 1

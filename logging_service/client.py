@@ -151,7 +151,7 @@ class LogShipper:
         *,
         service: str,
         queue_max: int = 10_000,
-        batch_max: int = 500,
+        batch_max: int = 2000,
         flush_interval_s: float = 0.2,
         call_timeout_s: float = 5.0,
         enabled: bool = True,
