@@ -17,9 +17,9 @@ from db_service.metrics import RPC_SECONDS, RPCS
 
 _SERVICE_PREFIX = "/merch.v1.DBService/"
 REQUEST_ID_KEY = "x-request-id"
-# A call made for several requests (the gateway coalesces product reads) carries one
-# `x-request-id` entry per request and is recorded once per request; beyond this many, the
-# rest are ignored.
+# A call made for several requests (the gateway coalesces product reads) carries their ids,
+# joined by commas in one `x-request-id` entry, and is recorded once per request; beyond this
+# many, the rest are ignored.
 MAX_REQUEST_IDS = 100
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method_name = method.removeprefix(_SERVICE_PREFIX)
         operation = "DBService/" + method_name
-        request_ids = _request_ids(handler_call_details.invocation_metadata)
+        request_ids = request_ids_of(handler_call_details.invocation_metadata)
         # The stubs type handler behaviours as synchronous; ours are coroutines.
         inner: Callable[[Any, Context], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
         recorder = self._recorder
@@ -115,12 +115,22 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-def _request_ids(metadata: Any) -> list[str]:
-    """The well-formed request ids of the call, in order and each once; a new one if none."""
+def request_ids_of(metadata: Any) -> list[str]:
+    """The well-formed request ids of the call, in order and each once; a new one if none.
+
+    An `x-request-id` entry may carry several ids separated by commas (a coalesced call), as
+    may several entries.
+    """
     ids: dict[str, None] = {}
     for key, raw in metadata or ():
-        if key == REQUEST_ID_KEY and len(ids) < MAX_REQUEST_IDS:
-            value = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if 0 < len(value) <= 128 and value.isprintable():
-                ids[value] = None
+        if key != REQUEST_ID_KEY:
+            continue
+        value = raw.decode() if isinstance(raw, bytes) else str(raw)
+        for request_id in value.split(","):
+            if (
+                len(ids) < MAX_REQUEST_IDS
+                and 0 < len(request_id) <= 128
+                and request_id.isprintable()
+            ):
+                ids[request_id] = None
     return list(ids) or [uuid.uuid4().hex]

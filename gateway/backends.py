@@ -124,9 +124,14 @@ class DBClient:
     async def call_for_many(
         self, rpc: Rpc[Request, Reply], request: Request, *, request_ids: list[str]
     ) -> Reply:
-        """One anonymous read on behalf of several requests: each id travels as its own
-        `x-request-id` entry, and db_service records the call once per request."""
-        metadata = [("x-request-id", request_id) for request_id in request_ids]
+        """One anonymous read on behalf of several requests: their ids travel in one
+        `x-request-id` entry, joined by commas (HTTP's form of a repeated field; the gateway's
+        request ids never contain one), and db_service records the call once per request.
+
+        One entry, not one per id: each metadata entry costs gRPC on both sides, and 15 of them
+        cost about 100 µs of CPU per call (client and server together) where one costs none
+        to speak of."""
+        metadata = [("x-request-id", ",".join(request_ids))]
         return await self._call(rpc, request, metadata, False)
 
     async def _call(

@@ -6,7 +6,7 @@ A read of one product costs db_service far more in gRPC machinery than in SQL (b
 two thirds of its CPU per GetProduct is grpc.aio's). Under load many requests ask for a product
 in the same turn of the event loop, so the reads queued during one turn go out together at its
 end: a lone read as GetProduct, exactly as before, and two or more as one GetProductsByIds call
-(one SELECT … = ANY) that carries every waiting request's id (one `x-request-id` entry each), so
+(one SELECT … = ANY) that carries every waiting request's id (in one `x-request-id` entry), so
 db_service still writes a log record for each request. Nothing is cached: every read is answered
 by a call that began after it was asked.
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # each, clients choose them) well inside gRPC's 8 KiB metadata limit.
 MAX_BATCH = 64
 MAX_BATCH_ID_BYTES = 4096
-_ID_ENTRY_OVERHEAD = 32  # the key "x-request-id" and HPACK's per-entry accounting
+_ID_ENTRY_OVERHEAD = 32  # per id: its comma, and room for the entry's key and HPACK accounting
 _ID_MAX = 2**31 - 1
 # One call out at a time carries the most reads per call. A call out for longer than STALL_S no
 # longer holds the reads after it back: they go out beside it, up to MAX_CALLS_IN_FLIGHT calls,

@@ -49,6 +49,8 @@ async def test_metrics_show_load_and_no_secret(client: httpx.AsyncClient, actors
         # Latin-1 letters pass isalnum(), but gRPC metadata is ASCII: such an id would fail the
         # backend call of every request coalesced with it.
         ("non-ASCII letters", "caf\u00e9-\u00e9t\u00e9"),
+        # A coalesced call joins its requests' ids with commas: one with a comma would be two.
+        ("a comma", "abc,def"),
     ],
 )
 async def test_hostile_request_ids_are_replaced(
