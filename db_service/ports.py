@@ -8,11 +8,12 @@ unit tests with in-memory fakes (tests/unit/fakes.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from db_service.models import Order, Product, Role, User
+from db_service.models import Order, Product, ProductView, Role, User
 
 
 class Taken(Exception):
@@ -118,6 +119,10 @@ class ProductStore(Protocol):
     async def get(self, product_id: int) -> Product | None: ...
 
     async def get_many(self, ids: list[int]) -> list[Product]: ...
+
+    async def view(self, product_id: int) -> ProductView | None: ...
+
+    async def view_many(self, ids: list[int]) -> Sequence[ProductView]: ...
 
     async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[Product]: ...
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from db_service.models import Product
+from db_service.models import Product, ProductView
 
 COLUMNS = (
     "id",
@@ -22,6 +22,25 @@ COLUMNS = (
     "updated_at",
 )
 _COLUMNS = "id, name, description, category, price, slogan, stock, created_at, updated_at"
+
+
+def _epoch_us(column: str) -> str:
+    """The timestamptz column in microseconds since the Unix epoch; extract(epoch) is an exact
+    numeric (PostgreSQL 14+). ±infinity are clamped to what asyncpg reads them as (datetime.max
+    and datetime.min), so both paths agree on them too."""
+    bounded = (
+        f"least(greatest({column}, timestamptz '0001-01-01 00:00:00+00'),"
+        " timestamptz '9999-12-31 23:59:59.999999+00')"
+    )
+    return f"(extract(epoch FROM {bounded}) * 1000000)::int8"
+
+
+# A ProductView's columns. price is numeric(10,2), so its text always has two places, as
+# f"{price:.2f}" gives.
+_VIEW_COLUMNS = (
+    "id, name, description, category, price::text, slogan, stock, "
+    f"{_epoch_us('created_at')}, {_epoch_us('updated_at')}"
+)
 
 
 def product_from_row(row: asyncpg.Record | Mapping[str, Any]) -> Product:
@@ -53,6 +72,20 @@ class ProductRepository:
             f"SELECT {_COLUMNS} FROM products WHERE id = ANY($1::int[]) ORDER BY id", ids
         )
         return [product_from_row(r) for r in rows]
+
+    async def view(self, product_id: int) -> ProductView | None:
+        """The product as a read answers it (`get`, in the form the wire wants)."""
+        row: ProductView | None = await self._pool.fetchrow(
+            f"SELECT {_VIEW_COLUMNS} FROM products WHERE id = $1", product_id
+        )
+        return row
+
+    async def view_many(self, ids: list[int]) -> Sequence[ProductView]:
+        """The products with these ids, by id, as a read answers them (`get_many`'s fast path)."""
+        rows: Sequence[ProductView] = await self._pool.fetch(
+            f"SELECT {_VIEW_COLUMNS} FROM products WHERE id = ANY($1::int[]) ORDER BY id", ids
+        )
+        return rows
 
     async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[Product]:
         rows = await self._pool.fetch(

@@ -14,14 +14,21 @@ _OPTIONAL = ("name", "description", "category", "price", "slogan", "stock")
 class ProductRpcs(ServicerBase):
     async def GetProduct(self, request: pb.GetProductRequest, context: Context) -> pb.Product:
         async with translate_errors(context):
-            return convert.product(await self._s.products.get_product(request.id))
+            return convert.product_view(
+                await self._s.products.get_product(request.id), pb.Product()
+            )
 
     async def GetProductsByIds(
         self, request: pb.GetProductsByIdsRequest, context: Context
     ) -> pb.ProductList:
         async with translate_errors(context):
-            products = await self._s.products.get_products_by_ids(list(request.ids))
-            return pb.ProductList(products=[convert.product(p) for p in products])
+            views = await self._s.products.get_products_by_ids(request.ids)
+            reply = pb.ProductList()
+            # Built in place: a list of messages passed to ProductList would be copied.
+            add = reply.products.add
+            for view in views:
+                convert.product_view(view, add())
+            return reply
 
     async def ListProducts(
         self, request: pb.ListProductsRequest, context: Context

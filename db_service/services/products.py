@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
-from db_service.models import Page, Product, User
+from db_service.models import Page, Product, ProductView, User
 from db_service.ports import ProductStore
 from db_service.services.auth import require_admin
 from protos.page_tokens import encode_token
@@ -26,16 +26,17 @@ class ProductService:
     def __init__(self, products: ProductStore) -> None:
         self._products = products
 
-    async def get_product(self, product_id: int) -> Product:
-        product = await self._products.get(_id(product_id))
+    async def get_product(self, product_id: int) -> ProductView:
+        product = await self._products.view(_id(product_id))
         if product is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
         return product
 
-    async def get_products_by_ids(self, ids: list[int]) -> list[Product]:
+    async def get_products_by_ids(self, ids: Sequence[int]) -> Sequence[ProductView]:
+        """The products with these ids that exist, by id; ids out of range find nothing."""
         if len(ids) > validation.PAGE_SIZE_MAX:
             raise validation.invalid(f"at most {validation.PAGE_SIZE_MAX} ids per call")
-        return await self._products.get_many([i for i in set(ids) if 1 <= i <= 2**31 - 1])
+        return await self._products.view_many([i for i in set(ids) if 1 <= i <= 2**31 - 1])
 
     async def list_products(self, *, page_size: int, page_token: str, offset: int) -> Page[Product]:
         size = validation.page_size(page_size)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from db_service.models import Order, OrderStatus, Product, Role, User
+from db_service.models import Order, OrderStatus, Product, ProductView, Role, User
 from db_service.ports import KeyTaken, PlaceAttempt, Placement, Taken
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -133,6 +133,18 @@ class InMemoryUsers:
         return self.windows.count("client", client_key)
 
 
+def view_of(p: Product) -> ProductView:
+    """The ProductView PostgreSQL would send for `p`."""
+    return (
+        p.id, p.name, p.description, p.category, f"{p.price:.2f}", p.slogan, p.stock,
+        _micros(p.created_at), _micros(p.updated_at),
+    )  # fmt: skip
+
+
+def _micros(value: datetime) -> int:
+    return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
 class InMemoryProducts:
     def __init__(self) -> None:
         self.rows: dict[int, Product] = {}
@@ -143,6 +155,13 @@ class InMemoryProducts:
 
     async def get_many(self, ids: list[int]) -> list[Product]:
         return [self.rows[i] for i in sorted(ids) if i in self.rows]
+
+    async def view(self, product_id: int) -> ProductView | None:
+        product = self.rows.get(product_id)
+        return None if product is None else view_of(product)
+
+    async def view_many(self, ids: list[int]) -> list[ProductView]:
+        return [view_of(p) for p in await self.get_many(ids)]
 
     async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[Product]:
         rows = [p for i, p in sorted(self.rows.items()) if i > after_id]
