@@ -57,13 +57,17 @@ def _num(value: float | None, fmt: str, width: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:{width}{fmt}}"
 
 
+def _pct(value: float | None) -> str:
+    return f"{'-':>6}" if value is None else f"{value:5.1f}%"
+
+
 def table(rows: list[Row]) -> str:
     """The main table: one line per scenario (and per logging-off twin)."""
     cpu = " ".join(f"{_CPU_HEADERS[r]:>6}" for r in ROLES)
     head = (
         f"{'scenario':<32} {'req/s':>8} {'x base':>7} {'x list':>7} {'p50 ms':>7}"
         f" {'p99 ms':>7} {'errors':>6}"
-        f" | CPU ms/req: {cpu} | {'gw RSS':>6} {'gRPC':>5} {'other':>5}"
+        f" | CPU ms/req: {cpu} | {'gw RSS':>6} {'gRPC':>5} {'other':>5} {'host':>5}"
     )
     lines = [head, "-" * len(head)]
     for row in rows:
@@ -73,7 +77,7 @@ def table(rows: list[Row]) -> str:
             f" {_num(row.list_ratio, '.3f', 7)} {row.p50_ms:7.2f}"
             f" {row.p99_ms:7.2f} {row.errors:6d} | {'':11} {cpu_cells} |"
             f" {row.gateway_rss_mb:6.0f} {_num(row.grpc_calls_checked, 'g', 5)}"
-            f" {row.other_cpu_pct:4.0f}%"
+            f" {row.other_cpu_pct:4.0f}% {_num(row.host_slowdown, '.2f', 5)}"
         )
     return "\n".join(lines)
 
@@ -84,18 +88,20 @@ def overhead_table(overhead: list[dict[str, Any]]) -> str:
         return "logging overhead: not measured (run without --no-logging-run)"
     lines = [
         f"{'logging overhead':<32} {'on req/s':>9} {'off req/s':>9} {'on/off':>7} {'cost':>7}"
-        f" {'CPU ms on':>9} {'CPU ms off':>10} {'CPU cost':>8}"
+        f" {'CPU ms on':>9} {'CPU ms off':>10} {'CPU cost':>8} {'host':>6}"
     ]
     for o in overhead:
         lines.append(
             f"{o['scenario']:<32} {o['rps_on']:9.1f} {o['rps_off']:9.1f} {o['ratio_on_off']:7.3f}"
             f" {o['overhead_pct']:6.1f}% {o['cpu_ms_on']:9.3f} {o['cpu_ms_off']:10.3f}"
-            f" {o['cpu_overhead_pct']:7.1f}%"
+            f" {o['cpu_overhead_pct']:7.1f}% {_pct(o.get('host_skew_pct'))}"
         )
     lines.append(
         "on/off: the median over the rounds of that round's ratio (on and off are timed back to"
         " back, in reverse\norder every other round); cost: req/s lost with logging on, from"
-        " that ratio; CPU cost: CPU per request\n(all services) added by it."
+        " that ratio; CPU cost: CPU per request\n(all services) added by it; host: how far the"
+        " host's speed differed between the on and off\nruns of a round, at worst (a probe"
+        " loop timed around each run): a cost near it is noise."
     )
     synced = [o for o in overhead if "rps_sync" in o]
     if synced:
@@ -145,7 +151,10 @@ def legend() -> str:
         " each process tree per request (median); on the baseline row gw is the baseline app.\n"
         "gw RSS: the gateway's resident MB after the run; gRPC: gRPC calls of one request"
         " (from /metrics, measured in the check).\nother: the most CPU (% of all cores) that"
-        " processes outside the bench used during one of the rounds; high values mean noise."
+        " processes outside the bench used during one of the rounds; high values mean noise.\n"
+        "host: the host's speed (a Python loop timed before and after each run) at the slowest"
+        " of the rounds, over its\nfastest in this bench run; 1.00 = the fastest, 1.50 = a"
+        " third slower: the host, not our code, changed."
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from bench import metrics
+from bench.hostspeed import probe_ms
 from bench.lua import wrk_script
 from bench.probes import HttpRequest
 from bench.procstats import (
@@ -57,6 +58,9 @@ class RunResult:
     # CPU the rest of the machine used meanwhile, in % of all cores: other load skews a run.
     other_cpu_pct: float
     rss_series: list[tuple[float, float]] = field(default_factory=list)
+    # The host's speed around the run: bench.hostspeed's loop, in ms (the mean of before and
+    # after; 0 when not probed). Larger is slower.
+    host_probe_ms: float = 0.0
 
 
 class _Sampler(threading.Thread):
@@ -123,6 +127,7 @@ class Runner:
         script.write_text(
             wrk_script(requests, title=title, nonce=nonce, graphql=graphql, delay_ms=delay_ms)
         )
+        probe_before = probe_ms()
         with httpx.Client(timeout=5.0, trust_env=False) as client:
             before = metrics.scrape(client, target.metrics_url)
             cpu_before = cpu_snapshot(target.pids)
@@ -153,6 +158,7 @@ class Runner:
             scenario, target, round_no, result, cpu_before, cpu_after, before, after, sampler
         )
         run.other_cpu_pct = round(other_pct, 1)
+        run.host_probe_ms = round((probe_before + probe_ms()) / 2, 3)
         return run
 
 

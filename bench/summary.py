@@ -38,6 +38,9 @@ class Row:
     other_cpu_pct: float
     # req/s over the list baseline's (the same page from one SELECT): list scenarios only.
     list_ratio: float | None = None
+    # The slowest host probe of its rounds over the fastest probe of the whole bench run
+    # (bench.hostspeed): 1.0 = measured on the host at its fastest, 1.5 = a third slower.
+    host_slowdown: float | None = None
 
     @property
     def label(self) -> str:
@@ -82,6 +85,8 @@ def build_rows(
     base_rps = _median([r.rps for r in base]) if base else None
     list_base = groups.get((LIST_BASELINE, "baseline"))
     list_rps = _median([r.rps for r in list_base]) if list_base else None
+    probes = [r.host_probe_ms for rs in groups.values() for r in rs if r.host_probe_ms > 0]
+    fastest = min(probes) if probes else None
     rows = []
     for (scenario, target), group in groups.items():
         rps = _median([r.rps for r in group])
@@ -106,6 +111,11 @@ def build_rows(
                 grpc_calls_under_load=_median(under_load) if under_load else None,
                 other_cpu_pct=max(r.other_cpu_pct for r in group),
                 list_ratio=rps / list_rps if list_rps and scenario in LIST_SCENARIOS else None,
+                host_slowdown=(
+                    max(r.host_probe_ms for r in group) / fastest
+                    if fastest and all(r.host_probe_ms > 0 for r in group)
+                    else None
+                ),
             )
         )
     return rows
@@ -142,6 +152,7 @@ def logging_overhead(rows: list[Row], runs: list[RunResult]) -> list[dict[str, A
                 "cpu_ms_off": cpu_off,
                 # CPU per request is steadier than req/s when the machine is shared.
                 "cpu_overhead_pct": (cpu_on / cpu_off - 1) * 100 if cpu_off else 0.0,
+                "host_skew_pct": _host_skew(runs, row.scenario, "on"),
                 **_sync_cost(by_key.get((row.scenario, "sync")), off, runs),
             }
         )
@@ -161,6 +172,22 @@ def _paired_ratio(runs: list[RunResult], scenario: str, target: str) -> tuple[fl
         if target in sides and sides.get("off", 0) > 0
     ]
     return (statistics.median(ratios) if ratios else None), len(ratios)
+
+
+def _host_skew(runs: list[RunResult], scenario: str, target: str) -> float | None:
+    """How far apart the host's speed was for `target` and logging-off within a round, at
+    worst over the rounds, in % (bench.hostspeed); None when not probed. A pair timed on a
+    host that changed speed between its two runs measures the host, not the logging."""
+    by_round: dict[int, dict[str, float]] = {}
+    for run in runs:
+        if run.scenario == scenario and run.round >= 1 and run.target in (target, "off"):
+            by_round.setdefault(run.round, {})[run.target] = run.host_probe_ms
+    skews = [
+        abs(sides[target] / sides["off"] - 1) * 100
+        for sides in by_round.values()
+        if sides.get(target, 0) > 0 and sides.get("off", 0) > 0
+    ]
+    return max(skews) if skews else None
 
 
 def _sync_cost(sync: Row | None, off: Row, runs: list[RunResult]) -> dict[str, Any]:
