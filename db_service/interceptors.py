@@ -126,7 +126,8 @@ def request_ids_of(metadata: Any) -> list[str]:
         if key != REQUEST_ID_KEY:
             continue
         value = raw.decode() if isinstance(raw, bytes) else str(raw)
-        for request_id in value.split(","):
+        for part in value.split(","):
+            request_id = part.strip(" \t")  # HTTP's list form allows spaces after a comma
             if (
                 len(ids) < MAX_REQUEST_IDS
                 and 0 < len(request_id) <= 128

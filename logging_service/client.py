@@ -319,12 +319,12 @@ class LogShipper:
             record.event_id = event_id
             record.request_id = clip(request_id, "request_id")
             payload = record.SerializeToString()
+            if self._closed or not self._buffer.append(payload, record.ts):
+                self._drop(1)  # no room: counted as dropped; the caller still gets its id
+            return event_id
         except Exception:  # logging must never fail the caller's request
             self._drop(1)
             return ""
-        if self._closed or not self._buffer.append(payload, record.ts):
-            self._drop(1)
-        return event_id
 
     def _wake_if_due(self, added: int) -> None:
         """Wake the sender for the first records after none, or for a full batch."""

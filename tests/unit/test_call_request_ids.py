@@ -14,6 +14,12 @@ def test_ids_joined_by_commas_in_one_entry_are_each_a_request() -> None:
     assert request_ids_of(metadata) == ["r1", "r2", "r3"]
 
 
+def test_spaces_around_the_commas_are_not_part_of_an_id() -> None:
+    metadata = (("x-request-id", "r1, r2 ,\tr3"),)
+
+    assert request_ids_of(metadata) == ["r1", "r2", "r3"]
+
+
 def test_ids_in_several_entries_and_joined_ones_keep_their_order_each_once() -> None:
     metadata = (
         ("x-request-id", "a,b"),
