@@ -143,9 +143,9 @@ def to_kafka(record: pb.LogRecord) -> tuple[bytes | None, bytes]:
     empty) and `to_json(sanitize(record))`, without building the sanitized copy.
 
     Every record a shipper sends is already within its limits, so what sanitizing would leave
-    unchanged is checked, not rebuilt: about half the cost per record, and logging_service
-    pays it for every record of every service (tests/unit/test_log_records.py compares it with
-    `_clean` over generated records).
+    unchanged is checked, not rebuilt: a third less per record (1.98 -> 1.28 µs), paid by
+    logging_service for every record of every service (tests/unit/test_log_records.py compares
+    it with `_clean` over generated records).
     """
     event_id, ts = record.event_id, record.ts
     service, kind, operation = record.service, record.kind, record.operation
