@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,18 +160,22 @@ def logging_overhead(rows: list[Row], runs: list[RunResult]) -> list[dict[str, A
     return out
 
 
-def _paired_ratio(runs: list[RunResult], scenario: str, target: str) -> tuple[float | None, int]:
-    """The median over the timed rounds of `target`'s req/s over logging-off's in that round,
-    and how many rounds had both."""
+def _round_pairs(
+    runs: list[RunResult], scenario: str, target: str, value: Callable[[RunResult], float]
+) -> list[tuple[float, float]]:
+    """(`target`'s value, logging-off's value) of each timed round that ran both."""
     by_round: dict[int, dict[str, float]] = {}
     for run in runs:
         if run.scenario == scenario and run.round >= 1 and run.target in (target, "off"):
-            by_round.setdefault(run.round, {})[run.target] = run.rps
-    ratios = [
-        sides[target] / sides["off"]
-        for sides in by_round.values()
-        if target in sides and sides.get("off", 0) > 0
-    ]
+            by_round.setdefault(run.round, {})[run.target] = value(run)
+    return [(sides[target], sides["off"]) for sides in by_round.values() if len(sides) == 2]
+
+
+def _paired_ratio(runs: list[RunResult], scenario: str, target: str) -> tuple[float | None, int]:
+    """The median over the timed rounds of `target`'s req/s over logging-off's in that round,
+    and how many rounds had both."""
+    pairs = _round_pairs(runs, scenario, target, lambda run: run.rps)
+    ratios = [mine / off for mine, off in pairs if off > 0]
     return (statistics.median(ratios) if ratios else None), len(ratios)
 
 
@@ -178,15 +183,8 @@ def _host_skew(runs: list[RunResult], scenario: str, target: str) -> float | Non
     """How far apart the host's speed was for `target` and logging-off within a round, at
     worst over the rounds, in % (bench.hostspeed); None when not probed. A pair timed on a
     host that changed speed between its two runs measures the host, not the logging."""
-    by_round: dict[int, dict[str, float]] = {}
-    for run in runs:
-        if run.scenario == scenario and run.round >= 1 and run.target in (target, "off"):
-            by_round.setdefault(run.round, {})[run.target] = run.host_probe_ms
-    skews = [
-        abs(sides[target] / sides["off"] - 1) * 100
-        for sides in by_round.values()
-        if sides.get(target, 0) > 0 and sides.get("off", 0) > 0
-    ]
+    pairs = _round_pairs(runs, scenario, target, lambda run: run.host_probe_ms)
+    skews = [abs(mine / off - 1) * 100 for mine, off in pairs if mine > 0 and off > 0]
     return max(skews) if skews else None
 
 
