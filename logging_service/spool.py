@@ -23,7 +23,9 @@ one write() and makes them durable with one fdatasync, at least every `sync_inte
 once when someone waits in `settled()` (LOG_DURABILITY=sync), so a burst shares one fsync. A
 killed process loses only records not yet written (one interval at most); a power loss, those
 not yet fsync'd. A failed write (full disk, I/O error) drops that turn's records, counts them,
-and marks the spool degraded until a write succeeds again; nothing raises to the caller.
+and marks the spool degraded until a write succeeds again; nothing raises to the caller. After a
+full disk, a write must also find room for the turn that failed: a smaller turn that squeezes into
+what is left does not end the degraded state, or it would flap with every turn's size.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -127,6 +130,7 @@ class DiskSpool:
         self._disk_bytes = self._lost = 0
         self.syncs = 0  # fsyncs made: group commit shows as far fewer than records
         self._degraded = ""
+        self._needs_room = 0  # bytes of the turn a full disk refused; 0 when none did
         self._active: Segment | None = None
         self._fd = self._lock_fd = self._cursor_fd = -1
         self._cursor_written = 0
@@ -359,6 +363,8 @@ class DiskSpool:
                 self._write(data, frames)
             except OSError as exc:
                 self._disk_bytes -= len(data)  # the partial write is cut off again
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    self._needs_room = len(data)
                 self._write_failed(exc, count)
             else:
                 try:
@@ -367,7 +373,7 @@ class DiskSpool:
                     self._degrade(f"cannot fsync in {self.directory}: {exc.strerror or exc}")
                 else:
                     self.syncs += 1
-                    if self._degraded:
+                    if self._degraded and self._has_room():
                         log.warning("log spool %s is writable again", self.directory)
                         self._degraded = ""
             self._settled = self._taken
@@ -445,6 +451,20 @@ class DiskSpool:
                     segment.path.unlink()
         with self._lock:
             self._written = self._taken
+
+    def _has_room(self) -> bool:
+        """Whether the disk has room for the turn a full disk last refused (always, if none)."""
+        if self._needs_room and self._free_bytes() < self._needs_room:
+            return False
+        self._needs_room = 0
+        return True
+
+    def _free_bytes(self) -> int:
+        try:
+            stat = os.fstatvfs(self._fd)
+        except OSError:
+            return 0
+        return stat.f_bavail * stat.f_frsize
 
     def _degrade(self, reason: str) -> None:
         if not self._degraded:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from logging_service.spool import DiskSpool
 from tests.conftest import Stack, start_service, wait_until
 from tests.logtopic import read_all
 from tests.ownstack import OwnStack, own_services, wait_started
@@ -314,6 +315,33 @@ async def test_a_full_disk_fails_no_request_and_counts_the_drops(
     # then every request succeeded and the records that did not fit were counted
     assert statuses == [200] * 600
     assert dropped > 0
+
+
+async def test_a_full_disk_stays_reported_while_small_writes_squeeze_in(tiny_disk: Path) -> None:
+    # given a spool on a 64 KiB disk that refused a turn larger than the disk
+    spool = DiskSpool(
+        tiny_disk / "spool", max_bytes=1 << 30, sync_interval_s=0.01, max_pending=10_000
+    )
+    await spool.open()
+    try:
+        for _ in range(400):
+            spool.append(b"x" * 300, 0.0)
+        await spool.settled()
+        refused = spool.stats()
+
+        # when a few records, one turn at a time, still fit into what is left
+        after = []
+        for _ in range(5):
+            spool.append(b"y" * 300, 0.0)
+            await spool.settled()
+            after.append(spool.stats().degraded)
+    finally:
+        await spool.close()
+
+    # then the disk is reported full all along (the report does not flap with each turn's size)
+    assert refused.degraded
+    assert refused.lost == 400
+    assert after == [refused.degraded] * 5
 
 
 def test_two_gateways_on_one_spool_directory_never_share_a_spool(

@@ -5,6 +5,8 @@ burst waiting for disk shares one fsync, and a directory has one user at a time.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import random
 import threading
 import time
@@ -200,6 +202,53 @@ async def test_the_size_bound_holds_while_the_writer_is_writing(tmp_path: Path) 
     # then it is refused: the records being written still take their room
     assert accepted == [True] * 10
     assert more is False
+
+
+class _FullDisk(DiskSpool):
+    """A spool on a disk that refuses writes while `full`, and reports `free` bytes of room."""
+
+    def __init__(self, directory: Path, **options: int | float) -> None:
+        super().__init__(directory, **options)  # type: ignore[arg-type]
+        self.full = False
+        self.free = 0
+
+    def _write(self, data: bytes, frames: list[Frame]) -> None:
+        if self.full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        super()._write(data, frames)
+
+    def _free_bytes(self) -> int:
+        return self.free
+
+
+async def test_a_full_disk_stays_degraded_until_the_refused_turn_would_fit(
+    tmp_path: Path,
+) -> None:
+    # given a spool whose disk refused a turn of 100 records
+    s = _FullDisk(tmp_path, max_bytes=1 << 30, sync_interval_s=0.01, max_pending=10_000)
+    await s.open()
+    try:
+        s.full = True
+        await fill(s, 100)
+        refused = s.stats()
+
+        # when a single record then squeezes into the little room left
+        s.full, s.free = False, 100
+        await fill(s, 1, start=100)
+        squeezed = s.stats()
+
+        # and when room is made (acknowledged segments deleted, say)
+        s.free = 1 << 20
+        await fill(s, 1, start=101)
+        roomy = s.stats()
+    finally:
+        await s.close()
+
+    # then the spool reports itself degraded until the refused turn would fit again
+    assert refused.degraded.startswith("cannot write")
+    assert refused.lost == 100
+    assert squeezed.degraded == refused.degraded, "one small write ended a full disk's report"
+    assert roomy.degraded == ""
 
 
 async def test_a_burst_waiting_for_disk_shares_one_fsync(tmp_path: Path) -> None:
