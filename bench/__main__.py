@@ -102,7 +102,8 @@ def _run(
     counts = asyncio.run(seed(dsn, options.seed, say))
     say(
         f"database: {counts.users} users, {counts.products} products, {counts.orders} orders"
-        f" ({counts.inserted} rows inserted in {counts.seconds:.1f} s)"
+        f" ({counts.inserted} rows inserted, {counts.removed} orders of earlier runs deleted,"
+        f" in {counts.seconds:.1f} s)"
     )
     say(
         "starting logging_service, db_service, gateway"

@@ -2,7 +2,9 @@
 
 Users, products and orders are inserted with `INSERT ... SELECT generate_series`, so 100k orders
 take about a second. A second run finds the counts reached and inserts nothing; a bigger plan
-(a full run after a --quick one) only adds what is missing. Every seeded user shares one Argon2
+(a full run after a --quick one) only adds what is missing. The orders an earlier run placed (all
+of them buy the order target, which no seeded order does) are deleted first, so that every run
+starts from the same tables. Every seeded user shares one Argon2
 hash of BENCH_PASSWORD, computed once here, so bench users can log in through the API.
 """
 
@@ -37,6 +39,7 @@ class SeedCounts:
     products: int
     orders: int
     inserted: int
+    removed: int  # orders an earlier run placed
     seconds: float
 
 
@@ -100,16 +103,32 @@ async def seed(dsn: str, plan: SeedPlan, progress: Progress) -> SeedCounts:
         await pool.close()
     conn = await asyncpg.connect(dsn, timeout=_CONNECT_TIMEOUT_S, server_settings=settings)
     try:
+        removed = await _remove_placed_orders(conn, progress)
         inserted = await _seed_products(conn, plan.products, progress)
         inserted += await _seed_users(conn, plan.users, progress)
         inserted += await _seed_orders(conn, plan.orders, progress)
+        if removed:
+            progress("vacuuming the orders table")
+            await conn.execute("VACUUM (ANALYZE) orders")
         if inserted:
             progress("analysing the tables")
             await conn.execute("ANALYZE users; ANALYZE products; ANALYZE orders")
         users, products, orders = await _counts(conn)
     finally:
         await conn.close()
-    return SeedCounts(users, products, orders, inserted, time.monotonic() - started)
+    return SeedCounts(users, products, orders, inserted, removed, time.monotonic() - started)
+
+
+async def _remove_placed_orders(conn: asyncpg.Connection, progress: Progress) -> int:
+    """Delete the orders earlier bench runs placed: every one buys the order target."""
+    target = await conn.fetchval("SELECT id FROM products WHERE name = $1", ORDER_TARGET_NAME)
+    if target is None:
+        return 0
+    placed = int(await conn.fetchval("SELECT count(*) FROM orders WHERE product_id = $1", target))
+    if placed:
+        progress(f"deleting the {placed} orders earlier runs placed")
+        await conn.execute("DELETE FROM orders WHERE product_id = $1", target)
+    return placed
 
 
 async def _counts(conn: asyncpg.Connection) -> tuple[int, int, int]:
