@@ -25,7 +25,7 @@ from bench.options import BenchError, BenchOptions, parse_options
 from bench.runner import Runner, RunResult
 from bench.scenarios import SCENARIOS, Scenario, select
 from bench.seed import seed
-from bench.session import PacedResult, Planned, Session
+from bench.session import LOGGING_TARGETS, PacedResult, Planned, Session
 from bench.stack import WORKERS_TARGET, BenchStack
 from bench.summary import build_rows, evaluate, logging_overhead
 from bench.wrk import ensure_wrk
@@ -89,6 +89,9 @@ def _estimate(options: BenchOptions, plan: list[Planned]) -> str:
     seconds += options.duration_s + 3 if options.paced_run else 0
     seconds += options.duration_s * 2  # gql_orders and its list baseline at concurrency 1
     seconds += options.soak_s + options.profile_s
+    logging = [p for p in plan if p.target.name in LOGGING_TARGETS and p.scenario.logging_off]
+    if options.logging_off_run:
+        seconds += len(logging) * options.logging_pairs * options.logging_pair_s
     return f"{len(plan)} timed runs x {options.rounds} rounds: about {seconds / 60:.1f} min of load"
 
 
@@ -123,6 +126,7 @@ def _run(
     session.rounds(plan)
     session.one_connection(plan)
     share = workers.busiest_share(spread_before, _requests_per_worker(stack))
+    session.logging_pairs(plan)
     paced = session.paced(plan) if options.paced_run else None
     soak = session.soak(plan)
     profile = _profile(options, stack, session, plan, say) if options.profile_s else {}
@@ -201,7 +205,16 @@ def _report(
 ) -> dict[str, Any]:
     titles = {s.key: s.title for s in SCENARIOS}
     rows = build_rows(session.runs, session.checks, titles)
-    overhead = logging_overhead(rows, session.runs)
+    if session.pairs:
+        pair_rows = build_rows(session.pairs, session.checks, titles)
+        overhead = logging_overhead(pair_rows, session.pairs)
+        paired = (
+            f"{options.logging_pairs} pairs of {options.logging_pair_s} s after the rounds"
+            " (on, off and sync back to back, in reverse order every other pair)"
+        )
+    else:
+        overhead = logging_overhead(rows, session.runs)
+        paired = "the rounds (on, off and sync back to back, in reverse order every other round)"
     queue_depths = [
         r.log_queue_max for r in session.runs if r.target == "on" and r.log_queue_max is not None
     ]
@@ -232,7 +245,7 @@ def _report(
     print()
     print(report.single_table(session.single))
     print()
-    print(report.overhead_table(overhead))
+    print(report.overhead_table(overhead, paired))
     print()
     start, end = ledger
     print(
@@ -257,7 +270,8 @@ def _report(
         " (gateway and db_service)"
     )
     drops: dict[str, float] = {}
-    for run in [*session.runs, *([paced.run] if paced else []), *([soak] if soak else [])]:
+    timed = [*session.runs, *session.pairs, *([paced.run] if paced else [])]
+    for run in [*timed, *([soak] if soak else [])]:
         if run.log_dropped:
             drops[run.scenario] = drops.get(run.scenario, 0.0) + run.log_dropped
     if drops:
@@ -280,6 +294,7 @@ def _report(
         "goals": goals,
         "checks": session.checks,
         "runs": session.runs,
+        "logging_pairs": session.pairs,
         "paced": paced,
         "soak": soak,
         "concurrency_1": session.single,

@@ -34,6 +34,8 @@ class BenchOptions:
     scenarios: tuple[str, ...] | None
     quick: bool
     logging_off_run: bool
+    logging_pairs: int
+    logging_pair_s: int
     paced_run: bool
     soak_s: int
     profile_s: int
@@ -110,6 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the logging-off and LOG_DURABILITY=sync stacks (and the overhead rows)",
     )
     parser.add_argument(
+        "--logging-pairs",
+        type=_non_negative_int,
+        default=None,
+        metavar="N",
+        help="after the rounds, N pairs of short runs with logging on and off (and sync), back to"
+        " back, for the logging overhead table (default 10; 0 with --quick: the rounds' pairs)",
+    )
+    parser.add_argument(
+        "--logging-pair-duration",
+        type=_positive_int,
+        default=2,
+        metavar="S",
+        help="seconds per run of a logging pair (2)",
+    )
+    parser.add_argument(
         "--no-paced-run",
         action="store_true",
         help="skip the product(id) run at half its peak rate (p99 target)",
@@ -166,6 +183,8 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         scenarios=scenarios,
         quick=quick,
         logging_off_run=not args.no_logging_run,
+        logging_pairs=(0 if quick else 10) if args.logging_pairs is None else args.logging_pairs,
+        logging_pair_s=args.logging_pair_duration,
         paced_run=not args.no_paced_run,
         soak_s=args.soak,
         profile_s=args.profile,

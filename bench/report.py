@@ -82,8 +82,8 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def overhead_table(overhead: list[dict[str, Any]]) -> str:
-    """Logging on against logging off, per scenario."""
+def overhead_table(overhead: list[dict[str, Any]], paired: str) -> str:
+    """Logging on against logging off, per scenario; `paired` says which runs were paired."""
     if not overhead:
         return "logging overhead: not measured (run without --no-logging-run)"
     lines = [
@@ -97,11 +97,11 @@ def overhead_table(overhead: list[dict[str, Any]]) -> str:
             f" {o['cpu_overhead_pct']:7.1f}% {_pct(o.get('host_skew_pct'))}"
         )
     lines.append(
-        "on/off: the median over the rounds of that round's ratio (on and off are timed back to"
-        " back, in reverse\norder every other round); cost: req/s lost with logging on, from"
-        " that ratio; CPU cost: CPU per request\n(all services) added by it; host: how far the"
-        " host's speed differed between the on and off\nruns of a round, at worst (a probe"
-        " loop timed around each run): a cost near it is noise."
+        f"measured in {paired}.\n"
+        "req/s, CPU: medians of those runs; on/off: the median of each pair's ratio; cost: req/s"
+        " lost with logging on,\nfrom that ratio; CPU cost: CPU per request (all services) added"
+        " by it; host: how far the host's speed\ndiffered between the on and off runs of a pair,"
+        " at worst (a probe loop timed around each run):\na cost near it is noise."
     )
     synced = [o for o in overhead if "rps_sync" in o]
     if synced:

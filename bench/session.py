@@ -1,4 +1,5 @@
-"""The phases of a bench run: check, warm up, interleaved rounds, the paced run and the soak."""
+"""The phases of a bench run: check, warm up, interleaved rounds, the logging pairs, the paced
+run and the soak."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from bench.scenarios import LIST_BASELINE, LIST_SCENARIOS, BenchData, Scenario
 from bench.stack import WORKERS_TARGET, BenchStack, Target
 
 PACED_SCENARIO = "gql_product_var"
+# The targets a logging pair times, in this order (the default mode, logging off, sync mode).
+LOGGING_TARGETS = ("on", "off", "sync")
 # Timed on the gateway of --workers N processes as well (bench.workers).
 WORKER_SCENARIOS = ("gql_product_var", "gql_orders", "gql_place_order")
 _CALIBRATION_S = 3
@@ -61,6 +64,8 @@ class Session:
     checks: dict[str, dict[str, CheckResult]] = field(default_factory=dict)
     runs: list[RunResult] = field(default_factory=list)
     single: list[RunResult] = field(default_factory=list)
+    # The logging pairs' runs (their `round` is the pair's number), apart from the rounds'.
+    pairs: list[RunResult] = field(default_factory=list)
 
     def check(self, scenarios: list[Scenario]) -> list[Planned]:
         """Check every scenario once on every target it will be timed on."""
@@ -88,13 +93,32 @@ class Session:
         scenario) is timed on, off, off, on over two rounds."""
         for round_no in range(1, self.options.rounds + 1):
             for item in plan if round_no % 2 else reversed(plan):
-                run = self.run_planned(item, self.options.duration_s, round_no)
-                self.runs.append(run)
-                self.say(
-                    f"round {round_no}/{self.options.rounds} {item.label:<36}"
-                    f" {run.rps:9.1f} req/s  p50 {run.p50_ms:6.2f} ms"
-                    f"  p99 {run.p99_ms:7.2f} ms  errors {run.errors}"
+                self.runs.append(
+                    self._timed(item, self.options.duration_s, round_no, self.options.rounds)
                 )
+            self.stack.raise_if_exited()
+
+    def logging_pairs(self, plan: list[Planned]) -> None:
+        """`logging_pairs` short runs of each scenario with logging on, off and sync, back to
+        back (in reverse order every other pair), for the logging overhead table.
+
+        The host's speed moves by tens of percent within seconds (bench/README.md, "host"); a
+        ratio from three 10 s rounds measures that as much as the logging. Many short pairs put
+        the host's phases on both sides.
+        """
+        count, seconds = self.options.logging_pairs, self.options.logging_pair_s
+        groups: dict[str, list[Planned]] = {}
+        for item in plan:
+            if item.target.name in LOGGING_TARGETS:
+                groups.setdefault(item.scenario.key, []).append(item)
+        groups = {k: v for k, v in groups.items() if {i.target.name for i in v} >= {"on", "off"}}
+        if not count or not groups:
+            return
+        self.say(f"logging pairs: {count} x {len(groups)} scenarios, {seconds} s per run")
+        for pair_no in range(1, count + 1):
+            for items in groups.values():
+                for item in items if pair_no % 2 else reversed(items):
+                    self.pairs.append(self._timed(item, seconds, pair_no, count, "pair"))
             self.stack.raise_if_exited()
 
     def one_connection(self, plan: list[Planned]) -> None:
@@ -160,6 +184,17 @@ class Session:
             round_no=-2,
         )
         self.say(f"soak: {run.rps:.0f} req/s, gateway RSS {_rss_summary(run)}")
+        return run
+
+    def _timed(
+        self, item: Planned, seconds: int, number: int, of: int, phase: str = "round"
+    ) -> RunResult:
+        run = self.run_planned(item, seconds, number)
+        self.say(
+            f"{phase} {number}/{of} {item.label:<36}"
+            f" {run.rps:9.1f} req/s  p50 {run.p50_ms:6.2f} ms"
+            f"  p99 {run.p99_ms:7.2f} ms  errors {run.errors}"
+        )
         return run
 
     def run_planned(
