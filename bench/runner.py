@@ -121,7 +121,7 @@ class Runner:
         `connections` overrides the run's concurrency (wrk needs a thread per connection at 1).
         """
         conns = connections or self.connections
-        script = self.lua_dir / f"{scenario}-{target.name}.lua"
+        script = self.lua_dir / script_name(scenario, target.name, paced=delay_ms is not None)
         script.parent.mkdir(parents=True, exist_ok=True)
         nonce = f"r{secrets.token_hex(6)}"
         script.write_text(
@@ -160,6 +160,13 @@ class Runner:
         run.other_cpu_pct = round(other_pct, 1)
         run.host_probe_ms = round((probe_before + probe_ms()) / 2, 3)
         return run
+
+
+def script_name(scenario: str, target: str, *, paced: bool) -> str:
+    """The file a run's wrk script is written to. A paced run's has a name of its own: its
+    requests pause between each other, and a run repeated by hand from the closed-loop script
+    must not find the pauses in it."""
+    return f"{scenario}-{target}{'-paced' if paced else ''}.lua"
 
 
 def _own_cpu_seconds() -> float:
