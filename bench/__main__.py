@@ -216,7 +216,9 @@ def _report(
         overhead = logging_overhead(rows, session.runs)
         paired = "the rounds (on, off and sync back to back, in reverse order every other round)"
     queue_depths = [
-        r.log_queue_max for r in session.runs if r.target == "on" and r.log_queue_max is not None
+        r.log_queue_max
+        for r in [*session.runs, *session.pairs]
+        if r.target == "on" and r.log_queue_max is not None
     ]
     queue_max = max(queue_depths) if queue_depths else None
     dropped = metrics.value(gateway, metrics.LOG_DROPPED)
