@@ -24,8 +24,9 @@ once when someone waits in `settled()` (LOG_DURABILITY=sync), so a burst shares 
 killed process loses only records not yet written (one interval at most); a power loss, those
 not yet fsync'd. A failed write (full disk, I/O error) drops that turn's records, counts them,
 and marks the spool degraded until a write succeeds again; nothing raises to the caller. After a
-full disk, a write must also find room for the turn that failed: a smaller turn that squeezes into
-what is left does not end the degraded state, or it would flap with every turn's size.
+full disk, a write must also find room for the turn that failed (up to ROOM_AFTER_FULL_MAX): a
+smaller turn that squeezes into what is left does not end the degraded state, or it would flap
+with every turn's size.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ _READ_CHUNK = 4 * 1024 * 1024
 _MIN_READ = 64 * 1024
 # Written records kept in memory for the sender; beyond this it reads them back from disk.
 MEMORY_BYTES = 16 * 1024 * 1024
+# After a full disk, the room a write must find before the spool stops reporting itself
+# degraded: the refused turn's size, but never more than this (a turn can be megabytes).
+ROOM_AFTER_FULL_MAX = 1024 * 1024
 
 
 # Processes sharing one LOG_SPOOL_DIR (workers, replicas on one volume) each lock a slot.
@@ -364,7 +368,7 @@ class DiskSpool:
             except OSError as exc:
                 self._disk_bytes -= len(data)  # the partial write is cut off again
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    self._needs_room = len(data)
+                    self._needs_room = min(len(data), ROOM_AFTER_FULL_MAX)
                 self._write_failed(exc, count)
             else:
                 try:
@@ -460,11 +464,14 @@ class DiskSpool:
         return True
 
     def _free_bytes(self) -> int:
+        """Free bytes on the active segment's filesystem for this process: root may also
+        write into the blocks reserved for it (ext4's 5 %), so for root those count too."""
         try:
             stat = os.fstatvfs(self._fd)
         except OSError:
             return 0
-        return stat.f_bavail * stat.f_frsize
+        blocks = stat.f_bfree if os.geteuid() == 0 else stat.f_bavail
+        return blocks * stat.f_frsize
 
     def _degrade(self, reason: str) -> None:
         if not self._degraded:

@@ -251,6 +251,16 @@ async def test_a_full_disk_stays_degraded_until_the_refused_turn_would_fit(
     assert roomy.degraded == ""
 
 
+async def test_the_free_space_a_full_disk_waits_for_is_read_from_the_real_filesystem(
+    opened: DiskSpool,
+) -> None:
+    # given a spool that has written a segment on a disk with room
+    await fill(opened, 3)
+
+    # then the room it would wait for after a full disk is read from that disk, not zero
+    assert opened._free_bytes() > 0
+
+
 async def test_a_burst_waiting_for_disk_shares_one_fsync(tmp_path: Path) -> None:
     # given a spool whose timer alone would fsync only once a minute
     s = spool(tmp_path, sync_interval_s=60)
