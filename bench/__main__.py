@@ -27,7 +27,7 @@ from bench.scenarios import SCENARIOS, Scenario, select
 from bench.seed import seed
 from bench.session import LOGGING_TARGETS, PacedResult, Planned, Session
 from bench.stack import WORKERS_TARGET, BenchStack
-from bench.summary import build_rows, evaluate, logging_overhead
+from bench.summary import build_rows, evaluate, logging_table
 from bench.wrk import ensure_wrk
 
 
@@ -84,14 +84,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+# Per timed run besides its duration: the settle pause, the host probes, the metric scrapes.
+_RUN_OVERHEAD_S = 0.7
+
+
 def _estimate(options: BenchOptions, plan: list[Planned]) -> str:
-    seconds = len(plan) * (options.warmup_s + options.duration_s * options.rounds)
+    per_round = options.duration_s + _RUN_OVERHEAD_S
+    seconds = len(plan) * (options.warmup_s + per_round * options.rounds)
     seconds += options.duration_s + 3 if options.paced_run else 0
     seconds += options.duration_s * 2  # gql_orders and its list baseline at concurrency 1
     seconds += options.soak_s + options.profile_s
     logging = [p for p in plan if p.target.name in LOGGING_TARGETS and p.scenario.logging_off]
     if options.logging_off_run:
-        seconds += len(logging) * options.logging_pairs * options.logging_pair_s
+        seconds += len(logging) * options.logging_pairs * (options.logging_pair_s + _RUN_OVERHEAD_S)
     return f"{len(plan)} timed runs x {options.rounds} rounds: about {seconds / 60:.1f} min of load"
 
 
@@ -205,16 +210,13 @@ def _report(
 ) -> dict[str, Any]:
     titles = {s.key: s.title for s in SCENARIOS}
     rows = build_rows(session.runs, session.checks, titles)
-    if session.pairs:
-        pair_rows = build_rows(session.pairs, session.checks, titles)
-        overhead = logging_overhead(pair_rows, session.pairs)
-        paired = (
-            f"{options.logging_pairs} pairs of {options.logging_pair_s} s after the rounds"
-            " (on, off and sync back to back, in reverse order every other pair)"
-        )
-    else:
-        overhead = logging_overhead(rows, session.runs)
-        paired = "the rounds (on, off and sync back to back, in reverse order every other round)"
+    overhead, from_pairs = logging_table(session.runs, session.pairs, session.checks, titles)
+    paired = (
+        f"{options.logging_pairs} pairs of {options.logging_pair_s} s after the rounds"
+        " (on, off and sync back to back, in reverse order every other pair)"
+        if from_pairs
+        else "the rounds (on, off and sync back to back, in reverse order every other round)"
+    )
     queue_depths = [
         r.log_queue_max
         for r in [*session.runs, *session.pairs]
@@ -255,7 +257,7 @@ def _report(
         f" stock + ordered {start.total} -> {end.total}"
         f" ({'no oversell' if end.total == start.total else 'MISMATCH'})"
     )
-    counts = {
+    pipeline = {
         name: _count(metrics.value(gateway, metric))
         for name, metric in (
             ("sent", metrics.LOG_SENT),
@@ -266,7 +268,7 @@ def _report(
     }
     print(
         "log pipeline (gateway): "
-        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + ", ".join(f"{k} {v}" for k, v in pipeline.items())
         + f", max queue depth {_count(queue_max)};"
         f" Kafka acknowledged {_count(metrics.value(kafka, metrics.KAFKA_RECORDS))} records"
         " (gateway and db_service)"

@@ -122,7 +122,11 @@ def measure(calls: int) -> list[Floor]:
         return asyncio.run(_measure(port, server.pid, calls))
     finally:
         server.terminate()
-        server.wait(timeout=_READY_TIMEOUT_S)
+        try:
+            server.wait(timeout=_READY_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

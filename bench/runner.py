@@ -103,6 +103,10 @@ class Runner:
     connections: int
     threads: int
 
+    def script_path(self, scenario: str, target: str, *, paced: bool) -> Path:
+        """Where a run's wrk script is written (see script_name)."""
+        return self.lua_dir / script_name(scenario, target, paced=paced)
+
     def run(
         self,
         *,
@@ -121,7 +125,7 @@ class Runner:
         `connections` overrides the run's concurrency (wrk needs a thread per connection at 1).
         """
         conns = connections or self.connections
-        script = self.lua_dir / script_name(scenario, target.name, paced=delay_ms is not None)
+        script = self.script_path(scenario, target.name, paced=delay_ms is not None)
         script.parent.mkdir(parents=True, exist_ok=True)
         nonce = f"r{secrets.token_hex(6)}"
         script.write_text(

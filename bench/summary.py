@@ -160,6 +160,18 @@ def logging_overhead(rows: list[Row], runs: list[RunResult]) -> list[dict[str, A
     return out
 
 
+def logging_table(
+    runs: list[RunResult],
+    pairs: list[RunResult],
+    checks: dict[str, dict[str, CheckResult]],
+    titles: dict[str, str],
+) -> tuple[list[dict[str, Any]], bool]:
+    """The logging overhead from the logging pairs' runs when there are any (bench.session),
+    else from the rounds'; and whether it came from the pairs."""
+    source = pairs or runs
+    return logging_overhead(build_rows(source, checks, titles), source), bool(pairs)
+
+
 def _round_pairs(
     runs: list[RunResult], scenario: str, target: str, value: Callable[[RunResult], float]
 ) -> list[tuple[float, float]]:

@@ -13,7 +13,7 @@ from bench.runner import Runner, RunResult
 from bench.scenarios import BenchData, Scenario
 from bench.session import Planned, Session
 from bench.stack import BenchStack, Target
-from bench.summary import build_rows, logging_overhead
+from bench.summary import build_rows, logging_overhead, logging_table
 from tests.unit.test_bench_summary import run as result
 
 
@@ -119,3 +119,17 @@ def test_a_full_run_times_ten_pairs_and_a_quick_one_none() -> None:
 
     assert (full.options.logging_pairs, full.options.logging_pair_s) == (10, 2)
     assert quick.options.logging_pairs == 0
+
+
+def test_the_logging_table_comes_from_the_pairs_when_there_are_any() -> None:
+    # given rounds in which logging cost 50 % and pairs in which it cost 10 %
+    rounds = [result("on", 1, 500.0), result("off", 1, 1000.0)]
+    pairs = [result("on", 1, 900.0), result("off", 1, 1000.0)]
+
+    # when the report builds the logging table with and without pairs
+    (from_pairs,), used_pairs = logging_table(rounds, pairs, {}, {})
+    (from_rounds,), used_rounds = logging_table(rounds, [], {}, {})
+
+    # then the pairs decide it when they ran, and the rounds otherwise
+    assert (round(from_pairs["overhead_pct"], 1), used_pairs) == (10.0, True)
+    assert (round(from_rounds["overhead_pct"], 1), used_rounds) == (50.0, False)

@@ -5,18 +5,24 @@ measured a third of the rate."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.lua import wrk_script
 from bench.probes import HttpRequest
-from bench.runner import script_name
+from bench.runner import Runner
 
 REQUESTS = [HttpRequest("GET", "/api/v1/products/1")]
 
 
-def test_the_paced_script_has_a_file_of_its_own() -> None:
-    closed = script_name("gql_product_var", "on", paced=False)
-    paced = script_name("gql_product_var", "on", paced=True)
+def test_the_paced_script_has_a_file_of_its_own(tmp_path: Path) -> None:
+    runner = Runner("wrk", tmp_path, connections=32, threads=2)
 
-    assert closed == "gql_product_var-on.lua"
+    closed = runner.script_path("gql_product_var", "on", paced=False)
+    paced = runner.script_path("gql_product_var", "on", paced=True)
+
+    # the closed-loop script is where bench/README.md sends users; the paced one is elsewhere
+    assert closed == tmp_path / "gql_product_var-on.lua"
+    assert paced.parent == tmp_path
     assert paced != closed
 
 
