@@ -105,7 +105,7 @@ class GraphQLPosts:
 def create_app(settings: Settings) -> Starlette:
     """Build the ASGI app; resources open in the lifespan, so building it is cheap and pure."""
     runtime = Runtime(settings)
-    heap = HeapFreezer()
+    heap = HeapFreezer(young_threshold=settings.gc_young_threshold)
     limits = GraphQLLimits(
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,

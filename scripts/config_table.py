@@ -111,6 +111,8 @@ DESCRIPTIONS: dict[str, str] = {
     "DB_METRICS_PORT": "Prometheus port of db_service: RPCs per method and outcome, pool usage "
     "(0: off)",
     "LOGGING_METRICS_PORT": "Prometheus port of logging_service (0: off)",
+    "GC_YOUNG_THRESHOLD": "net allocations that start a young garbage collection in the "
+    "gateway (CPython's default is 700: a collection every few requests under load)",
     "GATEWAY_WORKERS": "gateway worker processes on `GATEWAY_PORT` (`auto`: one per core); "
     'more than 1 makes this process their supervisor (README "Scaling out")',
     "DB_SERVICE_WORKERS": "db_service worker processes on `DB_SERVICE_LISTEN` (`auto`: one per "

@@ -61,3 +61,19 @@ async def test_the_periodic_check_stops_with_the_app() -> None:
     await freezer.stop()
     assert task.cancelled()
     await freezer.stop()  # twice is fine
+
+
+async def test_the_young_threshold_is_raised_while_it_runs_and_restored_after() -> None:
+    before = gc.get_threshold()
+    freezer = HeapFreezer(interval_s=60, young_threshold=before[0] + 1234)
+    await freezer.start()
+    try:
+        assert gc.get_threshold() == (before[0] + 1234, *before[1:])
+    finally:
+        await freezer.stop()
+    assert gc.get_threshold() == before
+
+
+def test_a_young_threshold_that_would_switch_the_collector_off_is_refused() -> None:
+    with pytest.raises(ValueError, match="young_threshold"):
+        HeapFreezer(young_threshold=0)
