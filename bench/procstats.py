@@ -47,6 +47,16 @@ def read_stat(pid: int) -> ProcStat | None:
     )
 
 
+def main_thread_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of the main thread of `pid` alone; None when it is gone."""
+    try:
+        text = (_PROC / str(pid) / "task" / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+
+
 def _all_stats() -> dict[int, ProcStat]:
     stats = {}
     for entry in _PROC.iterdir():

@@ -80,6 +80,7 @@ class BenchStack:
     _services: dict[str, ManagedProcess] = field(default_factory=dict)
     _urls: dict[str, str] = field(default_factory=dict)
     _gateway_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    _variants: set[str] = field(default_factory=set)
     _logs: list[TextIO] = field(default_factory=list)
 
     def start_infra(self) -> str:
@@ -171,8 +172,10 @@ class BenchStack:
         if name == "baseline":
             pids = {"gateway": self._services["baseline"].pid, **common}
             return Target("baseline", self._urls["baseline"], pids, gateway_metrics=False)
-        suffix = "" if name in ("on", WORKERS_TARGET) else f"_{name}"
+        suffix = "" if name in ("on", WORKERS_TARGET) or name in self._variants else f"_{name}"
         gateway = "gateway_workers" if name == WORKERS_TARGET else f"gateway{suffix}"
+        if name in self._variants:
+            gateway = f"gateway_{name}"
         pids = {
             # The supervisor: its CPU time includes its workers' (bench.procstats reads the tree).
             "gateway": self._services[gateway].pid,
@@ -206,6 +209,16 @@ class BenchStack:
         for log in self._logs:
             log.close()
         self._logs.clear()
+
+    def add_variant(self, name: str, overrides: Mapping[str, str]) -> None:
+        """Start a gateway like the logging-on one but for `overrides` in its environment, in
+        front of the same db_service (bench.sidebyside); call before wait_ready."""
+        if name in self._urls or not name.isidentifier():
+            raise BenchError(f"cannot add a gateway named {name!r}")
+        env = dict(self._gateway_env["on"])
+        env["LOG_SPOOL_DIR"] = f"{env['LOG_SPOOL_DIR']}-{name}"
+        self._variants.add(name)
+        self._start_gateway(f"gateway_{name}", name, {**env, **overrides})
 
     def _start_pair(
         self, name: str, log_addr: str, *, shipping: bool, extra_db_env: Mapping[str, str]
