@@ -248,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         say(f"failed: {exc}")
         return 1
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
     print(
         f"\n{args.scenario}: {args.pairs} pairs of {args.duration} s,"
         f" wrk -c {args.connections} -t 1 on each gateway at the same time"
