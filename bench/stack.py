@@ -165,17 +165,18 @@ class BenchStack:
 
     def target(self, name: str) -> Target:
         """The logging-on stack ("on"), the logging-off one ("off"), the one in
-        LOG_DURABILITY=sync ("sync"), or the baseline."""
+        LOG_DURABILITY=sync ("sync"), a variant (add_variant), or the baseline."""
         assert self._pg is not None
         assert self._broker is not None
         common = {"postgres": self._pg.pid, "broker": self._broker.pid}
         if name == "baseline":
             pids = {"gateway": self._services["baseline"].pid, **common}
             return Target("baseline", self._urls["baseline"], pids, gateway_metrics=False)
-        suffix = "" if name in ("on", WORKERS_TARGET) or name in self._variants else f"_{name}"
-        gateway = "gateway_workers" if name == WORKERS_TARGET else f"gateway{suffix}"
-        if name in self._variants:
-            gateway = f"gateway_{name}"
+        if name in self._variants:  # a gateway in front of the logging-on db_service
+            gateway, suffix = f"gateway_{name}", ""
+        else:
+            suffix = "" if name in ("on", WORKERS_TARGET) else f"_{name}"
+            gateway = "gateway_workers" if name == WORKERS_TARGET else f"gateway{suffix}"
         pids = {
             # The supervisor: its CPU time includes its workers' (bench.procstats reads the tree).
             "gateway": self._services[gateway].pid,

@@ -20,8 +20,8 @@ The young generation's threshold is raised too (`GC_YOUNG_THRESHOLD`, 5,000 inst
 CPython's 700) while the freezer runs. The objects of the requests in flight are allocated and
 freed by the hundred, so their net count crosses 700 again and again: under product(id) load
 the gateway ran ~2,400 young collections where 5,000 needed 25 (each walking the requests in
-flight, ~0.2 ms), and spent 5 % less CPU per request (bench/README.md, seventh session). Only
-the rare reference cycle waits longer to be freed.
+flight, ~0.2 ms), and 5,000 spent 2-5 % less CPU per request (bench/README.md, seventh
+session). Only the rare reference cycle waits longer to be freed.
 """
 
 from __future__ import annotations
