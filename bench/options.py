@@ -61,7 +61,8 @@ FULL_SEED = SeedPlan(users=10_000, orders=100_000, products=1_000)
 QUICK_SEED = SeedPlan(users=200, orders=2_000, products=50)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
@@ -84,14 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--duration",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="S",
         help="seconds per scenario per round (default 10; 2 with --quick)",
     )
     parser.add_argument(
         "--rounds",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="interleaved rounds; the table shows medians (default 3; 1 with --quick)",
@@ -121,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--logging-pair-duration",
-        type=_positive_int,
+        type=positive_int,
         default=2,
         metavar="S",
         help="seconds per run of a logging pair (2)",
@@ -153,14 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="N > 1: also time product(id), orders(first: 50) and placeOrder on a gateway of N"
         " worker processes (GATEWAY_WORKERS=N) over the same db_service, and its worker spread",
     )
-    parser.add_argument("--connections", type=_positive_int, default=32, help="wrk -c (32)")
-    parser.add_argument("--threads", type=_positive_int, default=2, help="wrk -t (2)")
+    parser.add_argument("--connections", type=positive_int, default=32, help="wrk -c (32)")
+    parser.add_argument("--threads", type=positive_int, default=2, help="wrk -t (2)")
     parser.add_argument(
         "--data-dir",
         type=Path,

@@ -31,8 +31,19 @@ class ProcStat:
 
 def read_stat(pid: int) -> ProcStat | None:
     """/proc/<pid>/stat, parsed; None when the process is gone."""
+    return _read_stat(pid, _PROC / str(pid) / "stat")
+
+
+def main_thread_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of the main thread of `pid` alone; None when it is gone."""
+    stat = _read_stat(pid, _PROC / str(pid) / "task" / str(pid) / "stat")
+    return None if stat is None else stat.cpu_s
+
+
+def _read_stat(pid: int, path: Path) -> ProcStat | None:
+    """A process's or a thread's stat file (the same fields), parsed; None when it is gone."""
     try:
-        text = (_PROC / str(pid) / "stat").read_text()
+        text = path.read_text()
     except OSError:
         return None
     # The command name is in parentheses and may itself contain spaces and parentheses.
@@ -45,16 +56,6 @@ def read_stat(pid: int) -> ProcStat | None:
         reaped_children_cpu_s=(int(fields[13]) + int(fields[14])) / _TICKS_PER_S,
         rss_bytes=int(fields[21]) * _PAGE_BYTES,
     )
-
-
-def main_thread_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of the main thread of `pid` alone; None when it is gone."""
-    try:
-        text = (_PROC / str(pid) / "task" / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
 
 
 def _all_stats() -> dict[int, ProcStat]:

@@ -33,7 +33,7 @@ import httpx
 from bench.checks import check_scenario
 from bench.data import load_data, set_stock_high
 from bench.lua import wrk_script
-from bench.options import BenchError, parse_options
+from bench.options import BenchError, parse_options, positive_int
 from bench.procstats import cpu_snapshot, main_thread_cpu_s
 from bench.scenarios import SCENARIOS, Scenario
 from bench.seed import seed
@@ -84,10 +84,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("variants", nargs="+", type=_variant, metavar="NAME=VAR=value[,…]")
     parser.add_argument("--scenario", default="gql_product_var", choices=gateway_keys)
-    parser.add_argument("--pairs", type=_positive, default=5, help="pairs per variant (5)")
-    parser.add_argument("--duration", type=_positive, default=4, help="seconds per pair (4)")
+    parser.add_argument("--pairs", type=positive_int, default=5, help="pairs per variant (5)")
+    parser.add_argument("--duration", type=positive_int, default=4, help="seconds per pair (4)")
     parser.add_argument(
-        "--connections", type=_positive, default=16, help="wrk -c on each gateway (16)"
+        "--connections", type=positive_int, default=16, help="wrk -c on each gateway (16)"
     )
     args = parser.parse_args(argv)
     names = [v.name for v in args.variants]
@@ -101,13 +101,6 @@ def _variant(text: str) -> Variant:
         return parse_variant(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def summary(samples: Sequence[Sample], variant: str) -> str:
