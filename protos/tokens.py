@@ -3,6 +3,14 @@ verification by every other RPC and early by the gateway.
 
 HS256 only: decoding pins the algorithm and requires `exp`, `iat` and `sub`, so `alg: none`,
 other algorithms, tampered and expired tokens are all refused the same way.
+
+A codec remembers the tokens it verified (up to VERIFIED_MAX, oldest forgotten first): the same
+token string again is answered from memory, its expiry checked against the clock as PyJWT checks
+it (expired once `exp <= now`). A client sends its token with every request, and the full check
+(base64, JSON, HMAC and PyJWT's claim checks) costs 37-57 µs here, twice per request (gateway
+and db_service); a remembered token costs 0.4 µs. Only the signature and the claims are
+remembered: whether the token is still current (revoked by a password change, an account
+deactivated) is db_service's check against the database, made on every call as before.
 """
 
 from __future__ import annotations
@@ -10,13 +18,18 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 
 ALGORITHM = "HS256"
 MAX_TOKEN_LENGTH = 4096
+# Verified tokens a codec remembers: one per active session of a process. At most ~4.5 MB
+# (tokens of the longest length), ~3 MB with the tokens Login issues (~300 bytes).
+VERIFIED_MAX = 10_000
 # A compact JWS: three base64url segments. Checked before decoding, so a verified token is
 # plain ASCII with no whitespace (the gateway forwards it as gRPC metadata).
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -41,9 +54,20 @@ class Claims:
 class TokenCodec:
     """Issues and verifies tokens with one secret."""
 
-    secret: str
+    secret: str = field(repr=False)
     issuer: str
     ttl_s: int
+    verified_max: int = VERIFIED_MAX
+    # Seconds since the epoch; expiry is checked against it (and against PyJWT's own clock).
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+    # token -> (its claims, int(exp)): tokens this codec verified, oldest first.
+    _verified: OrderedDict[str, tuple[Claims, int]] = field(
+        default_factory=OrderedDict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.verified_max < 1:
+            raise ValueError("verified_max must be at least 1")
 
     def issue(self, *, sid: str, role: str, version: int) -> str:
         now = int(time.time())
@@ -61,6 +85,20 @@ class TokenCodec:
     def verify(self, token: str) -> Claims:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("missing or oversized token")
+        known = self._verified.get(token)
+        if known is not None:
+            claims, expires = known
+            if expires > self.clock():
+                return claims
+            del self._verified[token]  # expired: the full check below refuses it
+        claims, expires = self._decode(token)
+        if len(self._verified) >= self.verified_max:
+            self._verified.popitem(last=False)
+        self._verified[token] = (claims, expires)
+        return claims
+
+    def _decode(self, token: str) -> tuple[Claims, int]:
+        """The full check, without memory: the claims and `exp` as PyJWT compares it."""
         if not _COMPACT_JWS.fullmatch(token):
             raise InvalidToken("not a compact JWS")
         try:
@@ -76,7 +114,10 @@ class TokenCodec:
         sub, role, ver = payload.get("sub"), payload.get("role"), payload.get("ver")
         if not isinstance(sub, str) or not isinstance(role, str) or type(ver) is not int:
             raise InvalidToken("malformed claims")
-        return Claims(sid=sub, role=role, version=ver, expires_at=float(payload["exp"]))
+        expires = int(payload["exp"])  # as PyJWT reads it
+        if expires <= self.clock():
+            raise InvalidToken("Signature has expired")
+        return Claims(sid=sub, role=role, version=ver, expires_at=float(payload["exp"])), expires
 
 
 def bearer_token(header_value: str | None) -> str | None:

@@ -1,0 +1,168 @@
+"""TokenCodec remembers the tokens it verified: the same answers as the full check, faster."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protos.tokens import Claims, InvalidToken, TokenCodec
+
+SECRET = "unit-test-secret-0123456789-0123456789-0123"
+ISSUER = "merch-store"
+
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+
+
+class Clock:
+    """A clock ahead of the real one by `offset` seconds (PyJWT reads the real one)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _outcome(verify: Any, token: str) -> Claims | str:
+    try:
+        result: Claims = verify(token)
+    except InvalidToken:
+        return "refused"
+    return result
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens PyJWT decodes from now on, in order."""
+    seen: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    return seen
+
+
+def test_a_token_verified_once_is_not_decoded_again(decodes: list[str]) -> None:
+    codec = TokenCodec(SECRET, ISSUER, ttl_s=600)
+    token = codec.issue(sid="12113053", role="customer", version=3)
+
+    first = codec.verify(token)
+    again = [codec.verify(token) for _ in range(5)]
+
+    assert decodes == [token]
+    assert first == Claims(sid="12113053", role="customer", version=3, expires_at=first.expires_at)
+    assert all(claims == first for claims in again)
+
+
+def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    clock = Clock()
+    codec = TokenCodec(SECRET, ISSUER, ttl_s=60, clock=clock)
+    token = codec.issue(sid="12113053", role="customer", version=1)
+    assert codec.verify(token).sid == "12113053"
+
+    clock.offset = 59.0
+    assert codec.verify(token).sid == "12113053"
+    clock.offset = 60.0  # exp == now: expired, as PyJWT says
+
+    with pytest.raises(InvalidToken):
+        codec.verify(token)
+    with pytest.raises(InvalidToken):
+        codec.verify(token)  # and it is not remembered again
+
+
+def test_a_token_that_fails_is_never_remembered() -> None:
+    codec = TokenCodec(SECRET, ISSUER, ttl_s=600)
+    token = codec.issue(sid="12113053", role="customer", version=1)
+    header, _, signature = token.split(".")
+    forged = f"{header}.{_b64({'sub': '12113053', 'role': 'admin', 'ver': 1})}.{signature}"
+
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            codec.verify(forged)
+
+    assert codec.verify(token).role == "customer"
+
+
+def test_memory_is_bounded_and_forgets_the_oldest_first(decodes: list[str]) -> None:
+    codec = TokenCodec(SECRET, ISSUER, ttl_s=600, verified_max=3)
+    issued = [codec.issue(sid=f"{i:08d}", role="customer", version=1) for i in range(5)]
+    for token in issued:
+        codec.verify(token)
+    decodes.clear()
+
+    for token in issued[2:]:  # the newest three are remembered
+        codec.verify(token)
+    assert decodes == []
+    codec.verify(issued[0])  # the oldest was forgotten
+    assert decodes == [issued[0]]
+
+
+def test_a_codec_must_remember_at_least_one_token() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        TokenCodec(SECRET, ISSUER, ttl_s=600, verified_max=0)
+
+
+def test_the_secret_is_not_in_the_codec_repr() -> None:
+    assert SECRET not in repr(TokenCodec(SECRET, ISSUER, ttl_s=600))
+
+
+_NOW = int(time.time())
+_claim_sets = st.fixed_dictionaries(
+    {},
+    optional={
+        "sub": st.one_of(st.sampled_from(["12113053", "NOSUCHUSER", ""]), st.integers(0, 9)),
+        "role": st.one_of(st.sampled_from(["customer", "admin"]), st.integers(0, 1)),
+        "ver": st.one_of(st.integers(0, 3), st.just("1"), st.just(1.0)),
+        "iat": st.integers(_NOW - 600, _NOW + 600),
+        "exp": st.one_of(st.integers(_NOW - 600, _NOW + 600), st.just(_NOW + 30.5)),
+        "iss": st.sampled_from([ISSUER, "someone-else"]),
+    },
+)
+
+
+@st.composite
+def _tokens(draw: st.DrawFn) -> str:
+    claims = draw(_claim_sets)
+    how = draw(st.sampled_from(["HS256", "HS512", "other secret", "none", "tampered"]))
+    if how == "none":
+        return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+    secret = "another-secret-0123456789-0123456789-012" if how == "other secret" else SECRET
+    token = jwt.encode(claims, secret, algorithm="HS512" if how == "HS512" else "HS256")
+    if how == "tampered":
+        header, _, signature = token.split(".")
+        token = f"{header}.{_b64({**claims, 'role': 'admin'})}.{signature}"
+    return token
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    token=_tokens(),
+    later=st.sampled_from([0.0, 1.0, 29.0, 31.0, 299.0, 601.0, 1201.0]),
+)
+def test_remembered_answers_match_the_full_check(token: str, later: float) -> None:
+    """Differential: a codec that remembers answers what a fresh, full check answers, now and
+    after the clock moves on."""
+    clock = Clock()
+    codec = TokenCodec(SECRET, ISSUER, ttl_s=600, clock=clock)
+
+    def reference(candidate: str) -> Claims:  # a codec that has seen nothing yet
+        return TokenCodec(SECRET, ISSUER, ttl_s=600, clock=clock).verify(candidate)
+
+    assert _outcome(codec.verify, token) == _outcome(reference, token)
+    assert _outcome(codec.verify, token) == _outcome(reference, token)
+    clock.offset = later
+    assert _outcome(codec.verify, token) == _outcome(reference, token)
