@@ -90,7 +90,7 @@ class TokenCodec:
             claims, expires = known
             if expires > self.clock():
                 return claims
-            del self._verified[token]  # expired: the full check below refuses it
+            self._verified.pop(token, None)  # expired: the full check below refuses it
         claims, expires = self._decode(token)
         if len(self._verified) >= self.verified_max:
             self._verified.popitem(last=False)
