@@ -68,20 +68,22 @@ def test_a_token_verified_once_is_not_decoded_again(decodes: list[str]) -> None:
     assert all(claims == first for claims in again)
 
 
-def test_a_remembered_token_is_refused_once_it_expires() -> None:
+def test_a_remembered_token_is_refused_once_it_expires(decodes: list[str]) -> None:
     clock = Clock()
     codec = TokenCodec(SECRET, ISSUER, ttl_s=60, clock=clock)
     token = codec.issue(sid="12113053", role="customer", version=1)
     assert codec.verify(token).sid == "12113053"
 
-    clock.offset = 59.0
+    clock.offset = 30.0
     assert codec.verify(token).sid == "12113053"
-    clock.offset = 60.0  # exp == now: expired, as PyJWT says
+    assert decodes == [token]  # the second answer came from memory
+    clock.offset = 60.0  # now >= exp: expired, as PyJWT says
 
     with pytest.raises(InvalidToken):
         codec.verify(token)
     with pytest.raises(InvalidToken):
-        codec.verify(token)  # and it is not remembered again
+        codec.verify(token)
+    assert decodes == [token] * 3  # both refusals were full checks: nothing expired is kept
 
 
 def test_a_token_that_fails_is_never_remembered() -> None:
