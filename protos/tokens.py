@@ -1,7 +1,7 @@
 """JSON Web Tokens, part of the wire contract: the claims db_service's Login issues, and their
 verification by every other RPC and early by the gateway.
 
-HS256 only: decoding pins the algorithm and requires `exp`, `iat` and `sub`, so `alg: none`,
+HS256 only: decoding pins the algorithm and requires `exp`, `iat`, `sub` and `iss`, so `alg: none`,
 other algorithms, tampered and expired tokens are all refused the same way.
 
 A codec remembers the tokens it verified (up to VERIFIED_MAX, oldest forgotten first): the same
@@ -59,7 +59,8 @@ class TokenCodec:
     issuer: str
     ttl_s: int
     verified_max: int = VERIFIED_MAX
-    # Seconds since the epoch; expiry is checked against it (and against PyJWT's own clock).
+    # Wall-clock seconds since the epoch (time.time, or a test's clock ahead of it): a remembered
+    # token is checked against this clock alone; the full check also against PyJWT's.
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
     # token -> (its claims, int(exp)): tokens this codec verified, oldest first.
     _verified: OrderedDict[str, tuple[Claims, int]] = field(
@@ -115,10 +116,10 @@ class TokenCodec:
         sub, role, ver = payload.get("sub"), payload.get("role"), payload.get("ver")
         if not isinstance(sub, str) or not isinstance(role, str) or type(ver) is not int:
             raise InvalidToken("malformed claims")
-        expires = int(payload["exp"])  # as PyJWT reads it
+        expires = int(payload["exp"])  # as PyJWT reads it: a token ends at the whole second
         if expires <= self.clock():
             raise InvalidToken("Signature has expired")
-        return Claims(sid=sub, role=role, version=ver, expires_at=float(payload["exp"])), expires
+        return Claims(sid=sub, role=role, version=ver, expires_at=float(expires)), expires
 
 
 def bearer_token(header_value: str | None) -> str | None:
