@@ -1,10 +1,17 @@
 """Per-RPC bookkeeping: request id, caller and outcome, recorded once per DBService call and
-request id (a coalesced call made for several requests carries each one's id)."""
+request id (a coalesced call made for several requests carries each one's id).
+
+In the default mode (LOG_DURABILITY=batch) a call's records are built once its answer is on its
+way: the gateway's coalesced product reads carry up to 64 request ids, and building that many
+records before answering held every one of those requests back. In sync mode they are built,
+and on disk, before the answer leaves.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -44,7 +51,8 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
     """Records every DBService RPC (not health or reflection) with the caller's request id.
 
     `durable`, when given (LOG_DURABILITY=sync), is awaited before the answer leaves: the
-    call's record is on disk first.
+    call's record is on disk first. Without it, the record is made in the event loop's next
+    turn, after gRPC has serialized the answer and started sending it.
     """
 
     def __init__(
@@ -99,7 +107,8 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
             elapsed = time.perf_counter() - started
             RPCS.labels(method_name, call.outcome).inc()
             RPC_SECONDS.labels(method_name).observe(elapsed)
-            recorder.record_each(
+            record = functools.partial(
+                recorder.record_each,
                 request_ids,
                 kind="rpc",
                 operation=operation,
@@ -107,6 +116,10 @@ class CallRecordInterceptor(grpc.aio.ServerInterceptor):
                 outcome=call.outcome,
                 duration_ms=elapsed * 1000,
             )
+            if durable is None:
+                asyncio.get_running_loop().call_soon(record)
+            else:
+                record()
 
         return grpc.unary_unary_rpc_method_handler(
             recorded,
