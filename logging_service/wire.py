@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import grpc
 
+from logging_service.encoding import varint
 from protos import logging_service_pb2 as pb
 
 # gRPC refuses a message over 4 MiB by default; a LogBatch message stays at about a quarter of
@@ -30,18 +31,9 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 # The tag and length of a record, looked up for the usual sizes (a few hundred bytes) instead
 # of encoded once per record shipped.
-_FRAMING = [_RECORD_TAG + _varint(size) for size in range(2048)]
+_FRAMING = [_RECORD_TAG + varint(size) for size in range(2048)]
 
 
 def batch_messages(records: list[bytes], max_bytes: int = MESSAGE_MAX_BYTES) -> list[bytes]:
@@ -53,7 +45,7 @@ def batch_messages(records: list[bytes], max_bytes: int = MESSAGE_MAX_BYTES) -> 
     framing, known = _FRAMING, len(_FRAMING)
     for record in records:
         length = len(record)
-        framed = framing[length] if length < known else _RECORD_TAG + _varint(length)
+        framed = framing[length] if length < known else _RECORD_TAG + varint(length)
         total = len(framed) + length
         if parts and size + total > max_bytes:
             messages.append(b"".join(parts))
