@@ -8,9 +8,11 @@
 
 The bytes are exactly `pb.LogRecord(...).SerializeToString()` of the same fields (protobuf writes
 fields in number order and leaves out zero values; so does this), which
-tests/unit/test_record_encoding.py checks over generated records. Fields 3 to 7 (service, kind,
-operation, user, outcome) repeat from record to record, so they are serialized by protobuf once
-per combination and remembered (at most `cache_max` combinations; all are forgotten when full).
+tests/unit/test_record_encoding.py checks over generated records. Fields 3 to 5 (service, kind,
+operation) repeat from record to record, so they are serialized by protobuf once per (kind,
+operation) and remembered: operations are the code's resolvers, routes and RPCs, a few dozen
+(at most `cache_max` are kept; all are forgotten when full). User and outcome are encoded per
+record: keyed by user, the memory would thrash with more than a handful of active users.
 The strings are clipped to records.FIELD_LIMITS and the message redacted, as before. A string
 protobuf refuses (a lone surrogate) raises, as protobuf does.
 """
@@ -25,6 +27,8 @@ from protos import logging_service_pb2 as pb
 # Tags (field number << 3 | wire type): 1 = fixed64, 2 = length-delimited.
 _EVENT_ID = b"\x0a"  # field 1, string
 _TS = b"\x11"  # field 2, double
+_USER = b"\x32"  # field 6, string
+_OUTCOME = b"\x3a"  # field 7, string
 _DURATION_MS = b"\x41"  # field 8, double
 _REQUEST_ID = b"\x4a"  # field 9, string
 _MESSAGE = b"\x52"  # field 10, string
@@ -69,26 +73,34 @@ class RecordEncoder:
     def __init__(self, service: str, *, cache_max: int = CACHE_MAX) -> None:
         self._service = clip(service, "service")
         self._cache_max = cache_max
-        self._fields: dict[tuple[str, str, str, str], bytes] = {}
+        self._fields: dict[tuple[str, str], bytes] = {}
 
     def middle(
         self, kind: str, operation: str, user: str, outcome: str, ts: float, duration_ms: float
     ) -> bytes:
         """Fields 2 to 8: ts, service, kind, operation, user, outcome, duration_ms."""
-        key = (kind, operation, user, outcome)
+        key = (kind, operation)
         fields = self._fields.get(key)
         if fields is None:
             fields = pb.LogRecord(
                 service=self._service,
                 kind=clip(kind, "kind"),
                 operation=clip(operation, "operation"),
-                user=clip(user, "user"),
-                outcome=clip(outcome, "outcome"),
             ).SerializeToString()
             if len(self._fields) >= self._cache_max:
                 self._fields.clear()
             self._fields[key] = fields
-        return _double(_TS, ts) + fields + _double(_DURATION_MS, duration_ms)
+        user_bytes = clip(user, "user").encode()
+        outcome_bytes = clip(outcome, "outcome").encode()
+        return b"".join(
+            (
+                _double(_TS, ts),
+                fields,
+                _string(_USER, user_bytes) if user_bytes else b"",
+                _string(_OUTCOME, outcome_bytes) if outcome_bytes else b"",
+                _double(_DURATION_MS, duration_ms),
+            )
+        )
 
     @staticmethod
     def tail(message: str) -> bytes:
