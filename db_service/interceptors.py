@@ -1,10 +1,10 @@
 """Per-RPC bookkeeping: request id, caller and outcome, recorded once per DBService call and
 request id (a coalesced call made for several requests carries each one's id).
 
-In the default mode (LOG_DURABILITY=batch) a call's records are built once its answer is on its
-way: the gateway's coalesced product reads carry up to 64 request ids, and building that many
-records before answering held every one of those requests back. In sync mode they are built,
-and on disk, before the answer leaves.
+Unless answers wait for the disk (LOG_DURABILITY=sync with a spool in use), a call's records are
+built once its answer is on its way: the gateway's coalesced product reads carry up to 64 request
+ids, and building that many records before answering held every one of those requests back. In
+sync mode they are built, and on disk, before the answer leaves.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class CallRecorder(Protocol):
 class CallRecordInterceptor(grpc.aio.ServerInterceptor):
     """Records every DBService RPC (not health or reflection) with the caller's request id.
 
-    `durable`, when given (LOG_DURABILITY=sync), is awaited before the answer leaves: the
+    `durable`, when given (sync mode in effect), is awaited before the answer leaves: the
     call's record is on disk first. Without it, the record is made in the event loop's next
     turn, after gRPC has serialized the answer and started sending it.
     """
