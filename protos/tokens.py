@@ -62,8 +62,9 @@ class TokenCodec:
     # Wall-clock seconds since the epoch (time.time, or a test's clock ahead of it): a remembered
     # token is checked against this clock alone; the full check also against PyJWT's.
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
-    # token -> (its claims, int(exp)): tokens this codec verified, oldest first.
-    _verified: OrderedDict[str, tuple[Claims, int]] = field(
+    # token -> its claims (expires_at is `exp` as PyJWT compares it): tokens this codec
+    # verified, oldest first.
+    _verified: OrderedDict[str, Claims] = field(
         default_factory=OrderedDict, init=False, repr=False, compare=False
     )
 
@@ -89,18 +90,17 @@ class TokenCodec:
             raise InvalidToken("missing or oversized token")
         known = self._verified.get(token)
         if known is not None:
-            claims, expires = known
-            if expires > self.clock():
-                return claims
+            if known.expires_at > self.clock():
+                return known
             self._verified.pop(token, None)  # expired: the full check below refuses it
-        claims, expires = self._decode(token)
+        claims = self._decode(token)
         if len(self._verified) >= self.verified_max:
             self._verified.popitem(last=False)
-        self._verified[token] = (claims, expires)
+        self._verified[token] = claims
         return claims
 
-    def _decode(self, token: str) -> tuple[Claims, int]:
-        """The full check, without memory: the claims and `exp` as PyJWT compares it."""
+    def _decode(self, token: str) -> Claims:
+        """The full check, without memory."""
         if not _COMPACT_JWS.fullmatch(token):
             raise InvalidToken("not a compact JWS")
         try:
@@ -119,7 +119,7 @@ class TokenCodec:
         expires = int(payload["exp"])  # as PyJWT reads it: a token ends at the whole second
         if expires <= self.clock():
             raise InvalidToken("Signature has expired")
-        return Claims(sid=sub, role=role, version=ver, expires_at=float(expires)), expires
+        return Claims(sid=sub, role=role, version=ver, expires_at=float(expires))
 
 
 def bearer_token(header_value: str | None) -> str | None:
