@@ -260,14 +260,12 @@ class LogShipper:
         """
         if not self._enabled:
             return ""
-        ts = time.time()
-        try:
-            middle = self._encoder.middle(kind, operation, user, outcome, ts, duration_ms)
-            tail = self._encoder.tail(message)
-        except Exception:  # a string protobuf refuses (a lone surrogate)
+        shared = self._shared(kind, operation, user, outcome, duration_ms, message)
+        if shared is None:
             self._drop(1)
             return ""
-        event_id = self._append(middle, tail, request_id, ts)
+        ts, middle, tail = shared
+        event_id = self._append(ts, middle, tail, request_id)
         self._wake_if_due(1)
         return event_id
 
@@ -290,18 +288,27 @@ class LogShipper:
         """
         if not self._enabled:
             return []
-        ts = time.time()
-        try:
-            middle = self._encoder.middle(kind, operation, user, outcome, ts, duration_ms)
-            tail = self._encoder.tail(message)
-        except Exception:
+        shared = self._shared(kind, operation, user, outcome, duration_ms, message)
+        if shared is None:
             self._drop(len(request_ids))
             return []
-        ids = [event_id for r in request_ids if (event_id := self._append(middle, tail, r, ts))]
+        ts, middle, tail = shared
+        ids = [event_id for r in request_ids if (event_id := self._append(ts, middle, tail, r))]
         self._wake_if_due(len(ids))
         return ids
 
-    def _append(self, middle: bytes, tail: bytes, request_id: str, ts: float) -> str:
+    def _shared(
+        self, kind: str, operation: str, user: str, outcome: str, duration_ms: float, message: str
+    ) -> tuple[float, bytes, bytes] | None:
+        """The time and the encoded fields of a record but its ids; None if it cannot be built."""
+        ts = time.time()
+        try:
+            middle = self._encoder.middle(kind, operation, user, outcome, ts, duration_ms)
+            return ts, middle, self._encoder.tail(message)
+        except Exception:  # a string protobuf refuses (a lone surrogate)
+            return None
+
+    def _append(self, ts: float, middle: bytes, tail: bytes, request_id: str) -> str:
         """Buffer one record (`middle` and `tail` from the encoder) with a new event id and
         `request_id`: its event id, or "" when it cannot be encoded (counted as dropped, like
         a record that finds no room)."""
