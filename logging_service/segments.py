@@ -20,17 +20,13 @@ from logging_service.buffers import Frame
 # A record is ~11 kB at most (records.FIELD_LIMITS); a longer length field means a torn header.
 _MAX_PAYLOAD = 1024 * 1024
 _HEADER = struct.Struct("<IId")
+FRAME_OVERHEAD = _HEADER.size  # the bytes a frame adds to its payload
 _TS = struct.Struct("<d")
 _SUFFIX = ".seg"
 
 
 def segment_name(first: int) -> str:
     return f"{first:020d}{_SUFFIX}"
-
-
-def frame_size(payload: bytes) -> int:
-    """The bytes `encode_frame` makes of `payload`."""
-    return _HEADER.size + len(payload)
 
 
 def encode_frame(payload: bytes, ts: float) -> bytes:

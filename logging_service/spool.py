@@ -45,10 +45,10 @@ from pathlib import Path
 from logging_service.buffers import BufferStats, Frame
 from logging_service.orphans import adopt_orphans
 from logging_service.segments import (
+    FRAME_OVERHEAD,
     Segment,
     encode_frames,
     first_ts,
-    frame_size,
     parse_frames,
     scan,
     segment_name,
@@ -103,7 +103,9 @@ class DiskSpool:
         # The writer is woken early once half the memory bound waits, so bursts never hit it.
         self._kick_at = max(max_pending // 2, 1)
         self._segment_bytes = segment_bytes
-        self._pending: collections.deque[Frame] = collections.deque()
+        # Appended and not yet taken by the writer: (ts, payload), numbered from _taken + 1 on.
+        # The writer makes the Frames, so that the event loop's side of a record stays cheap.
+        self._pending: collections.deque[tuple[float, bytes]] = collections.deque()
         # Written and not yet read, oldest first; runs of consecutive sequence numbers (a failed
         # write leaves a gap). Bounded by records and bytes: the oldest are left to the disk.
         self._memory: collections.deque[Frame] = collections.deque()
@@ -175,20 +177,22 @@ class DiskSpool:
     # --- the event loop's side -------------------------------------------------------------
 
     def append(self, payload: bytes, ts: float) -> bool:
-        size = frame_size(payload)
-        waiting = self._appended - self._taken
+        # Called for every record of the service, on its event loop: each field is read once.
+        appended = self._appended
+        waiting = appended - self._taken
+        appended_bytes = self._appended_bytes + FRAME_OVERHEAD + len(payload)
         if (
             self._closed
             or waiting >= self._max_pending
-            or self._disk_bytes + self._appended_bytes - self._taken_bytes + size > self._max_bytes
+            or self._disk_bytes + appended_bytes - self._taken_bytes > self._max_bytes
         ):
             return False
-        self._appended += 1
-        self._appended_bytes += size
-        self._pending.append(Frame(self._appended, ts, payload))
+        self._appended = appended + 1
+        self._appended_bytes = appended_bytes
+        self._pending.append((ts, payload))
         if self._oldest_ts is None:
             self._oldest_ts = ts
-        if waiting + 1 >= self._kick_at:
+        if waiting >= self._kick_at - 1:
             self._kick.set()
         return True
 
@@ -356,7 +360,8 @@ class DiskSpool:
     def _turn(self) -> None:
         count = len(self._pending)
         if count:
-            frames = [self._pending.popleft() for _ in range(count)]
+            popleft, first = self._pending.popleft, self._taken + 1
+            frames = [Frame(first + i, *popleft()) for i in range(count)]
             data = encode_frames(frames)
             # Counted on disk before they stop counting as pending: in between, `append` (on
             # the event loop) would see room that is not there and overrun the size bound.
@@ -511,11 +516,21 @@ class DiskSpool:
             memory = self._memory
             while memory and memory[0].seq <= self._read_seq:  # read from disk meanwhile
                 self._memory_size -= len(memory.popleft().payload)
-            while memory and len(frames) < limit and memory[0].seq == self._read_seq + 1:
-                frame = memory.popleft()
-                self._memory_size -= len(frame.payload)
-                frames.append(frame)
-                self._read_seq = frame.seq
+            if memory and memory[0].seq == self._read_seq + 1:
+                # Usually the next `limit` are consecutive (only a failed write leaves a gap):
+                # then they are taken at once, else one at a time up to the gap.
+                count = min(limit, len(memory))
+                if memory[count - 1].seq == self._read_seq + count:
+                    popleft = memory.popleft
+                    frames = [popleft() for _ in range(count)]
+                    self._memory_size -= sum([len(frame.payload) for frame in frames])
+                    self._read_seq += count
+                else:
+                    while memory and len(frames) < limit and memory[0].seq == self._read_seq + 1:
+                        frame = memory.popleft()
+                        self._memory_size -= len(frame.payload)
+                        frames.append(frame)
+                        self._read_seq = frame.seq
             if not frames and self._written > self._read_seq:
                 return None
         return frames

@@ -349,16 +349,23 @@ async def test_records_beyond_the_memory_bound_are_read_back_from_disk(tmp_path:
     assert s.read_back == 250
 
 
+@pytest.mark.parametrize("memory", [37, 10_000])
 @pytest.mark.parametrize("seed", range(8))
-async def test_memory_and_disk_hand_out_the_same_records(tmp_path: Path, seed: int) -> None:
-    """Differential: the same appends, reads, acknowledgements and reopens on a spool that
-    reads from memory (with a small bound, so it also falls back to disk) and on one that
-    always reads its files give the same frames."""
+async def test_memory_and_disk_hand_out_the_same_records(
+    tmp_path: Path, seed: int, memory: int
+) -> None:
+    """Differential: the same appends, reads, acknowledgements, failed writes and reopens on a
+    spool that reads from memory (with a small bound, so it also falls back to disk, or with
+    room for all) and on one that always reads its files give the same frames."""
     rng = random.Random(seed)
-    steps = [(rng.choice("aaarrkc"), rng.randint(1, 120)) for _ in range(40)]
+    steps = [(rng.choice("aarrrkcf"), rng.randint(1, 80)) for _ in range(40)]
+
+    def opened_spool(directory: Path, memory_records: int) -> _FullDisk:
+        options = {"max_bytes": 1 << 30, "sync_interval_s": 0.01, "max_pending": 10_000}
+        return _FullDisk(directory, memory_records=memory_records, **options)
 
     async def run(directory: Path, memory_records: int) -> list[tuple[int, float, bytes]]:
-        s = spool(directory, memory_records=memory_records)
+        s = opened_spool(directory, memory_records)
         await s.open()
         seen: list[Frame] = []
         made = 0
@@ -377,18 +384,26 @@ async def test_memory_and_disk_hand_out_the_same_records(tmp_path: Path, seed: i
                     s.ack(seen[-1])
                 elif op == "c":  # a restart: what is unacknowledged comes again
                     await s.close()
-                    s = spool(directory, memory_records=memory_records)
+                    s = opened_spool(directory, memory_records)
                     await s.open()
+                elif op == "f":  # a turn the disk refuses: its records are lost, a gap
+                    s.full = True
+                    for _ in range(n):
+                        s.append(f"lost-{made:05d}".encode(), 1_700_000_000.0 + made)
+                        made += 1
+                    await s.settled()
+                    s.full = False
             seen += await read_all(s)
         finally:
             await s.close()
         return [(f.seq, f.ts, f.payload) for f in seen]
 
-    from_memory = await run(tmp_path / "memory", memory_records=37)
+    from_memory = await run(tmp_path / "memory", memory_records=memory)
     from_disk = await run(tmp_path / "disk", memory_records=0)
 
     assert from_memory == from_disk
     assert from_memory, "the steps made no records"
+    assert not any(payload.startswith(b"lost-") for _, _, payload in from_memory)
 
 
 async def _leave_records_in_slot(base: Path, slot: int, count: int, acked: int = 0) -> list[bytes]:
