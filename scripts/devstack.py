@@ -126,17 +126,19 @@ class Devstack:
             bootstrap = broker.bootstrap_servers
         db_addr = f"{HOST}:{config.db_service_port}"
         logging_addr = f"{HOST}:{config.logging_service_port}"
+        # Before the services that ship to it, so that it stops after them (in reverse order)
+        # and still takes the records they ship while stopping.
+        self._start_service(
+            "logging_service",
+            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+            LOGGING_SERVICE_LISTEN=logging_addr,
+        )
         self._start_service(
             "db_service",
             DATABASE_URL=database_url,
             DB_SERVICE_LISTEN=db_addr,
             LOGGING_SERVICE_ADDR=logging_addr,
             LOG_SPOOL_DIR=str(config.data_dir / "spool" / "db_service"),
-        )
-        self._start_service(
-            "logging_service",
-            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-            LOGGING_SERVICE_LISTEN=logging_addr,
         )
         self._start_service(
             "gateway",

@@ -254,3 +254,35 @@ def test_make_run_refuses_a_busy_port_with_one_line(tmp_path: Path) -> None:
     assert str(ports.gateway) in lines[0]
     assert "GATEWAY_PORT" in lines[0]
     assert not (data_dir / "pgdata").exists()
+
+
+def test_ctrl_c_ships_every_service_s_last_records_before_logging_service_stops(
+    tmp_path: Path,
+) -> None:
+    # given `make run` whose shippers hold their records until they stop (a 10 s batch window)
+    data_dir, ports = tmp_path / "merch", StackPorts.pick()
+    hold = {"LOG_FLUSH_INTERVAL_S": "10"}
+    with devstack(data_dir, ports, hold) as run:
+        serve_and_stop(run, ports)
+        # and a request that db_service records too
+        response = httpx.post(
+            f"http://127.0.0.1:{ports.gateway}/graphql",
+            json={"query": "{ product(id: 1) { id } }"},
+            timeout=10,
+            trust_env=False,
+        )
+        assert response.status_code == 200, response.text
+
+        # when it gets Ctrl-C
+        run.process.send_signal(signal.SIGINT)
+        assert run.process.wait(STOP_TIMEOUT_S) == 0, run.output()
+        run.wait_for_eof(5)
+
+    # then the gateway and db_service both shipped what they held: logging_service stops after
+    # them, so no record waits in a spool for the next start and no shipper retried in vain
+    output = run.output()
+    assert "stay in the spool" not in output, output
+    assert "log shipping to" not in output, output
+    assert "logging_service stopped" in output
+    stopped = [line for line in output.splitlines() if line.endswith(" stopped")]
+    assert stopped[-1].startswith("[logging_service]"), stopped
