@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import signal
@@ -31,7 +32,16 @@ class GatewayServer(uvicorn.Server):
         self.should_exit = True
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    # No options: an argument (a guessed --port, say) is refused rather than ignored.
+    argparse.ArgumentParser(
+        prog="python -m gateway",
+        description=(
+            "Serve the GraphQL and REST APIs. Every setting comes from the environment"
+            " (GATEWAY_HOST, GATEWAY_PORT, GATEWAY_WORKERS, DB_SERVICE_ADDR, MERCH_ENV, ...);"
+            ' README "Configuration" lists them all.'
+        ),
+    ).parse_args(argv)
     settings = read_settings(Settings, "gateway")
     if settings is None:
         return 2
