@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import grpc
 
@@ -24,6 +24,8 @@ _SERVICE_LABELS = {
     "logging_service": "Logging Service",
 }
 _MAX_BACKOFF_S = 5.0
+# How long a connection may take before the tail says what it is waiting for.
+WAIT_NOTICE_S = 2.0
 # Reconnecting cannot fix these: wrong target or a bad request.
 _FATAL = frozenset({grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INVALID_ARGUMENT})
 
@@ -52,11 +54,18 @@ def format_line(record: pb.LogRecord) -> str:
     return f"{int(record.ts)} - {service_label(record)}: {' '.join(text.splitlines())}"
 
 
-async def tail(target: str, *, from_beginning: bool = False, out: TextIO = sys.stdout) -> None:
+async def tail(
+    target: str,
+    *,
+    from_beginning: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> None:
     """Print records until cancelled; after a disconnect, resume after the last one printed.
 
     The stream has no deadline on purpose (it follows the topic); keepalive pings detect a
-    dead peer, and each reconnect waits with backoff.
+    dead peer, and each reconnect waits with backoff. While logging_service cannot be reached
+    (not started yet, say), one line on `err` says so, and the tail keeps waiting for it.
     """
     offset: int | None = None
     delay = 0.2
@@ -69,8 +78,17 @@ async def tail(target: str, *, from_beginning: bool = False, out: TextIO = sys.s
                 request = pb.TailLogsRequest(offset=offset)
             else:
                 request = pb.TailLogsRequest(from_beginning=from_beginning or None)
+            call = stub.TailLogs(request, wait_for_ready=True)
+            # The service sends its initial metadata once the stream is positioned.
+            positioned = asyncio.ensure_future(call.initial_metadata())
+            positioned.add_done_callback(_retrieve)
             try:
-                async for record in stub.TailLogs(request, wait_for_ready=True):
+                if not (await asyncio.wait({positioned}, timeout=WAIT_NOTICE_S))[0]:
+                    notice = f"tail: waiting for logging_service at {target} (is it running?)"
+                    if notice != last_error:
+                        print(notice, file=err, flush=True)
+                        last_error = notice
+                async for record in call:
                     print(format_line(record), file=out, flush=True)
                     offset = record.offset + 1
                     delay, last_error = 0.2, ""
@@ -79,7 +97,15 @@ async def tail(target: str, *, from_beginning: bool = False, out: TextIO = sys.s
                     raise
                 error = f"tail: {exc.code().name} ({exc.details()}); reconnecting"
                 if error != last_error:  # once per outage, not once per attempt
-                    print(error, file=sys.stderr)
+                    print(error, file=err, flush=True)
                     last_error = error
+            finally:
+                positioned.cancel()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF_S)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Take a finished future's exception (a failed call's), so asyncio does not report it."""
+    if not future.cancelled():
+        future.exception()

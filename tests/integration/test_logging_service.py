@@ -361,3 +361,32 @@ async def test_stop_ends_open_tails_well_within_the_grace_period(broker: TansuBr
 
         assert await call.code() == grpc.StatusCode.OK
     assert app.servicer.open_tails == 0
+
+
+async def test_console_tail_says_what_it_waits_for_until_the_service_comes(
+    broker: TansuBroker,
+) -> None:
+    # given a tail started before logging_service (`make logs` before `make run`)
+    port = free_port()
+    target = f"127.0.0.1:{port}"
+    out, err = io.StringIO(), io.StringIO()
+    printer = asyncio.create_task(tail(target, from_beginning=True, out=out, err=err))
+    try:
+        # then it says, once, what it is waiting for instead of hanging silently
+        await wait_for(lambda: "waiting for" in err.getvalue(), within=10, message="no notice")
+        assert err.getvalue() == f"tail: waiting for logging_service at {target} (is it running?)\n"
+
+        # and when the service comes, it prints the topic without being restarted
+        app = LoggingServiceApp(log_settings(broker.bootstrap_servers, listen=target))
+        await app.start()
+        try:
+            await wait_serving(target)
+            await stream(target, [make_record(0, message="User 'peter' is created", kind="rest")])
+            await wait_for(lambda: "peter" in out.getvalue(), within=15, message="not printed")
+        finally:
+            await app.stop(1.0)
+    finally:
+        printer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await printer
+    assert err.getvalue().count("waiting for") == 1
