@@ -349,6 +349,24 @@ async def test_records_beyond_the_memory_bound_are_read_back_from_disk(tmp_path:
     assert s.read_back == 250
 
 
+async def test_what_the_sender_took_frees_the_memory_it_held(tmp_path: Path) -> None:
+    # given a spool with memory for about 5 turns of 100 records (12-byte payloads)
+    s = spool(tmp_path, memory_bytes=7_000)
+    await s.open()
+    try:
+        # when 20 turns are written and each is read before the next
+        for turn in range(20):
+            payloads = await fill(s, 100, start=turn * 100)
+            frames = await read_all(s, limit=64)
+            assert [f.payload for f in frames] == payloads
+            s.ack(frames[-1])
+    finally:
+        await s.close()
+
+    # then every one came from memory: what was read no longer counts against the bound
+    assert s.read_back == 0
+
+
 @pytest.mark.parametrize("memory", [37, 10_000])
 @pytest.mark.parametrize("seed", range(8))
 async def test_memory_and_disk_hand_out_the_same_records(
@@ -438,6 +456,32 @@ async def test_records_left_in_a_slot_nobody_holds_are_taken_over(tmp_path: Path
     # then it sends the 30 unacknowledged ones, payloads unchanged, and the slot is emptied
     assert [f.payload for f in frames] == left[20:]
     assert not list((tmp_path / "slot-1").glob("*.seg"))
+
+
+async def test_records_after_a_takeover_are_numbered_after_the_adopted_ones(
+    tmp_path: Path,
+) -> None:
+    # given a spool that took over 30 records of a slot nobody holds
+    await _leave_records_in_slot(tmp_path, slot=1, count=50, acked=20)
+    s = spool(tmp_path, slot=0)
+    await s.open()
+    try:
+        # when it then writes records of its own, and is opened again
+        own = await fill(s, 10, start=5000)
+        first = await read_all(s)
+    finally:
+        await s.close()
+    again = spool(tmp_path, slot=0)
+    await again.open()
+    try:
+        reread = await read_all(again)
+    finally:
+        await again.close()
+
+    # then its own follow the adopted ones, each with a number of its own, now and after a reopen
+    assert [f.payload for f in first][30:] == own
+    assert [f.seq for f in first] == list(range(1, 41))
+    assert [(f.seq, f.payload) for f in reread] == [(f.seq, f.payload) for f in first]
 
 
 async def test_a_slot_held_by_a_live_process_is_not_taken_over(tmp_path: Path) -> None:
