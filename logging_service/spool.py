@@ -352,44 +352,63 @@ class DiskSpool:
             closing = self._closing  # read first: a close during this turn gets one more
             try:
                 self._turn()
-            except Exception:  # the writer must outlive any bug: records are counted lost
+            except Exception:  # the writer outlives any bug; the turn's records count as lost
                 log.exception("log spool writer failed a turn")
             if closing:
                 return
 
     def _turn(self) -> None:
         count = len(self._pending)
-        if count:
-            popleft, first = self._pending.popleft, self._taken + 1
-            frames = [Frame(first + i, *popleft()) for i in range(count)]
+        try:
+            if count:
+                self._write_turn(count)
+            self._collect()
+        finally:
+            if count and self._loop is not None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    self._loop.call_soon_threadsafe(self._progress)
+
+    def _write_turn(self, count: int) -> None:
+        """Write and fsync the `count` oldest pending records. However that ends, they stop
+        being pending and nobody waits for them any longer; those not written count as lost."""
+        popleft, first = self._pending.popleft, self._taken + 1
+        items = [popleft() for _ in range(count)]
+        try:
+            frames = [Frame(first + i, ts, payload) for i, (ts, payload) in enumerate(items)]
             data = encode_frames(frames)
-            # Counted on disk before they stop counting as pending: in between, `append` (on
-            # the event loop) would see room that is not there and overrun the size bound.
-            self._disk_bytes += len(data)
+        except Exception:
+            # A bug, not the disk (_run logs it): the records are lost, like a failed write's.
             self._taken += count
-            self._taken_bytes += len(data)
-            try:
-                self._write(data, frames)
-            except OSError as exc:
-                self._disk_bytes -= len(data)  # the partial write is cut off again
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    self._needs_room = min(len(data), ROOM_AFTER_FULL_MAX)
-                self._write_failed(exc, count)
-            else:
-                try:
-                    os.fdatasync(self._fd)
-                except OSError as exc:
-                    self._degrade(f"cannot fsync in {self.directory}: {exc.strerror or exc}")
-                else:
-                    self.syncs += 1
-                    if self._degraded and self._has_room():
-                        log.warning("log spool %s is writable again", self.directory)
-                        self._degraded = ""
+            self._taken_bytes += sum(FRAME_OVERHEAD + len(payload) for _, payload in items)
+            self._lost += count
+            with self._lock:
+                self._written = self._taken
             self._settled = self._taken
-        self._collect()
-        if count and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self._loop.call_soon_threadsafe(self._progress)
+            raise
+        # Counted on disk before they stop counting as pending: in between, `append` (on
+        # the event loop) would see room that is not there and overrun the size bound.
+        self._disk_bytes += len(data)
+        self._taken += count
+        self._taken_bytes += len(data)
+        try:
+            self._write(data, frames)
+        except OSError as exc:
+            self._disk_bytes -= len(data)  # the partial write is cut off again
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                self._needs_room = min(len(data), ROOM_AFTER_FULL_MAX)
+            self._write_failed(exc, count)
+        else:
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                self._degrade(f"cannot fsync in {self.directory}: {exc.strerror or exc}")
+            else:
+                self.syncs += 1
+                if self._degraded and self._has_room():
+                    log.warning("log spool %s is writable again", self.directory)
+                    self._degraded = ""
+        finally:
+            self._settled = self._taken
 
     def _write(self, data: bytes, frames: list[Frame]) -> None:
         segment = self._active

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from logging_service import spool as spool_module
 from logging_service.buffers import Frame
 from logging_service.segments import encode_frame, encode_frames, parse_frames
 from logging_service.spool import DiskSpool, SpoolInUse
@@ -542,3 +543,43 @@ async def test_a_slot_that_cannot_be_read_does_not_cost_the_spool_its_own(
 
     # then its own spool works: the other slot's trouble is logged, not raised
     assert [f.payload for f in frames][-3:] == payloads
+
+
+async def test_a_turn_that_fails_on_a_bug_loses_its_records_but_nobody_waits_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a spool whose writer meets a bug (not a disk error) while encoding one turn
+    s = spool(tmp_path)
+    await s.open()
+    real = spool_module.encode_frames
+    calls = 0
+
+    def fails_once(frames: list[Frame]) -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("a bug")
+        return real(frames)
+
+    monkeypatch.setattr(spool_module, "encode_frames", fails_once)
+    try:
+        for n in range(10):
+            s.append(f"lost-{n}".encode(), 1_700_000_000.0 + n)
+
+        # when someone waits for them to be on disk (LOG_DURABILITY=sync does, per request)
+        await asyncio.wait_for(s.settled(), timeout=5)
+        lost = s.stats()
+
+        # and the spool goes on with more records
+        payloads = await fill(s, 5)
+        frames = await read_all(s)
+        s.ack(frames[-1])
+        after = s.stats()
+    finally:
+        await s.close()
+
+    # then the failed turn's records are counted lost, and the next ones are written and read
+    assert lost.lost == 10
+    assert [f.payload for f in frames] == payloads
+    assert [f.seq for f in frames] == list(range(11, 16))
+    assert after.unacked == 0
