@@ -575,11 +575,22 @@ class DiskSpool:
                 if seq > self._read_seq:
                     frames.append(Frame(seq, ts, payload))
                     self._read_seq = seq
-            if corrupt or not parsed:
+            if corrupt:
                 # The rest of this segment cannot be read back (torn or damaged): skip it.
                 lost = end - self._rnext
                 self._read_lost += lost
                 log.error("log spool: %d records of %s unreadable, dropped", lost, segment.path)
+                self._read_seq = max(self._read_seq, end - 1)
+                self._rnext, self._roff = end, size
+            elif not parsed:
+                # The file ends cleanly before the next segment's first number: a write that
+                # failed in an earlier run used those numbers (scan() counts a segment up to the
+                # next one's name), and that run counted the records lost. Nothing to read.
+                log.info(
+                    "log spool: %d records after %s were refused by the disk in an earlier run",
+                    end - self._rnext,
+                    segment.path.name,
+                )
                 self._read_seq = max(self._read_seq, end - 1)
                 self._rnext, self._roff = end, size
         return frames
@@ -589,10 +600,10 @@ class DiskSpool:
     ) -> tuple[list[tuple[float, bytes]], bool]:
         """Up to `count` frames of the reader's segment from its offset (at most `size`)."""
         remaining = size - self._roff
+        if remaining <= 0:
+            return [], False  # the end of the file, cleanly: nothing torn or damaged
         # Records are a few hundred bytes: read about what is needed, more if a frame is longer.
         for want in (min(remaining, _MIN_READ + count * 1024), min(remaining, _READ_CHUNK)):
-            if want <= 0:
-                return [], True
             with path.open("rb") as f:
                 f.seek(self._roff)
                 data = f.read(want)

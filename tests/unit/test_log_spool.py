@@ -583,3 +583,38 @@ async def test_a_turn_that_fails_on_a_bug_loses_its_records_but_nobody_waits_for
     assert [f.payload for f in frames] == payloads
     assert [f.seq for f in frames] == list(range(11, 16))
     assert after.unacked == 0
+
+
+async def test_a_reopened_spool_skips_a_failed_write_s_numbers_without_losing_them_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a spool whose disk refused the middle one of three turns, and that then stopped
+    options = {"max_bytes": 1 << 30, "sync_interval_s": 0.01, "max_pending": 10_000}
+    s = _FullDisk(tmp_path, **options)
+    await s.open()
+    try:
+        before = await fill(s, 10)
+        s.full = True
+        await fill(s, 5, start=10)
+        s.full = False
+        after = await fill(s, 10, start=15)
+        refused = s.stats().lost
+    finally:
+        await s.close()
+
+    # when it is opened again and sends what it holds
+    again = spool(tmp_path)
+    await again.open()
+    try:
+        frames = await read_all(again)
+        reopened = again.stats()
+    finally:
+        await again.close()
+
+    # then it sends the 20 written records, and the 5 refused ones (counted lost by the run that
+    # had them) are neither counted again nor reported as damage
+    assert refused == 5
+    assert [f.payload for f in frames] == before + after
+    assert [f.seq for f in frames] == [*range(1, 11), *range(16, 26)]
+    assert reopened.lost == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR" and "unreadable" in r.message]
