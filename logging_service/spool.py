@@ -120,7 +120,9 @@ class DiskSpool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._callback: Callable[[], None] | None = None
-        self._closed = self._closing = False
+        # Refusing appends until open() has recovered the slot: recovery sets the counts that
+        # number the records, so one appended meanwhile would be numbered wrong.
+        self._closed, self._closing = True, False
         # The event loop's side (append, ack, settled).
         self._appended = self._appended_bytes = self._acked = 0
         self._oldest_ts: float | None = None
@@ -152,6 +154,7 @@ class DiskSpool:
         await asyncio.to_thread(self._open)
         self._thread = threading.Thread(target=self._run, name="log-spool-writer", daemon=True)
         self._thread.start()
+        self._closed = False
 
     async def close(self) -> int:
         """Write and fsync what waits, stop the writer, release the directory.

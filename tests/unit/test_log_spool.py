@@ -618,3 +618,30 @@ async def test_a_reopened_spool_skips_a_failed_write_s_numbers_without_losing_th
     assert [f.seq for f in frames] == [*range(1, 11), *range(16, 26)]
     assert reopened.lost == 0
     assert not [r for r in caplog.records if r.levelname == "ERROR" and "unreadable" in r.message]
+
+
+async def test_records_are_refused_until_the_spool_has_recovered_its_slot(tmp_path: Path) -> None:
+    # given a slot an earlier run left 5 records in
+    first = spool(tmp_path)
+    await first.open()
+    try:
+        left = await fill(first, 5)
+    finally:
+        await first.close()
+    s = spool(tmp_path)
+
+    # when a record comes before the spool is open, and others after
+    early = s.append(b"too-early", 1_700_000_100.0)
+    await s.open()
+    try:
+        later = await fill(s, 3, start=100)
+        frames = await read_all(s)
+        waiting = s.stats().unacked
+    finally:
+        await s.close()
+
+    # then the early one is refused (the shipper counts it dropped), and the numbers stay right
+    assert early is False
+    assert [f.payload for f in frames] == left + later
+    assert [f.seq for f in frames] == list(range(1, 9))
+    assert waiting == 8
