@@ -184,10 +184,13 @@ class DiskSpool:
         appended = self._appended
         waiting = appended - self._taken
         appended_bytes = self._appended_bytes + FRAME_OVERHEAD + len(payload)
+        # Taken before disk: the writer counts a turn on disk first and as taken second, so
+        # read in this order the two can only overlap, never miss a turn in between.
+        pending_bytes = appended_bytes - self._taken_bytes
         if (
             self._closed
             or waiting >= self._max_pending
-            or self._disk_bytes + appended_bytes - self._taken_bytes > self._max_bytes
+            or pending_bytes + self._disk_bytes > self._max_bytes
         ):
             return False
         self._appended = appended + 1

@@ -645,3 +645,46 @@ async def test_records_are_refused_until_the_spool_has_recovered_its_slot(tmp_pa
     assert [f.payload for f in frames] == left + later
     assert [f.seq for f in frames] == list(range(1, 9))
     assert waiting == 8
+
+
+class _WriterBetweenReads(DiskSpool):
+    """A spool whose writer thread takes a turn of `turn` bytes at the worst moment for
+    `append`: right when it reads how many bytes the writer has taken."""
+
+    def __init__(self, directory: Path, **options: int | float) -> None:
+        self._taken_value = 0
+        super().__init__(directory, **options)  # type: ignore[arg-type]
+        self.turn = 0
+
+    @property
+    def _taken_bytes(self) -> int:
+        if self.turn:  # the writer's order: counted on disk first, then no longer pending
+            turn, self.turn = self.turn, 0
+            self._disk_bytes += turn
+            self._taken_value += turn
+        return self._taken_value
+
+    @_taken_bytes.setter
+    def _taken_bytes(self, value: int) -> None:
+        self._taken_value = value
+
+
+async def test_the_size_bound_holds_when_the_writer_moves_records_to_disk_during_an_append(
+    tmp_path: Path,
+) -> None:
+    # given a spool with room for 9 frames, all 9 appended and not yet written
+    frame_size = len(encode_frame(b"record-00000", 0.0))
+    s = _WriterBetweenReads(tmp_path, max_bytes=9 * frame_size, sync_interval_s=60, max_pending=100)
+    await s.open()
+    try:
+        accepted = [s.append(f"record-{n:05d}".encode(), 0.0) for n in range(9)]
+
+        # when the writer moves them to disk while a tenth is being appended
+        s.turn = 9 * frame_size
+        tenth = s.append(b"record-00009", 0.0)
+    finally:
+        await s.close()
+
+    # then the tenth is refused: the nine take their room on disk as they did while pending
+    assert accepted == [True] * 9
+    assert tenth is False
