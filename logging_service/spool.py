@@ -26,7 +26,9 @@ not yet fsync'd. A failed write (full disk, I/O error) drops that turn's records
 and marks the spool degraded until a write succeeds again; nothing raises to the caller. After a
 full disk, a write must also find room for the turn that failed (up to ROOM_AFTER_FULL_MAX): a
 smaller turn that squeezes into what is left does not end the degraded state, or it would flap
-with every turn's size.
+with every turn's size. After a restart, the numbers of a refused turn are skipped (the
+segment before them ends early, cleanly), not counted lost a second time. Records are accepted
+only between open() and close().
 """
 
 from __future__ import annotations
