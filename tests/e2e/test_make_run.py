@@ -167,18 +167,23 @@ def psql(ports: StackPorts, sql: str) -> str:
     return result.stdout.strip()
 
 
+def post_graphql(ports: StackPorts, query: str) -> httpx.Response:
+    """POST `query` to the stack's gateway."""
+    return httpx.post(
+        f"http://127.0.0.1:{ports.gateway}/graphql",
+        json={"query": query},
+        timeout=10,
+        trust_env=False,
+    )
+
+
 def serve_and_stop(run: DevstackRun, ports: StackPorts) -> list[psutil.Process]:
     """Wait until ready, check GraphQL answers, SIGINT; return the children it had."""
     assert run.wait_for_line(READY_LINE, READY_TIMEOUT_S), run.output()
     assert f"http://127.0.0.1:{ports.gateway}/graphql" in run.output()
     children = run.descendants()
 
-    response = httpx.post(
-        f"http://127.0.0.1:{ports.gateway}/graphql",
-        json={"query": "{ welcome }"},
-        timeout=10,
-        trust_env=False,
-    )
+    response = post_graphql(ports, "{ welcome }")
 
     assert response.status_code == 200, response.text
     assert response.json()["data"]["welcome"]
@@ -265,12 +270,7 @@ def test_ctrl_c_ships_every_service_s_last_records_before_logging_service_stops(
     with devstack(data_dir, ports, hold) as run:
         serve_and_stop(run, ports)
         # and a request that db_service records too
-        response = httpx.post(
-            f"http://127.0.0.1:{ports.gateway}/graphql",
-            json={"query": "{ product(id: 1) { id } }"},
-            timeout=10,
-            trust_env=False,
-        )
+        response = post_graphql(ports, "{ product(id: 1) { id } }")
         assert response.status_code == 200, response.text
 
         # when it gets Ctrl-C
