@@ -15,6 +15,9 @@ from pydantic import SecretStr
 from db_service.settings import Settings
 from plumbing.settings import read_settings
 
+# The most create-admin reads from standard input (passwords are at most 1,024 characters).
+_STDIN_PASSWORD_MAX = 4096
+
 
 def _run(coro: object) -> None:
     try:
@@ -61,7 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     admin = sub.add_parser("create-admin", help="create an admin, or update its password and role")
     admin.add_argument("--sid", required=True)
     admin.add_argument("--username", required=True)
-    admin.add_argument("--password", help="read from the terminal when omitted")
+    source = admin.add_mutually_exclusive_group()
+    source.add_argument(
+        "--password",
+        help="asked on the terminal when no option gives it; on the command line it is visible"
+        " to every local user in the process list, so scripts should use --password-stdin",
+    )
+    source.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
     admin.add_argument(
         "--promote",
         action="store_true",
@@ -76,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "create-admin":
         from db_service.errors import DomainError
 
-        password = args.password or getpass.getpass("admin password: ")
+        if args.password_stdin:
+            # Bounded: a line longer than any valid password is refused by the rules anyway.
+            line = sys.stdin.readline(_STDIN_PASSWORD_MAX)
+            password = line.removesuffix("\n").removesuffix("\r")
+        else:
+            password = args.password or getpass.getpass("admin password: ")
         try:
             _run(
                 _create_admin(

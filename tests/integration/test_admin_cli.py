@@ -11,20 +11,13 @@ from tests.conftest import ROOT, Stack
 from tests.factories import login
 
 
-def _create_admin(stack: Stack, password: str) -> subprocess.CompletedProcess[str]:
+def _admin_cli(
+    stack: Stack, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`create-admin` with `args` (and `stdin` piped in), as a script would run it."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "db_service",
-            "create-admin",
-            "--sid",
-            "ADMIN2",
-            "--username",
-            "second_admin",
-            "--password",
-            password,
-        ],
+        [sys.executable, "-m", "db_service", "create-admin", *args],
+        input=stdin,
         env={**stack.env, "ADMIN_SID": "", "ADMIN_USERNAME": "", "ADMIN_PASSWORD": ""},
         cwd=ROOT,
         capture_output=True,
@@ -32,6 +25,11 @@ def _create_admin(stack: Stack, password: str) -> subprocess.CompletedProcess[st
         timeout=60,
         check=False,
     )
+
+
+def _create_admin(stack: Stack, password: str) -> subprocess.CompletedProcess[str]:
+    args = ("--sid", "ADMIN2", "--username", "second_admin", "--password", password)
+    return _admin_cli(stack, *args)
 
 
 async def test_create_admin_then_reset_its_password(
@@ -74,3 +72,24 @@ async def test_create_admin_again_unchanged_keeps_its_tokens(
 
     assert again.returncode == 0
     assert still.status_code == 200
+
+
+async def test_create_admin_reads_the_password_from_stdin_for_scripts(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given a script that pipes the password in, so that it never shows in the process list
+    args = ("--sid", "ADMIN3", "--username", "third_admin", "--password-stdin")
+    piped = _admin_cli(stack, *args, stdin="piped-admin-password\n")
+
+    # then the admin logs in with it (the line's end is not part of it)
+    assert piped.returncode == 0, piped.stderr
+    assert await login(client, "third_admin", "piped-admin-password")
+    assert "piped-admin-password" not in piped.stdout + piped.stderr
+
+
+def test_create_admin_takes_one_source_of_password(stack: Stack) -> None:
+    args = ("--sid", "ADMIN4", "--username", "fourth_admin", "--password", "x" * 12)
+    both = _admin_cli(stack, *args, "--password-stdin", stdin="y" * 12 + "\n")
+
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr
