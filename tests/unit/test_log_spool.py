@@ -379,12 +379,12 @@ async def test_memory_and_disk_hand_out_the_same_records(
     rng = random.Random(seed)
     steps = [(rng.choice("aarrrkcf"), rng.randint(1, 80)) for _ in range(40)]
 
-    def opened_spool(directory: Path, memory_records: int) -> _FullDisk:
+    def new_spool(directory: Path, memory_records: int) -> _FullDisk:
         options = {"max_bytes": 1 << 30, "sync_interval_s": 0.01, "max_pending": 10_000}
         return _FullDisk(directory, memory_records=memory_records, **options)
 
     async def run(directory: Path, memory_records: int) -> list[tuple[int, float, bytes]]:
-        s = opened_spool(directory, memory_records)
+        s = new_spool(directory, memory_records)
         await s.open()
         seen: list[Frame] = []
         made = 0
@@ -403,7 +403,7 @@ async def test_memory_and_disk_hand_out_the_same_records(
                     s.ack(seen[-1])
                 elif op == "c":  # a restart: what is unacknowledged comes again
                     await s.close()
-                    s = opened_spool(directory, memory_records)
+                    s = new_spool(directory, memory_records)
                     await s.open()
                 elif op == "f":  # a turn the disk refuses: its records are lost, a gap
                     s.full = True
