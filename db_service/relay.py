@@ -27,6 +27,15 @@ log = logging.getLogger("db_service.relay")
 _IDLE_S = 0.2  # how often an empty outbox is looked at
 _COUNT_EVERY_S = 1.0
 _MAX_BACKOFF_S = 5.0
+# PostgreSQL or logging_service away, or a connection that broke mid-batch (InterfaceError: the
+# transaction cannot even roll back): expected in operation, so logged without a traceback.
+_TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    grpc.aio.AioRpcError,
+)
 
 
 class OutboxRelay:
@@ -62,15 +71,17 @@ class OutboxRelay:
         await self._channel.close()
 
     async def _run(self) -> None:
+        """Relay until cancelled: no failure ends it, since nothing would start it again and
+        the outbox would only grow (a dropped connection, a bug: each is logged and retried)."""
         delay = _IDLE_S
         failing = False
         while True:
             try:
                 await self._count()
                 sent = await self.relay_once()
-            except (OSError, TimeoutError, asyncpg.PostgresError, grpc.aio.AioRpcError) as exc:
+            except Exception as exc:
                 if not failing:
-                    log.warning("outbox relay failing (%s); retrying with backoff", _reason(exc))
+                    _report(exc)
                 failing = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF_S)
@@ -111,6 +122,14 @@ class OutboxRelay:
                     " relay catches up",
                     self._outbox.rows,
                 )
+
+
+def _report(exc: Exception) -> None:
+    """The first failure of a run of them: a traceback only when it is not an expected one."""
+    if isinstance(exc, _TRANSIENT):
+        log.warning("outbox relay failing (%s); retrying with backoff", _reason(exc))
+    else:
+        log.exception("outbox relay failed; retrying with backoff", exc_info=exc)
 
 
 def _reason(exc: BaseException) -> str:

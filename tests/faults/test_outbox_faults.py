@@ -114,3 +114,73 @@ async def test_every_committed_order_has_one_record_after_db_service_is_killed(
     assert set(answered) <= committed
     assert set(events) == committed
     assert all(len(ids) == 1 for ids in events.values())
+
+
+async def _placed_records(stack: Stack, topic: str) -> set[int]:
+    """The order ids of the `Order.placed` records in `topic`."""
+    return {
+        int(m[1])
+        for r in await read_all(stack.kafka_bootstrap, topic)
+        if r["operation"] == "Order.placed" and (m := PLACED.match(r["message"]))
+    }
+
+
+async def _wait_for_placed(stack: Stack, topic: str, ids: set[int], within: float) -> set[int]:
+    deadline = time.monotonic() + within
+    while not ids <= (found := await _placed_records(stack, topic)):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)  # the polling interval of a wait bounded by the deadline
+    return found
+
+
+async def test_the_relay_goes_on_after_postgres_drops_its_connection_mid_batch(
+    stack: Stack, shop: OwnStack
+) -> None:
+    # given a shopper whose first order's record the relay has shipped
+    topic = shop.env["KAFKA_TOPIC"]
+    async with httpx.AsyncClient(base_url=shop.gateway_url, timeout=30) as c:
+        shopper = await make_user(c)
+        product = await make_product(c, await admin_token(c), stock=100)
+
+        async def place() -> int:
+            r = await c.post(
+                "/graphql",
+                json={"query": PLACE, "variables": {"p": product["id"]}},
+                headers={"Authorization": f"Bearer {shopper.token}"},
+            )
+            return int(r.json()["data"]["placeOrder"]["id"])
+
+        first = await place()
+        assert first in await _wait_for_placed(stack, topic, {first}, within=20)
+
+        # when PostgreSQL drops the relay's connection while it waits for logging_service's
+        # acknowledgement of the next batch (a failover, a restart, a network blip)
+        logging_service = shop.processes["logging_service"]
+        logging_service.pause()
+        try:
+            second = await place()
+            conn = await asyncpg.connect(shop.env["DATABASE_URL"])
+            try:
+                deadline = time.monotonic() + 20
+                while not await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND state = 'idle in transaction'"
+                ):
+                    assert time.monotonic() < deadline, "the relay never began the batch"
+                    await asyncio.sleep(0.05)  # polls pg_stat_activity, bounded by the deadline
+                terminated = await conn.fetchval(
+                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND state = 'idle in transaction') t"
+                )
+            finally:
+                await conn.close()
+        finally:
+            logging_service.resume()
+        assert terminated >= 1
+
+        # then the relay ships that batch again and every later one: it did not stop
+        third = await place()
+        found = await _wait_for_placed(stack, topic, {second, third}, within=30)
+    assert {first, second, third} <= found, f"records of orders {first, second, third}: {found}"
+    assert shop.processes["db_service"].running
