@@ -2,14 +2,16 @@
 
 Both APIs read bodies through here, so a hostile body is refused the same way wherever it is
 sent: the wrong media type is a 415, a body over the limit is a 413 before a byte of it is
-parsed (declared or streamed), and JSON that is malformed, uses NaN/Infinity or nests deeper
-than the limit is refused with a ValueError (never a RecursionError, never a 500).
+parsed (declared or streamed), and JSON that is malformed, uses NaN/Infinity, escapes half a
+surrogate pair (not text) or nests deeper than the limit is refused with a ValueError (never a
+RecursionError, never a 500).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -93,6 +95,12 @@ def _loads_reference(data: bytes | str, *, max_depth: int, decimals: bool) -> An
         raise JSONRejected("the body is not valid JSON") from None
     if _shape(value, max_depth) is _Shape.TOO_DEEP:
         raise JSONRejected(f"the JSON is nested deeper than {max_depth} levels")
+    if _has_lone_surrogate(value):
+        # JSON's grammar allows an escape such as \ud800 alone, but it is no character: no
+        # backend could store it (protobuf refuses it), and orjson refuses it too.
+        raise JSONRejected(
+            "the JSON holds a string that is not Unicode text (a lone \\uD800-\\uDFFF escape)"
+        )
     return value
 
 
@@ -120,3 +128,23 @@ def _shape(value: Any, max_depth: int) -> _Shape:
             return _Shape.TOO_DEEP
         stack.extend((child, depth + 1) for child in children)
     return _Shape.HAS_FLOAT if has_float else _Shape.PLAIN
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a string anywhere in `value` (a key too) holds a surrogate code point: the
+    standard library's parser makes one of each escape it cannot pair. Iterative."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -47,6 +47,13 @@ REST: list[tuple[str, str, str, str, Any, dict[str, str], int]] = [
      {}, 400),
     ("empty name", "admin", "POST", "/api/v1/products", _product(name=""), {}, 400),
     ("NUL in the name", "admin", "POST", "/api/v1/products", _product(name="a\x00b"), {}, 400),
+    ("a lone surrogate in the name", "admin", "POST", "/api/v1/products",
+     _product(name="a\ud800b"), {}, 400),
+    ("a lone surrogate in a username to log in", "anonymous", "POST", "/api/v1/users/login",
+     {"username": "\ud800", "password": "password-123"}, {}, 400),
+    ("a lone surrogate in a password", "anonymous", "POST", "/api/v1/users/create",
+     {"sid": "99887765", "username": "surrogate_user", "email": "su@example.com",
+      "password": "password-\udc00"}, {}, 400),
     ("category of 51 characters", "admin", "POST", "/api/v1/products",
      _product(category="c" * 51), {}, 400),
     ("slogan of 256 characters", "admin", "POST", "/api/v1/products",
@@ -228,3 +235,29 @@ async def test_graphql_refuses_bad_values(
     assert_safe(response)
     assert response.status_code == 200
     assert graphql_codes(response) == [code]
+
+
+async def test_graphql_refuses_a_lone_surrogate_in_its_variables(
+    client: httpx.AsyncClient, stack: Stack, actors: Actors
+) -> None:
+    # given a login whose username variable is the JSON escape of half a surrogate pair
+    body = json.dumps(
+        {
+            "query": 'mutation($u: String!) { login(username: $u, password: "password-123") '
+            "{ token } }",
+            "variables": {"u": "\ud800"},
+        }
+    )
+    assert "\\ud800" in body
+
+    # when it is sent
+    async with unchanged(stack):
+        response = await client.post(
+            "/graphql", content=body.encode(), headers={"Content-Type": "application/json"}
+        )
+
+    # then the body is refused as a whole, as not being text, and nothing changes
+    assert_safe(response)
+    assert response.status_code == 400, response.text
+    assert graphql_codes(response) == ["BAD_REQUEST"]
+    assert "Unicode" in response.json()["errors"][0]["message"]
