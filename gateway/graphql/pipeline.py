@@ -325,8 +325,14 @@ def _bad_field(name: str, kind: str) -> ApiError:
 
 
 def _operation(prepared: Prepared, name: str | None, method: str) -> OperationDefinitionNode:
-    """Step 4: the operation `name` picks (the first when it is None), if this method may run it."""
+    """Step 4: the operation `name` picks (the only one when it is None), if this method may
+    run it. A document of several operations and no name is refused, as the GraphQL spec's
+    GetOperation says: running its first would run what the client may not have meant."""
     operations = prepared.operations
+    if name is None and len(operations) > 1:
+        raise ApiError.http(
+            400, "Must provide operation name if query contains multiple operations."
+        )
     if name is not None:
         operations = [o for o in operations if o.name and o.name.value == name]
     if not operations:

@@ -117,13 +117,16 @@ async def test_variables_that_fail_coercion_are_bad_user_input(
     assert bad.json()["data"] is None
 
 
-async def test_two_operations_and_no_name_run_the_first(client: httpx.AsyncClient) -> None:
+async def test_two_operations_run_by_name_only(client: httpx.AsyncClient) -> None:
     two = _fresh("query A { welcome } query B { products(first: 1) { edges { cursor } } }")
     named = await client.post("/graphql", json={"query": two, "operationName": "A"})
     assert named.json() == {"data": {"welcome": named.json()["data"]["welcome"]}}
     _, unnamed, moved = await _twice(client, {"query": two})
-    assert moved == {"compiled": 1, "reference": 0}
-    assert unnamed.json() == named.json()
+    assert moved == {"compiled": 0, "reference": 0}
+    assert unnamed.status_code == 400
+    assert unnamed.json()["errors"][0]["message"] == (
+        "Must provide operation name if query contains multiple operations."
+    )
     _, other, moved = await _twice(client, {"query": two, "operationName": "B"})
     assert moved == {"compiled": 1, "reference": 0}
     assert "errors" not in other.json()

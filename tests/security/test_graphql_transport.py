@@ -72,6 +72,9 @@ TRANSPORT: list[tuple[str, Callable[[], dict[str, Any]], int, str]] = [
     ("variables is a list", lambda: {"json": {"query": "{ welcome }", "variables": [1]}}, 400,
      "BAD_REQUEST"),
     ("no query at all", lambda: {"json": {"variables": {}}}, 400, "BAD_REQUEST"),
+    ("a mutation and a query, no operationName", lambda: {"json": {"query": 'mutation M { login('
+     'username: "x", password: "password-1") { token } } query Q { welcome }'}}, 400,
+     "BAD_REQUEST"),
     ("text/plain (a CSRF-able simple request)", lambda: {"content": _body("{ welcome }"),
      "headers": {"Content-Type": "text/plain"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
     ("form-urlencoded", lambda: {"data": {"query": "{ welcome }"}}, 415,
