@@ -9,7 +9,9 @@ from db_service.errors import invalid as invalid
 from protos.page_tokens import decode_token
 
 SID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
-USERNAME_RE = re.compile(r"[\w.-]{3,50}")
+# ASCII only, as openapi.yaml states: `\w` would take any script's letters and digits, so a
+# "bоss" with a Cyrillic о could pass for "boss" in every log line and admin screen.
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,50}")
 EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
@@ -37,7 +39,7 @@ def is_sid(value: str) -> bool:
 def username(value: str) -> str:
     _no_nul("username", value)
     if not USERNAME_RE.fullmatch(value):
-        raise invalid("username must be 3 to 50 letters, digits, '.', '_' or '-'")
+        raise invalid("username must be 3 to 50 ASCII letters, digits, '.', '_' or '-'")
     return value
 
 

@@ -82,7 +82,7 @@ class UserService:
         if len(password) > validation.PASSWORD_MAX:
             raise validation.invalid("password is too long")
         await self._count_client_attempt(client)
-        key = username.lower()
+        key = _attempts_key(username)
         await self._count_account_attempt(key, client)
         found = await self._users.get_login(username)
         # Unknown users are verified against a dummy hash: same answer, about the same time.
@@ -228,7 +228,7 @@ class UserService:
             )
         if len(current_password) > validation.PASSWORD_MAX:
             raise validation.invalid("current password is too long")
-        key = caller.username.lower()
+        key = _attempts_key(caller.username)
         await self._count_account_attempt(key, client)
         found = await self._users.get_login(caller.username)
         if not await self._passwords.verify(found[1] if found else None, current_password):
@@ -265,3 +265,11 @@ class UserService:
 
 def _already_exists(exc: Taken) -> DomainError:
     return DomainError(ErrorCode.ALREADY_EXISTS, f"{exc.field} is already taken")
+
+
+def _attempts_key(username: str) -> str:
+    """What a username's login attempts are counted under: case-insensitive, and within
+    login_attempts.username_key's 50 characters, which lower() can exceed for a name that
+    is not ASCII ("İ" becomes two characters), as accounts made before usernames were
+    ASCII only may have."""
+    return username.lower()[:50]

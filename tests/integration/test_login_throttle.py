@@ -67,3 +67,22 @@ async def test_unknown_user_and_wrong_password_answer_alike(client: httpx.AsyncC
 
     assert unknown.status_code == wrong.status_code == 401
     assert unknown.json() == wrong.json()
+
+
+async def test_a_name_longer_once_lowercased_is_an_unknown_user(client: httpx.AsyncClient) -> None:
+    # given a username of 26 characters that lowercases to 52 ("İ" becomes "i̇"), longer than
+    # the column login attempts are counted under
+    name = "\u0130" * 26
+    assert len(name) == 26
+    assert len(name.lower()) == 52
+
+    # when someone logs in with it, or asks GraphQL to
+    rest = await client.post(
+        "/api/v1/users/login", json={"username": name, "password": "whatever123"}
+    )
+    graphql = await gql(client, LOGIN, {"u": name, "p": "whatever123"})
+
+    # then it is an unknown user like any other, not a value out of range
+    assert rest.status_code == 401, rest.text
+    assert rest.json()["error"]["code"] == "UNAUTHENTICATED"
+    assert error_codes(graphql) == ["UNAUTHENTICATED"]

@@ -14,6 +14,9 @@ INVALID = [
     ("username", "ab", "username must be 3 to 50"),
     ("username", "x" * 51, "username must be 3 to 50"),
     ("username", "bad\x00name", "username must not contain NUL bytes"),
+    ("username", "b\u043ess", "username must be 3 to 50 ASCII"),  # a Cyrillic о
+    ("username", "us\u00e9r1", "username must be 3 to 50 ASCII"),
+    ("username", "\u0661\u0662\u0663", "username must be 3 to 50 ASCII"),  # Arabic-Indic digits
     ("email", "not-an-email", "email must be a valid address"),
     ("email", "a@" + "b" * 250 + ".com", "email must be a valid address"),
     ("password", "short", "password must be 8 to 1024 characters"),
