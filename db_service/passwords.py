@@ -2,34 +2,56 @@
 
 Hashing is deliberately slow and CPU-bound, so it runs in worker threads, and a semaphore caps
 how many run at once: a burst of registrations or logins queues here instead of starving the
-event loop or exhausting memory.
+event loop or exhausting memory. A slot is held until its thread is done, even when the call
+that asked for the hash is cancelled first (a deadline that passed, a client gone): the thread
+cannot be stopped, so releasing the slot early would let the next hash start beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+T = TypeVar("T")
 
 
 class Passwords:
     """Hash and verify passwords with Argon2id, at most `concurrency` at a time."""
 
-    def __init__(self, concurrency: int) -> None:
-        self._hasher = PasswordHasher()  # argon2-cffi defaults: Argon2id, RFC 9106 low-memory
+    def __init__(self, concurrency: int, *, hasher: PasswordHasher | None = None) -> None:
+        # argon2-cffi's defaults: Argon2id, RFC 9106 low-memory.
+        self._hasher = hasher if hasher is not None else PasswordHasher()
         self._slots = asyncio.Semaphore(concurrency)
         # Verified against when the user does not exist, so unknown users cost the same time.
         self._dummy_hash = self._hasher.hash("not-a-real-password-used-for-timing")
 
     async def hash(self, password: str) -> str:
-        async with self._slots:
-            return await asyncio.to_thread(self._hasher.hash, password)
+        return await self._in_slot(self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; always does the full work, even with no stored hash."""
-        async with self._slots:
-            return await asyncio.to_thread(self._verify, password_hash, password)
+        return await self._in_slot(self._verify, password_hash, password)
+
+    async def _in_slot(self, work: Callable[..., T], *args: object) -> T:
+        """`work(*args)` in a thread once a slot is free; the slot is freed when it ends."""
+        await self._slots.acquire()
+        try:
+            done = asyncio.ensure_future(asyncio.to_thread(work, *args))
+        except BaseException:
+            self._slots.release()
+            raise
+        done.add_done_callback(self._release)
+        # A cancelled caller stops waiting here; the thread, and its slot, run to the end.
+        return await asyncio.shield(done)
+
+    def _release(self, done: asyncio.Future[Any]) -> None:
+        self._slots.release()
+        if not done.cancelled():
+            done.exception()  # retrieved: nobody may be waiting any longer
 
     def _verify(self, password_hash: str | None, password: str) -> bool:
         try:
