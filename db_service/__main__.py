@@ -45,7 +45,9 @@ async def _create_admin(
         await apply_migrations(pool)
         users = UserService(
             # Its records wait in the outbox until a running db_service relays them.
-            UserRepository(pool, Outbox(max_rows=settings.log_outbox_max_rows)),
+            UserRepository(
+                pool, Outbox(max_rows=settings.log_outbox_max_rows, enabled=settings.log_shipping)
+            ),
             Passwords(1),
             TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, 60),
             LoginPolicy(max_attempts=settings.login_max_failures, window_s=settings.login_window_s),

@@ -7,7 +7,8 @@ A record has the fields of every log record (logging_service.records.JSON_FIELDS
 start-up), `request_id` the RPC's. The relay (db_service.relay) ships them; such a record in
 `log-channel` proves the change committed. The outbox is bounded: while it holds `max_rows`
 rows (the relay counts them), new records are dropped and counted instead of written, and the
-change still commits.
+change still commits. With LOG_SHIPPING=false nothing is recorded, so no row is written (there
+would be no relay to ship and delete it).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from db_service.calls import current_call
 class Outbox:
     """Builds outbox records and knows whether the outbox has room for them."""
 
-    def __init__(self, *, max_rows: int = 1_000_000) -> None:
+    def __init__(self, *, max_rows: int = 1_000_000, enabled: bool = True) -> None:
         self.max_rows = max_rows
+        self.enabled = enabled
         self.rows = 0  # as last counted by the relay
         self.dropped = 0
 
@@ -33,7 +35,10 @@ class Outbox:
         return self.rows >= self.max_rows
 
     def event(self, operation: str, *, subject: str, message: str) -> str | None:
-        """The JSON of one record, or None (counted) when the outbox is full."""
+        """The JSON of one record; None when records are off, or (counted) when the outbox is
+        full."""
+        if not self.enabled:
+            return None
         if self.full:
             self.dropped += 1
             return None

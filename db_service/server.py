@@ -76,7 +76,7 @@ class DBServiceApp:
         self.pool: asyncpg.Pool | None = None
         self.health = HealthStatus(SERVICE_NAME)
         self.shipper = LogShipper.from_settings(settings, service="db_service")
-        self.outbox = Outbox(max_rows=settings.log_outbox_max_rows)
+        self.outbox = Outbox(max_rows=settings.log_outbox_max_rows, enabled=settings.log_shipping)
         self._relay: OutboxRelay | None = None
         self._server: grpc.aio.Server | None = None
         self._monitor: DatabaseMonitor | None = None

@@ -60,7 +60,8 @@ DESCRIPTIONS: dict[str, str] = {
     "gateway process",
     "PERSISTED_QUERIES_MAX_CHARS": "total characters of those documents, per gateway process "
     "(least recently used evicted first)",
-    "LOG_SHIPPING": "`false` records nothing (used by the benchmark's logging-off run)",
+    "LOG_SHIPPING": "`false` records nothing, outbox rows included (used by the benchmark's "
+    "logging-off run)",
     "LOG_QUEUE_MAX": "log records held in memory (waiting for the spool's writer, or queued when "
     "there is no spool) before new ones are dropped (and counted)",
     "LOG_SPOOL_DIR": "directory of the disk spool where log records wait until logging_service "

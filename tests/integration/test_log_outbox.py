@@ -12,8 +12,10 @@ import sys
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 
+from scripts.infra import EmbeddedPostgres
 from tests.conftest import ROOT, Stack
 from tests.factories import admin_token, make_product, make_user, user_data
 from tests.logtopic import read_all, wait_for_records
@@ -203,3 +205,30 @@ async def test_two_replicas_relay_each_record_once(client: httpx.AsyncClient, st
             await asyncio.sleep(0.2)  # the polling interval of a wait bounded by the loop
     assert set(counts) == ids
     assert set(counts.values()) == {1}
+
+
+async def test_with_shipping_off_no_outbox_row_is_written(
+    stack: Stack, postgres: EmbeddedPostgres
+) -> None:
+    # given a db_service and gateway of their own with LOG_SHIPPING=false (which starts no relay)
+    database = postgres.ensure_database(f"noship_{uuid.uuid4().hex[:8]}")
+    with own_services(
+        stack, ("db_service", "gateway"), LOG_SHIPPING="false", DATABASE_URL=database
+    ) as own:
+        # when a customer registers and changes their password
+        async with httpx.AsyncClient(base_url=own.gateway_url, timeout=30) as c:
+            user = await make_user(c)
+            changed = await c.put(
+                f"/api/v1/users/{user.sid}",
+                json={"password": "a new password 1", "current_password": user.password},
+                headers={"Authorization": f"Bearer {user.token}"},
+            )
+            assert changed.status_code == 200, changed.text
+
+    # then the changes committed and the outbox stayed empty: nothing would ever empty it
+    conn = await asyncpg.connect(database)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM users WHERE sid = $1", user.sid) == 1
+        assert await conn.fetchval("SELECT count(*) FROM log_outbox") == 0
+    finally:
+        await conn.close()
