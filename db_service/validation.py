@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from db_service.errors import invalid as invalid
 from protos.page_tokens import decode_token
@@ -16,6 +16,11 @@ EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
 MONEY_MAX = Decimal("99999999.99")  # numeric(10,2)
+QUANTITY_MAX = 3  # orders.quantity CHECK (quantity BETWEEN 1 AND 3)
+# The most a product may cost: an order of QUANTITY_MAX must still fit orders.total_price, a
+# numeric(10,2) too. Beyond it, placing that order would overflow the column, and since one
+# statement places a product's concurrent orders together, fail every order beside it.
+PRICE_MAX = (MONEY_MAX / QUANTITY_MAX).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
 
 
 def _no_nul(field: str, value: str) -> str:
@@ -64,18 +69,24 @@ def text(field: str, value: str, *, max_length: int, min_length: int = 0) -> str
     return value
 
 
-def money(field: str, value: str) -> Decimal:
-    """A non-negative amount with at most two decimals, from its decimal string."""
+def money(field: str, value: str, *, maximum: Decimal = MONEY_MAX) -> Decimal:
+    """A non-negative amount of at most `maximum`, with at most two decimals, from its decimal
+    string."""
     try:
         amount = Decimal(value)
     except InvalidOperation:
         raise invalid(f"{field} must be a decimal number such as 19.99") from None
-    if not amount.is_finite() or amount < 0 or amount > MONEY_MAX:
-        raise invalid(f"{field} must be between 0 and {MONEY_MAX}")
+    if not amount.is_finite() or amount < 0 or amount > maximum:
+        raise invalid(f"{field} must be between 0 and {maximum}")
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
         raise invalid(f"{field} must have at most two decimals")
     return amount.quantize(Decimal("0.01"))
+
+
+def price(value: str) -> Decimal:
+    """A product's price (see PRICE_MAX)."""
+    return money("price", value, maximum=PRICE_MAX)
 
 
 def page_size(value: int) -> int:

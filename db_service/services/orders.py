@@ -78,8 +78,8 @@ class OrderService:
     async def place_order(
         self, caller: User, *, product_id: int, quantity: int, idempotency_key: str
     ) -> Order:
-        if not 1 <= quantity <= 3:
-            raise validation.invalid("quantity must be 1 to 3")
+        if not 1 <= quantity <= validation.QUANTITY_MAX:
+            raise validation.invalid(f"quantity must be 1 to {validation.QUANTITY_MAX}")
         key = _key(idempotency_key)
         if key is not None:
             earlier = await self._orders.get_by_key(user_id=caller.id, key=key)

@@ -64,7 +64,7 @@ class ProductService:
             name=validation.text("name", name, min_length=1, max_length=100),
             description=validation.text("description", description, max_length=MAX_DESCRIPTION),
             category=validation.text("category", category, min_length=1, max_length=50),
-            price=validation.money("price", price),
+            price=validation.price(price),
             slogan=validation.text("slogan", slogan, max_length=255),
             stock=_stock(stock),
         )
@@ -76,7 +76,7 @@ class ProductService:
             "name": lambda v: validation.text("name", v, min_length=1, max_length=100),
             "description": lambda v: validation.text("description", v, max_length=MAX_DESCRIPTION),
             "category": lambda v: validation.text("category", v, min_length=1, max_length=50),
-            "price": lambda v: validation.money("price", v),
+            "price": validation.price,
             "slogan": lambda v: validation.text("slogan", v, max_length=255),
             "stock": _stock,
         }

@@ -47,6 +47,21 @@ async def test_place_order_computes_exact_totals_and_takes_stock(
     assert await _stock(client, product["id"]) == 7
 
 
+async def test_the_highest_price_still_fits_an_order_of_three(client: httpx.AsyncClient) -> None:
+    # given a product at the highest price a product may have, and two buyers
+    product = await make_product(client, await admin_token(client), price="33333333.33", stock=9)
+    one, three = await make_user(client), await make_user(client)
+
+    # when one buys a single item and the other three
+    single = await gql(client, PLACE, {"p": product["id"], "q": 1}, token=one.token)
+    triple = await gql(client, PLACE, {"p": product["id"], "q": 3}, token=three.token)
+
+    # then both are placed, the larger at the most an order's total can hold
+    assert single["data"]["placeOrder"]["totalPrice"] == "33333333.33"
+    assert triple["data"]["placeOrder"]["totalPrice"] == "99999999.99"
+    assert await _stock(client, product["id"]) == 5
+
+
 async def test_rest_order_round_trip_and_cancel(client: httpx.AsyncClient) -> None:
     product = await make_product(client, await admin_token(client), price="9.99", stock=5)
     user = await make_user(client)
