@@ -51,7 +51,10 @@ def outcome_of(exc: BaseException | None) -> str:
 def _message(operation: str, kwargs: dict[str, Any]) -> str:
     """A seed-style line for the account operations; never built from a password."""
     if operation == "Mutation.register":
-        return f"User '{getattr(kwargs.get('input'), 'username', '')}' is created"
+        # graphql-core passes the arguments as it coerced them: an input object is a dict.
+        data = kwargs.get("input")
+        username = data.get("username", "") if isinstance(data, dict) else ""
+        return f"User '{username}' is created"
     if operation == "Mutation.login":
         return f"User '{kwargs.get('username', '')}' logged in"
     return ""

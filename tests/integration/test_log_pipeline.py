@@ -126,6 +126,34 @@ async def test_a_scripted_session_is_recorded_call_by_call(
     assert all(r["outcome"] == "ok" for r in groups[rid["order"]])
 
 
+async def test_a_graphql_registration_is_recorded_with_its_username(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given a registration through GraphQL, as GraphiQL sends it (the input as a variable) and
+    # written in the document
+    data, inline = user_data(), user_data()
+    rid = {"variable": _rid(), "inline": _rid()}
+    register = "mutation($i: RegisterInput!) { register(input: $i) { sid } }"
+    await client.post(
+        "/graphql",
+        json={"query": register, "variables": {"i": data}},
+        headers={"X-Request-ID": rid["variable"]},
+    )
+    fields = ", ".join(f"{k}: {orjson.dumps(v).decode()}" for k, v in inline.items())
+    await client.post(
+        "/graphql",
+        json={"query": f"mutation {{ register(input: {{{fields}}}) {{ sid }} }}"},
+        headers={"X-Request-ID": rid["inline"]},
+    )
+
+    # then each record's message names the user, as the seed's console lines did
+    expected = {key: {(GW, "Mutation.register")} for key in rid.values()}
+    groups = await wait_for_records(stack.kafka_bootstrap, rid.values(), _has(expected))
+    for key, sent in (("variable", data), ("inline", inline)):
+        (record,) = [r for r in groups[rid[key]] if r["operation"] == "Mutation.register"]
+        assert record["message"] == f"User '{sent['username']}' is created", key
+
+
 # Every route the REST contract lists, as the gateway names it in its records ("GET /api/v1").
 REST_ROUTES = [
     (method.upper(), path)
