@@ -166,7 +166,11 @@ class GraphQLPipeline:
         await response(scope, receive, send)
 
     async def answer(self, request: Request) -> Response:
-        if request.method == "GET" and "query" not in request.query_params:
+        # A GET with neither a document nor a persisted query's hash is a browser asking for
+        # GraphiQL; with either, it is an operation to run.
+        if request.method == "GET" and not (
+            "query" in request.query_params or "extensions" in request.query_params
+        ):
             return self.graphiql_page(request)
         data = await self.read(request)
         try:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 
 from tests.factories import error_codes
 
@@ -88,3 +89,26 @@ async def test_a_registration_of_a_document_seen_before_is_kept(
 
     # then the hash runs it
     assert plain == registered == again
+
+
+async def test_a_hash_runs_over_get_as_apollo_clients_send_it(client: httpx.AsyncClient) -> None:
+    # given a document registered by POST
+    await _post(client, {"query": QUERY, "variables": {"id": 1}, "extensions": _persisted(HASH)})
+    unknown = hashlib.sha256(b"{ welcome } # never sent over GET").hexdigest()
+
+    # when a client sends only its hash over GET (cacheable), with a browser's Accept header
+    # or curl's, or a hash the gateway does not know
+    params = {"variables": '{"id": 1}', "extensions": orjson.dumps(_persisted(HASH)).decode()}
+    answers = [
+        await client.get("/graphql", params=params, headers={"Accept": accept})
+        for accept in ("*/*", "text/html,application/json")
+    ]
+    missing = await client.get(
+        "/graphql", params={"extensions": orjson.dumps(_persisted(unknown)).decode()}
+    )
+
+    # then the query runs, or the client is asked for the text: never the GraphiQL page
+    for answer in answers:
+        assert answer.status_code == 200, answer.text[:200]
+        assert answer.json()["data"]["product"]["id"] == 1
+    assert error_codes(missing.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
