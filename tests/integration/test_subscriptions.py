@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 import httpx
 from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.conftest import Stack
-from tests.factories import admin_token
+from tests.factories import admin_token, make_user
 from tests.graphqlws import RECORDED_REQUEST, GraphQLSocket
+from tests.logtopic import read_all
 
 
 async def test_gql_websocket_client_receives_a_log_record(
@@ -64,3 +67,49 @@ async def test_delivering_log_records_records_nothing_more(
     # then the stream goes quiet: a delivered record is not itself a call that makes a record
     delivered = [m["payload"]["data"]["logs"]["operation"] for m in tail]
     assert "Subscription.logs" not in delivered
+
+
+async def _refusal(stack: Stack, token: str) -> dict[str, Any]:
+    """The message that answers a `logs` subscription made with `token`."""
+    async with GraphQLSocket.open(stack.gateway_url, token) as socket:
+        await socket.subscribe("1", "subscription { logs { operation } }")
+        message = await socket.receive(within=10)
+    assert message["id"] == "1"
+    return message
+
+
+async def test_a_refused_logs_subscription_is_recorded(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given a customer, and another whose token a password change revoked
+    customer, revoked = await make_user(client), await make_user(client)
+    changed = await client.put(
+        f"/api/v1/users/{revoked.sid}",
+        json={"password": "another password 1", "current_password": revoked.password},
+        headers=revoked.auth,
+    )
+    assert changed.status_code == 200, changed.text
+
+    # when each asks to watch the log
+    forbidden = await _refusal(stack, customer.token)
+    stale = await _refusal(stack, revoked.token)
+
+    # then each is refused with the protocol's error message: the customer is not an admin,
+    # and the revoked token is no longer anyone's (as over HTTP: authentication comes first)
+    assert [forbidden["type"], stale["type"]] == ["error", "error"]
+    assert forbidden["payload"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert stale["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    # and each attempt to read the log has its record, as every refused call has
+    def attempts(records: list[dict[str, Any]]) -> dict[str, str]:
+        return {
+            r["user"]: r["outcome"]
+            for r in records
+            if r["operation"] == "Subscription.logs" and r["user"] in (customer.sid, revoked.sid)
+        }
+
+    deadline = time.monotonic() + 30
+    while len(found := attempts(await read_all(stack.kafka_bootstrap))) < 2:
+        assert time.monotonic() < deadline, f"records of the refusals: {found}"
+        await asyncio.sleep(0.2)  # the polling interval of a wait bounded by the deadline
+    assert found == {customer.sid: "FORBIDDEN", revoked.sid: "UNAUTHENTICATED"}

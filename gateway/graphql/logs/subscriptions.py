@@ -10,16 +10,16 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import strawberry
+from strawberry.permission import BasePermission
 
 import protos.db_service_pb2 as db_service_pb2
 from gateway.errors import ApiCode, ApiError
 from gateway.graphql.context import Info
 from gateway.graphql.logs.types import LogRecord
-from gateway.graphql.permissions import IsAdmin, IsAuthenticated
 from gateway.graphql.recording import outcome_of
 from gateway.operations import users
 from gateway.scope import RequestScope
@@ -38,9 +38,30 @@ async def confirm_admin(scope: RequestScope) -> None:
         raise ApiError.forbidden()
 
 
+class ConfirmedAdmin(BasePermission):
+    """`logs`'s permission: db_service confirms the token and that its bearer is an admin, so
+    a token it revoked is UNAUTHENTICATED, not FORBIDDEN by its role claim. A refusal happens
+    before the subscription's body, so it is recorded here: an attempt to read the log is
+    exactly what the log should show."""
+
+    message = "this operation is for administrators"
+    error_extensions = {"code": ApiCode.FORBIDDEN}  # noqa: RUF012 - Strawberry's own attribute
+
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        scope = info.context.scope
+        started = time.perf_counter()
+        try:
+            scope.require_identity()
+            await confirm_admin(scope)
+        except Exception as exc:
+            _record(scope, info.context.runtime, outcome_of(exc), started)
+            raise
+        return True
+
+
 @strawberry.type
 class LogSubscriptions:
-    @strawberry.subscription(permission_classes=[IsAuthenticated, IsAdmin])
+    @strawberry.subscription(permission_classes=[ConfirmedAdmin])
     async def logs(
         self, info: Info, from_beginning: bool = False
     ) -> AsyncGenerator[LogRecord, None]:
@@ -51,7 +72,6 @@ class LogSubscriptions:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            await confirm_admin(scope)
             async with aclosing(_tail(scope, runtime, from_beginning=from_beginning)) as records:
                 async for record in records:
                     yield record
@@ -60,14 +80,18 @@ class LogSubscriptions:
             raise
         finally:
             # One record per subscription, for its whole life (its events record nothing).
-            runtime.record(
-                kind="graphql",
-                operation="Subscription.logs",
-                user=scope.user_label,
-                outcome=outcome,
-                started=started,
-                request_id=scope.request_id,
-            )
+            _record(scope, runtime, outcome, started)
+
+
+def _record(scope: RequestScope, runtime: Runtime, outcome: str, started: float) -> None:
+    runtime.record(
+        kind="graphql",
+        operation="Subscription.logs",
+        user=scope.user_label,
+        outcome=outcome,
+        started=started,
+        request_id=scope.request_id,
+    )
 
 
 async def _tail(
