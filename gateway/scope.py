@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import protos.db_service_pb2 as pb
 from gateway.backends import DBClient, Reply, Request, Rpc
 from gateway.errors import ApiError
 from gateway.identity import Credentials, Identity
@@ -31,9 +32,14 @@ class RequestScope:
             raise ApiError.unauthenticated()
         return self.identity
 
-    def require_admin(self) -> Identity:
+    async def require_admin(self) -> Identity:
+        """The caller, when the token's role claim is admin (db_service checks again). Any
+        other caller is refused, but only once db_service has confirmed the token still
+        stands: a revoked token is UNAUTHENTICATED (log in again), as it is everywhere else,
+        not FORBIDDEN by a claim that no longer counts."""
         identity = self.require_identity()
         if not identity.is_admin:
+            await self.call(self.db.stub.GetUser, pb.GetUserRequest(sid=identity.sid))
             raise ApiError.forbidden()
         return identity
 

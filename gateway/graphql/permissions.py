@@ -19,11 +19,16 @@ class IsAuthenticated(BasePermission):
 
 
 class IsAdmin(BasePermission):
-    """Use after IsAuthenticated, so a missing token is UNAUTHENTICATED rather than FORBIDDEN."""
+    """Use after IsAuthenticated, so a missing token is UNAUTHENTICATED rather than FORBIDDEN.
+    A caller whose claim is not admin is refused once db_service has confirmed the token
+    (RequestScope.require_admin): a revoked one is UNAUTHENTICATED."""
 
     message = "this operation is for administrators"
     error_extensions = {"code": ApiCode.FORBIDDEN}  # noqa: RUF012 - Strawberry's own attribute
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        identity = info.context.scope.identity
-        return identity is not None and identity.is_admin
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        scope = info.context.scope
+        if scope.identity is None:
+            return False
+        await scope.require_admin()
+        return True

@@ -40,7 +40,7 @@ async def create_product(
     slogan: str,
     stock: int,
 ) -> pb.Product:
-    scope.require_admin()
+    await scope.require_admin()
     request = pb.CreateProductRequest(
         name=name,
         description=description,
@@ -57,7 +57,7 @@ async def update_product(
     scope: RequestScope, product_id: int, changes: dict[str, str | int]
 ) -> pb.Product:
     """Apply the given fields (any of PRODUCT_FIELDS); absent fields are kept."""
-    scope.require_admin()
+    await scope.require_admin()
     request = pb.UpdateProductRequest(id=product_id, **changes)  # type: ignore[arg-type]
     product: pb.Product = await scope.call(scope.db.stub.UpdateProduct, request)
     return product

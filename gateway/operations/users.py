@@ -35,7 +35,7 @@ async def me(scope: RequestScope) -> pb.User:
 async def list_users(
     scope: RequestScope, *, page_size: int, page_token: str = "", offset: int = 0
 ) -> pb.ListUsersResponse:
-    scope.require_admin()
+    await scope.require_admin()
     request = pb.ListUsersRequest(page_size=page_size, page_token=page_token, offset=offset)
     reply: pb.ListUsersResponse = await scope.call(scope.db.stub.ListUsers, request)
     return reply

@@ -127,6 +127,53 @@ async def test_token_older_than_password_change_is_refused(client: httpx.AsyncCl
     assert with_old.status_code == 401
 
 
+async def test_a_revoked_customer_token_is_unauthenticated_on_admin_operations_too(
+    client: httpx.AsyncClient,
+) -> None:
+    # given a customer's token, revoked by a password change, and a valid customer token
+    user, other = await make_user(client), await make_user(client)
+    changed = await client.put(
+        f"/api/v1/users/{user.sid}",
+        json={"password": "another good password", "current_password": user.password},
+        headers=user.auth,
+    )
+    assert changed.status_code == 200
+
+    # when each is used on the operations only an admin may call, in both APIs
+    async def answers(account: Account) -> tuple[list[int], list[str]]:
+        rest = [
+            await client.get("/api/v1/users", headers=account.auth),
+            await client.post(
+                "/api/v1/products",
+                json={"name": "Nope", "category": "X", "price": "1.00"},
+                headers=account.auth,
+            ),
+            await client.put("/api/v1/products/1", json={"stock": 1}, headers=account.auth),
+        ]
+        graphql = [
+            await gql(client, "{ users { edges { node { sid } } } }", token=account.token),
+            await gql(
+                client,
+                'mutation { createProduct(input: {name: "Nope", category: "X", price: "1.00"})'
+                " { id } }",
+                token=account.token,
+            ),
+            await gql(
+                client,
+                "mutation { updateProduct(id: 1, input: {stock: 1}) { id } }",
+                token=account.token,
+            ),
+        ]
+        return [r.status_code for r in rest], [c for body in graphql for c in error_codes(body)]
+
+    revoked, valid = await answers(user), await answers(other)
+
+    # then the revoked token is told to log in again (401), as everywhere else; only a token
+    # that still stands is told the operation is for administrators (403)
+    assert revoked == ([401, 401, 401], ["UNAUTHENTICATED"] * 3)
+    assert valid == ([403, 403, 403], ["FORBIDDEN"] * 3)
+
+
 async def test_token_of_deactivated_user_is_refused(client: httpx.AsyncClient) -> None:
     user = await make_user(client)
 
