@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError, ValuesOfCorrectTypeRule
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult, StreamExecutionResult
@@ -39,6 +39,8 @@ class ErrorCodes(SchemaExtension):
         self._streamed = False
 
     def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = coded_rules(context.validation_rules)
         yield
         # Remembered by identity: a validation error about a variable ("Variable '$x' is never
         # used") is still a validation error, unlike a variable value that fails coercion.
@@ -60,7 +62,7 @@ class ErrorCodes(SchemaExtension):
         yield
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
-        if error.path is None and not _has_code(error):
+        if error.path is None and (id(error) in self._invalid or not _has_code(error)):
             # Raised before any resolver ran: the request itself is wrong.
             if self.execution_context.graphql_document is None:
                 code = PARSE_FAILED
@@ -76,6 +78,24 @@ PARSE_FAILED = ApiCode.GRAPHQL_PARSE_FAILED
 VALIDATION_FAILED = ApiCode.GRAPHQL_VALIDATION_FAILED
 
 
+class ArgumentValuesRule(ValuesOfCorrectTypeRule):
+    """graphql-core's check of the values written in a document (arguments, input fields,
+    variable defaults), whose errors are the caller's bad input: DESIGN §6 gives the same bad
+    argument the same answer whether it is written in the document or sent as a variable, and
+    a variable's value that fails coercion is BAD_USER_INPUT."""
+
+    def report_error(self, error: GraphQLError) -> None:
+        error.extensions = {**(error.extensions or {}), "code": ApiCode.BAD_USER_INPUT}
+        super().report_error(error)
+
+
+def coded_rules(
+    rules: Iterable[type[ASTValidationRule]],
+) -> tuple[type[ASTValidationRule], ...]:
+    """`rules` with graphql-core's ValuesOfCorrectTypeRule replaced by ArgumentValuesRule."""
+    return tuple(ArgumentValuesRule if r is ValuesOfCorrectTypeRule else r for r in rules)
+
+
 def variables_error_code(error: GraphQLError) -> ApiCode:
     """The code of an error graphql-core raises before execution, once the document is valid:
     a variable value that fails coercion is the caller's input; anything else the document."""
@@ -83,7 +103,8 @@ def variables_error_code(error: GraphQLError) -> ApiCode:
 
 
 def request_error(error: GraphQLError, code: ApiCode, *, field_suggestions: bool) -> GraphQLError:
-    """An error about the request itself (parse, validation, variables) with its `code`."""
+    """An error about the request itself (parse, validation, variables) with its `code`, or
+    the code a validation rule gave it (ArgumentValuesRule)."""
     if isinstance(error.original_error, RecursionError):
         # The parser recursed past Python's limit: say what that means, not how it broke.
         message = "the document is nested too deeply"
@@ -92,7 +113,7 @@ def request_error(error: GraphQLError, code: ApiCode, *, field_suggestions: bool
     else:
         message = _SUGGESTION.sub("", error.message)
     extensions = dict(error.extensions or {})
-    extensions["code"] = code
+    extensions.setdefault("code", code)
     return _with(error, message, extensions, keep_original=False)
 
 

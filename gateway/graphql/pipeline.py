@@ -68,6 +68,7 @@ from gateway.graphql.errors import (
     PARSE_FAILED,
     VALIDATION_FAILED,
     coded_errors,
+    coded_rules,
     error_response,
     request_error,
 )
@@ -150,7 +151,7 @@ class GraphQLPipeline:
         rules: list[type[ASTValidationRule]] = list(specified_rules)
         if not limits.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
-        self.rules = tuple(rules)
+        self.rules = coded_rules(rules)
         self.compiler = Compiler(schema, field_suggestions=limits.field_suggestions)
         self.compiled = compiled
         self.middleware = RecordedFields(self.schema)

@@ -20,6 +20,7 @@ from graphql import get_introspection_query
 
 from tests.conftest import Stack
 from tests.factories import make_user
+from tests.graphqlws import GraphQLSocket
 from tests.security.conftest import assert_safe, graphql_codes, unchanged
 
 MAX_BYTES = 64 * 1024
@@ -273,8 +274,7 @@ DOCUMENTS: list[tuple[str, str, dict[str, Any], str | None, str | None]] = [
     ("a syntax error", "{ welcome", {}, "GRAPHQL_PARSE_FAILED", None),
     ("an unknown field", "{ secrets }", {}, "GRAPHQL_VALIDATION_FAILED", None),
     ("an unused variable", "query($x: Int) { welcome }", {}, "GRAPHQL_VALIDATION_FAILED", None),
-    ("an Int over 32 bits", "{ product(id: 2147483648) { id } }", {},
-     "GRAPHQL_VALIDATION_FAILED", None),
+    ("an Int over 32 bits", "{ product(id: 2147483648) { id } }", {}, "BAD_USER_INPUT", None),
     ("a variable of the wrong type", "query($id: Int!) { product(id: $id) { id } }",
      {"id": "1; DROP TABLE products"}, "BAD_USER_INPUT", None),
 ]  # fmt: skip
@@ -368,6 +368,34 @@ async def test_a_bad_first_gets_the_same_answer_however_it_arrives(
                 }
             ],
         )
+
+
+@pytest.mark.parametrize("value", ["99999999999", '"7"', "1.5", "true"])
+async def test_a_bad_argument_value_gets_the_same_code_however_it_arrives(
+    client: httpx.AsyncClient, stack: Stack, value: str
+) -> None:
+    # given the same bad value for product's `id: Int!`: written in the document, as a variable,
+    # as a variable's default, and written in the document over a WebSocket
+    written = f"{{ product(id: {value}) {{ id }} }}"
+    bodies = [
+        {"query": written},
+        {
+            "query": "query($i: Int!) { product(id: $i) { id } }",
+            "variables": {"i": json.loads(value)},
+        },
+        {"query": f"query($i: Int = {value}) {{ product(id: $i) {{ id }} }}"},
+    ]
+
+    # when each is sent
+    codes = [graphql_codes(await client.post("/graphql", json=body)) for body in bodies]
+    async with GraphQLSocket.open(stack.gateway_url, None) as socket:
+        await socket.subscribe("1", written)
+        refused = await socket.receive(within=10)  # the protocol's `error`: it never ran
+
+    # then each is the caller's bad input (DESIGN §6), never a different code by the route taken
+    assert codes == [["BAD_USER_INPUT"]] * 3
+    assert refused["type"] == "error", refused
+    assert [e["extensions"]["code"] for e in refused["payload"]] == ["BAD_USER_INPUT"]
 
 
 # Registrations of documents refused anyway: (case, document, expected code)
