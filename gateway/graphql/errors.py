@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from graphql import ASTValidationRule, GraphQLError, ValuesOfCorrectTypeRule
+from graphql.validation.validate import ValidationAbortedError
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult, StreamExecutionResult
@@ -22,6 +23,7 @@ MASKED_MESSAGE = "Unexpected error."
 # graphql-core ends messages about unknown fields, arguments, types and enum values with
 # " Did you mean …?", which spells out the schema to someone who may not see it.
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
+_ABORTED = "Validation aborted."  # graphql-core's whole message when its validation budget runs out
 
 
 class ErrorCodes(SchemaExtension):
@@ -108,6 +110,13 @@ def request_error(error: GraphQLError, code: ApiCode, *, field_suggestions: bool
     if isinstance(error.original_error, RecursionError):
         # The parser recursed past Python's limit: say what that means, not how it broke.
         message = "the document is nested too deeply"
+    elif isinstance(error, ValidationAbortedError) and error.message == _ABORTED:
+        # graphql-core's budget for comparing same-named fields (OverlappingFieldsCanBeMerged),
+        # spent by some 850 sibling fields: within every limit of ours, yet refused.
+        message = (
+            "the document is too large to validate: too many fields to compare in one"
+            " selection; send fewer"
+        )
     elif field_suggestions:
         message = error.message
     else:

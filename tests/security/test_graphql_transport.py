@@ -398,6 +398,19 @@ async def test_a_bad_argument_value_gets_the_same_code_however_it_arrives(
     assert [e["extensions"]["code"] for e in refused["payload"]] == ["BAD_USER_INPUT"]
 
 
+async def test_a_document_too_large_to_validate_says_so(client: httpx.AsyncClient) -> None:
+    # given 900 sibling fields: within the token and cost limits, beyond graphql-core's budget
+    # for comparing fields of one selection
+    query = "{ " + " ".join(["welcome"] * 900) + " }"
+
+    # when it is posted
+    response = await client.post("/graphql", json={"query": query})
+
+    # then it is refused as a validation failure that says what to change
+    assert graphql_codes(response) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "too many fields to compare" in response.json()["errors"][0]["message"]
+
+
 # Registrations of documents refused anyway: (case, document, expected code)
 REFUSED_REGISTRATIONS: list[tuple[str, str, str]] = [
     ("a syntax error", "{ welcome", "GRAPHQL_PARSE_FAILED"),
