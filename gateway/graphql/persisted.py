@@ -80,8 +80,19 @@ class PersistedQueries:
 
 
 def _digest(persisted: object) -> str:
-    """The extension's sha256Hash in lower case, or BAD_USER_INPUT when it is not one."""
-    digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+    """The extension's sha256Hash in lower case, or BAD_USER_INPUT when the extension is not
+    Apollo's version 1 with a hash of 64 hex digits."""
+    if not isinstance(persisted, dict):
+        raise PersistedQueryError(ApiCode.BAD_USER_INPUT, "persistedQuery must be an object")
+    version = persisted.get("version")
+    if version != 1 or isinstance(version, bool):
+        raise PersistedQueryError(
+            ApiCode.BAD_USER_INPUT, "persistedQuery version must be 1 (the only one there is)"
+        )
+    digest = persisted.get("sha256Hash")
     if not isinstance(digest, str) or len(digest) != 64 or not _HEX.issuperset(digest):
-        raise PersistedQueryError(ApiCode.BAD_USER_INPUT, "persistedQuery needs a sha256Hash")
+        raise PersistedQueryError(
+            ApiCode.BAD_USER_INPUT,
+            "persistedQuery.sha256Hash must be the document's SHA-256 in 64 hex digits",
+        )
     return digest.lower()

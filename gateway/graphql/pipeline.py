@@ -232,7 +232,7 @@ class GraphQLPipeline:
             raise _bad_field("extensions", "an object")
         name = payload.get("operationName")
         if not (name is None or isinstance(name, str)):
-            raise ApiError.http(400, f'Unknown operation named "{name}".')
+            raise _bad_field("operationName", "a string")
         return GraphQLRequest(query, variables, name, extensions)
 
     def loads(self, data: str | bytes) -> Any:

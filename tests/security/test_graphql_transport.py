@@ -73,6 +73,8 @@ TRANSPORT: list[tuple[str, Callable[[], dict[str, Any]], int, str]] = [
     ("variables is a list", lambda: {"json": {"query": "{ welcome }", "variables": [1]}}, 400,
      "BAD_REQUEST"),
     ("no query at all", lambda: {"json": {"variables": {}}}, 400, "BAD_REQUEST"),
+    ("operationName is a number", lambda: {"json": {"query": "{ welcome }", "operationName": 5}},
+     400, "BAD_REQUEST"),
     ("a mutation and a query, no operationName", lambda: {"json": {"query": 'mutation M { login('
      'username: "x", password: "password-1") { token } } query Q { welcome }'}}, 400,
      "BAD_REQUEST"),

@@ -110,16 +110,21 @@ def test_requests_without_the_extension_pass_through() -> None:
 
 
 @pytest.mark.parametrize(
-    "extension",
+    ("extension", "message"),
     [
-        {"persistedQuery": {}},
-        {"persistedQuery": {"sha256Hash": "abc"}},
-        {"persistedQuery": {"sha256Hash": "z" * 64}},
-        {"persistedQuery": "not an object"},
+        ({"persistedQuery": {}}, "version must be 1"),
+        ({"persistedQuery": {"sha256Hash": _digest("{ welcome }")}}, "version must be 1"),
+        ({"persistedQuery": {"version": 2, "sha256Hash": _digest("{ welcome }")}}, "version"),
+        ({"persistedQuery": {"version": True, "sha256Hash": _digest("{ welcome }")}}, "version"),
+        ({"persistedQuery": {"version": 1}}, "64 hex digits"),
+        ({"persistedQuery": {"version": 1, "sha256Hash": "abc"}}, "64 hex digits"),
+        ({"persistedQuery": {"version": 1, "sha256Hash": "z" * 64}}, "64 hex digits"),
+        ({"persistedQuery": "not an object"}, "must be an object"),
     ],
 )
-def test_a_malformed_extension_is_bad_input(extension: dict[str, object]) -> None:
+def test_a_malformed_extension_is_bad_input(extension: dict[str, object], message: str) -> None:
     with pytest.raises(PersistedQueryError) as refused:
         PersistedQueries().resolve("{ welcome }", extension)
 
     assert refused.value.error.extensions == {"code": "BAD_USER_INPUT"}
+    assert message in refused.value.error.message
