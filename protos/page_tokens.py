@@ -25,6 +25,10 @@ def decode_token(kind: str, token: str) -> int:
         last_id = int(value)
     except (ValueError, UnicodeDecodeError):
         raise ValueError("page token is not valid") from None
-    if prefix != kind or last_id < 0:
+    # Ids are serial (int4): a larger one was never handed out, and PostgreSQL would refuse it.
+    if prefix != kind or not 0 <= last_id <= _ID_MAX:
         raise ValueError("page token is not valid")
     return last_id
+
+
+_ID_MAX = 2**31 - 1

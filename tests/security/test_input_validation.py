@@ -7,6 +7,7 @@ numeric(10,2) overflow or a NUL byte in PostgreSQL).
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from decimal import Decimal
@@ -267,3 +268,22 @@ async def test_graphql_refuses_a_lone_surrogate_in_its_variables(
     assert response.status_code == 400, response.text
     assert graphql_codes(response) == ["BAD_REQUEST"]
     assert "Unicode" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(("document", "kind"), [(ORDERS, "order"), (PRODUCTS, "product")])
+async def test_a_cursor_beyond_any_id_is_not_valid(
+    client: httpx.AsyncClient, actors: Actors, document: str, kind: str
+) -> None:
+    # given a well-formed cursor whose id no serial column can hold
+    cursor = base64.urlsafe_b64encode(f"{kind}:{2**31}".encode()).decode().rstrip("=")
+
+    # when it is used to page
+    response = await client.post(
+        "/graphql",
+        json={"query": document, "variables": {"a": cursor}},
+        headers=actors.headers("alice"),
+    )
+
+    # then it is refused as a cursor, before it reaches the database
+    assert graphql_codes(response) == ["BAD_USER_INPUT"]
+    assert response.json()["errors"][0]["message"] == "page token is not valid"
