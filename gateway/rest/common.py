@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC
@@ -130,10 +131,7 @@ def query_int(request: Request, name: str, default: int, *, low: int, high: int)
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError.bad_input(f"{name} must be an integer") from None
+    value = _integer(name, raw)
     if not low <= value <= high:
         raise ApiError.bad_input(f"{name} must be {low} to {high}")
     return value
@@ -141,13 +139,24 @@ def query_int(request: Request, name: str, default: int, *, low: int, high: int)
 
 def path_int(request: Request, name: str) -> int:
     raw = request.path_params[name]
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError.bad_input(f"{name} must be an integer") from None
+    value = _integer(name, raw)
     if not 1 <= value <= 2**31 - 1:
         raise ApiError(ApiCode.NOT_FOUND, f"{name} {raw} not found", http_status=404)
     return value
+
+
+# An integer as a URL writes it: ASCII digits, perhaps a minus. int() alone also takes "+1",
+# " 1", "1_000" and other scripts' digits ("１"), so one id would have many URLs.
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def _integer(name: str, raw: str) -> int:
+    try:
+        if _INTEGER.fullmatch(raw):
+            return int(raw)
+    except ValueError:  # more digits than int() converts
+        pass
+    raise ApiError.bad_input(f"{name} must be an integer")
 
 
 def resources(routes: list[Route]) -> list[Route]:
