@@ -63,9 +63,12 @@ def password(value: str) -> str:
 
 
 def text(field: str, value: str, *, max_length: int, min_length: int = 0) -> str:
+    """`value` within its lengths; a required one (min_length > 0) must not be blank either."""
     _no_nul(field, value)
     if not min_length <= len(value) <= max_length:
         raise invalid(f"{field} must be {min_length} to {max_length} characters")
+    if min_length and value.isspace():
+        raise invalid(f"{field} must not be blank")
     return value
 
 
