@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import protos.db_service_pb2 as pb
+from gateway.errors import ApiError
 from gateway.operations import orders as ops
 from gateway.rest.common import (
     INTEGER,
@@ -46,11 +47,15 @@ async def place_order(request: Request, scope: RequestScope) -> Response:
         required=("product_id", "quantity"),
         types={"product_id": INTEGER, "quantity": INTEGER},
     )
+    keys = request.headers.getlist("idempotency-key")
+    if len(keys) > 1:
+        # Which one the client meant is not ours to guess; a proxy may have added one.
+        raise ApiError.bad_input("send at most one Idempotency-Key header")
     order = await ops.place_order(
         scope,
         product_id=body["product_id"],
         quantity=body["quantity"],
-        idempotency_key=request.headers.get("idempotency-key"),
+        idempotency_key=keys[0] if keys else None,
     )
     return json_response(order_json(order), 201)
 

@@ -200,3 +200,23 @@ async def test_twenty_concurrent_retries_through_both_apis_place_one_order(
     assert len({order_id for _, order_id in results}) == 1
     assert isinstance(results[0][1], int)
     assert await stock_of(client, product_id) == 19
+
+
+async def test_two_keys_on_one_request_are_refused(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
+    # given a shopper whose request carries two Idempotency-Key headers (a proxy added one, say)
+    shopper = await make_user(client)
+    product = actors.product
+    before = await stock_of(client, product["id"])
+    headers = [*shopper.auth.items(), ("Idempotency-Key", "key-a"), ("Idempotency-Key", "key-b")]
+
+    # when it places an order
+    response = await client.post(
+        "/api/v1/orders", json={"product_id": product["id"], "quantity": 1}, headers=headers
+    )
+
+    # then nothing is placed under either key: which one was meant is not the gateway's guess
+    assert response.status_code == 400, response.text
+    assert "one Idempotency-Key" in response.json()["error"]["message"]
+    assert await stock_of(client, product["id"]) == before
