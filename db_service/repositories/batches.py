@@ -32,10 +32,15 @@ class Batcher(Generic[K, R, T]):
         *,
         max_size: int,
         token: Callable[[R], Hashable | None],
+        isolate: tuple[type[Exception], ...] = (),
     ) -> None:
+        """`isolate`: failures that may be one request's own (a value the database refuses).
+        A batch that fails so runs again one request at a time, in order, and only the
+        requests that fail alone get the failure; any other failure is every caller's."""
         self._run = run
         self._max_size = max_size
         self._token = token
+        self._isolate = isolate
         self._queues: dict[K, list[tuple[R, asyncio.Future[T]]]] = {}
         # One drain per key with a queue; a reference keeps each alive until it ends.
         self._drains: dict[K, asyncio.Task[None]] = {}
@@ -85,7 +90,12 @@ class Batcher(Generic[K, R, T]):
             return
         try:
             results = await self._run(key, [request for request, _ in batch])
-        except Exception as exc:  # every caller of the batch gets the failure
+        except Exception as exc:
+            if len(batch) > 1 and isinstance(exc, self._isolate):
+                for item in batch:
+                    await self._settle(key, [item])
+                return
+            # Every caller of the batch gets the failure.
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)

@@ -14,6 +14,7 @@ from db_service.repositories import outbox, placing, windows
 from db_service.repositories import products as product_sql
 from db_service.repositories import users as user_sql
 from db_service.repositories.batches import Batcher
+from db_service.repositories.failures import DB_REFUSED_VALUE
 
 _SELECT = (
     "SELECT o.id, o.user_id, u.sid AS user_sid, o.product_id, o.quantity, o.unit_price,"
@@ -123,8 +124,13 @@ class OrderRepository:
     def __init__(self, pool: asyncpg.Pool, outbox: Outbox = UNBOUNDED) -> None:
         self._pool = pool
         self._outbox = outbox
+        # A value PostgreSQL refuses (a total beyond numeric(10,2), for a product priced
+        # before prices were capped) fails its own request only, not its batch companions.
         self._placing: Batcher[_BatchKey, placing.PlaceRequest, PlaceAttempt | None] = Batcher(
-            self._place_batch, max_size=PLACE_BATCH_MAX, token=_same_key
+            self._place_batch,
+            max_size=PLACE_BATCH_MAX,
+            token=_same_key,
+            isolate=(DB_REFUSED_VALUE,),
         )
 
     async def get(self, order_id: int) -> Order | None:

@@ -10,7 +10,7 @@ import asyncpg
 
 from db_service.models import Role, User
 from db_service.outbox import UNBOUNDED, Outbox
-from db_service.ports import Taken
+from db_service.ports import LastAdmin, Taken
 from db_service.repositories import outbox, windows
 
 COLUMNS = (
@@ -25,6 +25,10 @@ COLUMNS = (
     "updated_at",
 )
 _COLUMNS = "id, sid, username, email, role, is_active, token_version, created_at, updated_at"
+_IS_ACTIVE_ADMIN = "SELECT true FROM users WHERE sid = $1 AND role = 'admin' AND is_active"
+_LOCK_ACTIVE_ADMINS = (
+    "SELECT sid FROM users WHERE role = 'admin' AND is_active ORDER BY id FOR UPDATE"
+)
 
 # Which field a unique-constraint violation is about, by constraint name.
 UNIQUE_FIELD = {
@@ -161,15 +165,32 @@ class UserRepository:
                 args,
                 identity=password_hash is not None or role is not None or deactivate or activate,
                 new_password=password_hash is not None,
+                deactivate=deactivate,
             )
 
     async def _update(
-        self, sid: str, update: str, args: list[Any], *, identity: bool, new_password: bool
+        self,
+        sid: str,
+        update: str,
+        args: list[Any],
+        *,
+        identity: bool,
+        new_password: bool,
+        deactivate: bool = False,
     ) -> User | None:
+        """Run `update`; with an identity change, in one transaction with its outbox records.
+        Raises LastAdmin rather than deactivate the only active admin."""
         if not identity:
             row = await self._pool.fetchrow(update, *args)  # no identity change to record
             return user_from_row(row) if row else None
         async with self._pool.acquire() as conn, conn.transaction():
+            if deactivate and await conn.fetchval(_IS_ACTIVE_ADMIN, sid):
+                # The active admins' rows, locked in id order before the target's (which is
+                # one of them), so that two deactivations of the last two admins wait for
+                # each other instead of each seeing the other still active.
+                admins = await conn.fetch(_LOCK_ACTIVE_ADMINS)
+                if [a["sid"] for a in admins] == [sid]:
+                    raise LastAdmin
             before = await conn.fetchrow(
                 "SELECT role, is_active FROM users WHERE sid = $1 FOR UPDATE", sid
             )

@@ -164,3 +164,58 @@ async def test_cancelling_the_caller_of_a_running_batch_lets_the_batch_finish() 
     assert await other == "p:other"
     assert first.cancelled()
     assert recorder.finished == [["first"], ["other"]]
+
+
+class RefusesBad(Recorder):
+    """Fails any batch holding a request that starts with "bad", as a database refuses the
+    one value of a statement it cannot store."""
+
+    async def run(self, key: str, requests: list[str]) -> list[str]:
+        if any(r.startswith("bad") for r in requests):
+            self.batches.append((key, list(requests)))
+            raise ValueError("numeric field overflow")
+        return await super().run(key, requests)
+
+
+async def test_an_isolated_failure_fails_only_the_request_that_causes_it() -> None:
+    # given a batcher that isolates ValueError, and three calls queued behind a first batch
+    recorder = RefusesBad()
+    batcher = Batcher(recorder.run, max_size=64, token=_token, isolate=(ValueError,))
+    first = await _while_first_batch_in_flight(recorder, batcher)
+    queued = [asyncio.create_task(batcher.submit("p", r)) for r in ("a", "bad", "b")]
+    await asyncio.sleep(0)
+
+    # when they go as one batch, which fails on "bad"
+    recorder.gate.set()
+    assert await first == "p:first"
+    results = await asyncio.gather(*queued, return_exceptions=True)
+
+    # then the batch runs again one call at a time, in order, and only "bad" fails
+    assert results[0] == "p:a"
+    assert isinstance(results[1], ValueError)
+    assert results[2] == "p:b"
+    assert recorder.batches == [
+        ("p", ["first"]),
+        ("p", ["a", "bad", "b"]),
+        ("p", ["a"]),
+        ("p", ["bad"]),
+        ("p", ["b"]),
+    ]
+
+
+async def test_a_failure_not_isolated_fails_the_whole_batch_at_once() -> None:
+    # given a batcher that isolates ValueError only, and two calls queued behind a first batch
+    recorder = Recorder()
+    batcher = Batcher(recorder.run, max_size=64, token=_token, isolate=(ValueError,))
+    first = await _while_first_batch_in_flight(recorder, batcher)
+    queued = [asyncio.create_task(batcher.submit("p", r)) for r in ("a", "b")]
+    await asyncio.sleep(0)
+
+    # when the database goes away during the first batch and stays away
+    recorder.failure = ConnectionError("the database went away")
+    recorder.gate.set()
+    results = await asyncio.gather(first, *queued, return_exceptions=True)
+
+    # then each batch fails once, for all its callers: nothing is retried one by one
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert recorder.batches == [("p", ["first"]), ("p", ["a", "b"])]

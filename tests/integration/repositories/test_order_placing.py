@@ -247,3 +247,38 @@ async def test_one_key_sent_twice_at_once_to_one_replica_places_one_order(
 
     assert len({(x.order or x.earlier).id for x in attempts if x and (x.order or x.earlier)}) == 1
     assert await _stock(pool, mug) == 9
+
+
+async def test_a_total_beyond_numeric_10_2_fails_only_its_own_order(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    # given a product priced before prices were capped (40 000 000.00: three of it overflow an
+    # order's total_price), and six shoppers ordering at once, one or three each
+    mug = await _product(pool, unique, stock=100)
+    await pool.execute("UPDATE products SET price = 40000000.00 WHERE id = $1", mug.id)
+    shoppers = [await _user(pool, f"{unique}{i}") for i in range(6)]
+    orders = OrderRepository(pool)
+    quantities = [1, 3, 1, 3, 1, 1]
+
+    async def place(user: User, quantity: int) -> PlaceAttempt | None:
+        return await orders.place_as(
+            Placement(
+                sid=user.sid, token_version=user.token_version, product_id=mug.id,
+                quantity=quantity, key=None, max_attempts=NO_LIMIT, window_s=60,
+            )
+        )  # fmt: skip
+
+    # when they are placed (the first alone, the others batched behind it)
+    results = await asyncio.gather(
+        *(place(u, q) for u, q in zip(shoppers, quantities, strict=True)), return_exceptions=True
+    )
+
+    # then every single is placed and only each triple fails, on its own value
+    for quantity, result in zip(quantities, results, strict=True):
+        if quantity == 1:
+            assert isinstance(result, PlaceAttempt), result
+            assert result.order is not None
+            assert result.order.total_price == Decimal("40000000.00")
+        else:
+            assert isinstance(result, asyncpg.DataError), result
+    assert await _stock(pool, mug) == 96
