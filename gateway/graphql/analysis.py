@@ -67,6 +67,10 @@ _META_FIELDS = {
     "__typename": TypeNameMetaFieldDef,
 }
 
+# The GraphQL spec's GetOperation: with no operationName, a document must hold one operation.
+# graphql-core's wording; the HTTP pipeline and the WebSocket path both refuse with it.
+OPERATION_NAME_NEEDED = "Must provide operation name if query contains multiple operations."
+
 
 @dataclass(frozen=True, slots=True)
 class Measure:

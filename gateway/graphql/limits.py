@@ -122,9 +122,9 @@ def exceeded(
 
 
 class OperationLimits(SchemaExtension):
-    """Refuses a subscription whose depth, aliases, account mutations, cost or introspection
-    nesting is over a limit, before Strawberry validates it (HTTP requests are checked by the
-    pipeline)."""
+    """Refuses an operation Strawberry runs itself (anything sent over a WebSocket) whose depth,
+    aliases, account mutations, cost or introspection nesting is over a limit, before
+    Strawberry validates it (HTTP requests are checked by the pipeline)."""
 
     def __init__(self, limits: GraphQLLimits, schema: Callable[[], GraphQLSchema]) -> None:
         self.limits = limits

@@ -61,6 +61,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.errors import ApiCode, ApiError
 from gateway.graphiql import graphiql_response
+from gateway.graphql.analysis import OPERATION_NAME_NEEDED
 from gateway.graphql.compiled import Compiler, Plan
 from gateway.graphql.context import Context
 from gateway.graphql.documents import Documents, Prepared
@@ -335,9 +336,7 @@ def _operation(prepared: Prepared, name: str | None, method: str) -> OperationDe
     GetOperation says: running its first would run what the client may not have meant."""
     operations = prepared.operations
     if name is None and len(operations) > 1:
-        raise ApiError.http(
-            400, "Must provide operation name if query contains multiple operations."
-        )
+        raise ApiError.http(400, OPERATION_NAME_NEEDED)
     if name is not None:
         operations = [o for o in operations if o.name and o.name.value == name]
     if not operations:

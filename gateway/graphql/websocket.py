@@ -1,22 +1,33 @@
-"""graphql-transport-ws as Strawberry speaks it, plus the `error` message for a lost session.
+"""graphql-transport-ws as Strawberry speaks it, plus the `error` message for a lost session,
+and the GraphQL spec's rule that a document of several operations names the one to run.
 
 When a subscription's token expires or is revoked, its source raises UNAUTHENTICATED and
 Strawberry reports that as one more `next` (no data, the error) followed by `complete`. The
 protocol has a message for exactly this, `error`: "operation execution error(s)", after which
 nothing more is sent for the operation. So such a `next` goes out as an `error` with the same
-errors, and the `complete` behind it is dropped. Everything else is Strawberry's.
+errors, and the `complete` behind it is dropped.
+
+Strawberry runs the first operation of a document when no operationName is sent; the HTTP
+pipeline refuses that (GetOperation), so a subscribe message doing it is refused here with an
+`error`, before anything runs. Everything else is Strawberry's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage,
+    Message,
+    SubscribeMessage,
+)
 
 from gateway.errors import ApiCode
+from gateway.graphql.analysis import OPERATION_NAME_NEEDED
 from gateway.graphql.context import Context
 
 
@@ -30,12 +41,37 @@ def _credentials_refused(payload: Any) -> bool:
     )
 
 
+def _several_operations(query: object) -> bool:
+    """Whether `query` parses as a document of more than one operation (a message is bounded
+    by REQUEST_MAX_BYTES; one that does not parse is left to Strawberry to refuse)."""
+    if not isinstance(query, str):
+        return False
+    try:
+        document = parse(query, no_location=True)
+    except (GraphQLError, RecursionError):
+        return False
+    return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
+
+
 class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry's graphql-transport-ws handler; see the module docstring for the one change."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._errored: set[str] = set()
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload = message["payload"]
+        if payload.get("operationName") is None and _several_operations(payload.get("query")):
+            error = GraphQLError(OPERATION_NAME_NEEDED, extensions={"code": ApiCode.BAD_REQUEST})
+            refused: ErrorMessage = {
+                "id": message["id"],
+                "type": "error",
+                "payload": [error.formatted],
+            }
+            await super().send_message(refused)
+            return
+        await super().handle_subscribe(message)
 
     async def send_message(self, message: Message) -> None:
         if message["type"] == "next" and _credentials_refused(message["payload"]):

@@ -99,3 +99,26 @@ async def test_an_error_over_a_socket_carries_its_code(
     # then its error carries the same code
     assert over_http == ["FORBIDDEN"]
     assert [e.get("extensions", {}).get("code") for e in result["errors"]] == over_http
+
+
+async def test_a_document_of_two_operations_needs_a_name_over_a_socket_too(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given a customer and a product, and a document whose first operation places an order
+    user, _, product_id = await _customer_with_order(client, stock=10)
+    document = (
+        f"mutation M {{ placeOrder(productId: {product_id}, quantity: 1) {{ id }} }}"
+        " query Q { welcome }"
+    )
+
+    # when it is sent over the customer's socket without an operationName
+    async with GraphQLSocket.open(stack.gateway_url, user.token) as socket:
+        await socket.subscribe("1", document)
+        refused = await socket.receive(within=10)
+
+    # then it is refused as over HTTP, and no order is placed
+    errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_REQUEST"], refused
+    assert errors[0]["message"].startswith("Must provide operation name")
+    stock = (await client.get(f"/api/v1/products/{product_id}")).json()["stock"]
+    assert stock == 9
