@@ -24,6 +24,10 @@ class Taken(Exception):
         self.field = field
 
 
+class LastAdmin(Exception):
+    """The change would leave no active admin (deactivating the last one)."""
+
+
 class KeyTaken(Exception):
     """Another request with the same idempotency key committed first."""
 

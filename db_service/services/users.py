@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Page, Role, User
-from db_service.ports import PasswordHasher, Taken, UserStore
+from db_service.ports import LastAdmin, PasswordHasher, Taken, UserStore
 from db_service.services.auth import require_admin, require_self_or_admin
 from protos.page_tokens import encode_token
 from protos.tokens import TokenCodec
@@ -155,7 +155,16 @@ class UserService:
 
     async def deactivate_user(self, caller: User, sid: str) -> User:
         require_self_or_admin(caller, sid)
-        user = await self._users.update(sid, deactivate=True) if validation.is_sid(sid) else None
+        try:
+            user = (
+                await self._users.update(sid, deactivate=True) if validation.is_sid(sid) else None
+            )
+        except LastAdmin:
+            # Nobody could make another admin through the API afterwards.
+            raise DomainError(
+                ErrorCode.FAILED_PRECONDITION,
+                "the last active admin cannot be deactivated: make another admin first",
+            ) from None
         if user is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         return user

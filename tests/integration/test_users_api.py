@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import uuid
 
+import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import ADMIN
+from scripts.infra import EmbeddedPostgres
+from tests.conftest import ADMIN, ROOT, Stack
 from tests.factories import error_codes, gql, login, make_user, user_data
+from tests.ownstack import own_services
 
 REGISTER = """
 mutation($input: RegisterInput!) {
@@ -291,3 +297,60 @@ async def test_passwords_and_hashes_never_appear_in_responses(client: httpx.Asyn
         assert data["password"] not in body
         assert ADMIN["password"] not in body
         assert "$argon2" not in body
+
+
+async def _second_admin(env: dict[str, str]) -> dict[str, str]:
+    """Another admin in the database `env` points at, made by the command line."""
+    admin = {"sid": "A0000002", "username": "second_admin", "password": "second-admin-pw-1"}
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "db_service", "create-admin", "--sid", admin["sid"],
+         "--username", admin["username"], "--password-stdin"],
+        input=admin["password"] + "\n", env=env, cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return admin
+
+
+async def test_the_last_active_admin_cannot_be_deactivated(
+    stack: Stack, postgres: EmbeddedPostgres
+) -> None:
+    # given a shop of its own, whose only admin is the one its db_service was started with
+    database = postgres.ensure_database(f"admins_{uuid.uuid4().hex[:8]}")
+    with own_services(stack, ("db_service", "gateway"), DATABASE_URL=database) as own:
+        async with httpx.AsyncClient(base_url=own.gateway_url, timeout=30) as c:
+            first = await login(c, ADMIN["username"], ADMIN["password"])
+
+            # when that admin deactivates their own account
+            alone = await c.delete(
+                f"/api/v1/users/{ADMIN['sid']}", headers={"Authorization": f"Bearer {first}"}
+            )
+
+            # then it is refused: nobody could make an admin through the API afterwards
+            assert alone.status_code == 409, alone.text
+            assert alone.json()["error"]["code"] == "FAILED_PRECONDITION"
+
+            # and when a second admin exists and the two deactivate each other at once
+            second = await _second_admin({**own.env, "DATABASE_URL": database})
+            other = await login(c, second["username"], second["password"])
+            answers = await asyncio.gather(
+                c.delete(
+                    f"/api/v1/users/{second['sid']}", headers={"Authorization": f"Bearer {first}"}
+                ),
+                c.delete(
+                    f"/api/v1/users/{ADMIN['sid']}", headers={"Authorization": f"Bearer {other}"}
+                ),
+            )
+
+    # then exactly one of them goes, and one active admin is left
+    assert sorted(a.status_code for a in answers)[0] == 200
+    assert [a.status_code for a in answers].count(200) == 1, [a.text for a in answers]
+    conn = await asyncpg.connect(database)
+    try:
+        active = await conn.fetchval(
+            "SELECT count(*) FROM users WHERE role = 'admin' AND is_active"
+        )
+    finally:
+        await conn.close()
+    assert active == 1
