@@ -137,7 +137,7 @@ class UserService:
         require_self_or_admin(caller, sid)
         if not validation.is_sid(sid):
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
-        username = validation.username(username) if username is not None else None
+        username = await self._username(sid, username) if username is not None else None
         email = validation.email(email) if email is not None else None
         password = validation.password(password) if password is not None else None
         if caller.sid == sid and (password is not None or email is not None):
@@ -152,6 +152,18 @@ class UserService:
         if user is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         return user
+
+    async def _username(self, sid: str, username: str) -> str:
+        """`username` for the account `sid`: a new one must pass validation.username; the
+        account's own name from before usernames were ASCII only may be sent back unchanged
+        (a profile form that re-sends every field, an ADMIN_USERNAME set back then)."""
+        try:
+            return validation.username(username)
+        except DomainError:
+            current = await self._users.get_by_sid(sid)
+            if current is not None and current.username == username:
+                return username
+            raise
 
     async def deactivate_user(self, caller: User, sid: str) -> User:
         require_self_or_admin(caller, sid)
@@ -178,7 +190,7 @@ class UserService:
         that belongs to a customer (unless `promote` says so explicitly), is refused.
         """
         sid = validation.sid(sid)
-        username = validation.username(username)
+        username = await self._username(sid, username)
         password = validation.password(password)
         named = await self._users.get_login(username)
         if named is not None and named[0].sid != sid:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 import pytest
 
+from tests.conftest import Stack
 from tests.factories import error_codes, gql, make_user, user_data
 
 INVALID = [
@@ -98,3 +100,33 @@ async def test_unknown_user_is_not_found_for_admin(client: httpx.AsyncClient) ->
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_a_name_from_before_the_ascii_rule_can_be_sent_back_unchanged(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given an account whose username was registered when any script's letters were allowed
+    user = await make_user(client)
+    legacy = "b\u043ess_" + user.sid  # with a Cyrillic о
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute("UPDATE users SET username = $1 WHERE sid = $2", legacy, user.sid)
+    finally:
+        await conn.close()
+
+    # when its owner saves their profile, re-sending the name with a new email, and then tries
+    # to change the name to another that is not ASCII
+    saved = await client.put(
+        f"/api/v1/users/{user.sid}",
+        json={"username": legacy, "email": f"new_{user.email}", "current_password": user.password},
+        headers=user.auth,
+    )
+    renamed = await client.put(
+        f"/api/v1/users/{user.sid}", json={"username": "b\u043ess_x"}, headers=user.auth
+    )
+
+    # then the unchanged name is kept and the new one refused
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["username"] == legacy
+    assert renamed.status_code == 400
+    assert "ASCII" in renamed.json()["error"]["message"]
