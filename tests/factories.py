@@ -71,6 +71,18 @@ async def make_user(client: httpx.AsyncClient, **overrides: str) -> Account:
     return user
 
 
+async def change_password(
+    client: httpx.AsyncClient, account: Account, new: str = "another password 1"
+) -> None:
+    """Change `account`'s own password over REST, which revokes every token it had."""
+    changed = await client.put(
+        f"/api/v1/users/{account.sid}",
+        json={"password": new, "current_password": account.password},
+        headers=account.auth,
+    )
+    assert changed.status_code == 200, changed.text
+
+
 async def login(client: httpx.AsyncClient, username: str, password: str) -> str:
     response = await client.post(
         "/api/v1/users/login", json={"username": username, "password": password}

@@ -11,7 +11,7 @@ from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.conftest import Stack
-from tests.factories import admin_token, make_user
+from tests.factories import admin_token, change_password, make_user
 from tests.graphqlws import RECORDED_REQUEST, GraphQLSocket
 from tests.logtopic import read_all
 
@@ -83,12 +83,7 @@ async def test_a_refused_logs_subscription_is_recorded(
 ) -> None:
     # given a customer, and another whose token a password change revoked
     customer, revoked = await make_user(client), await make_user(client)
-    changed = await client.put(
-        f"/api/v1/users/{revoked.sid}",
-        json={"password": "another password 1", "current_password": revoked.password},
-        headers=revoked.auth,
-    )
-    assert changed.status_code == 200, changed.text
+    await change_password(client, revoked)
 
     # when each asks to watch the log
     forbidden = await _refusal(stack, customer.token)

@@ -15,7 +15,7 @@ import pytest
 from protos import db_service_pb2 as pb
 from protos import db_service_pb2_grpc
 from tests.conftest import JWT_SECRET, Stack
-from tests.factories import Account, error_codes, gql, make_user
+from tests.factories import Account, change_password, error_codes, gql, make_user
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -132,12 +132,7 @@ async def test_a_revoked_customer_token_is_unauthenticated_on_admin_operations_t
 ) -> None:
     # given a customer's token, revoked by a password change, and a valid customer token
     user, other = await make_user(client), await make_user(client)
-    changed = await client.put(
-        f"/api/v1/users/{user.sid}",
-        json={"password": "another good password", "current_password": user.password},
-        headers=user.auth,
-    )
-    assert changed.status_code == 200
+    await change_password(client, user)
 
     # when each is used on the operations only an admin may call, in both APIs
     async def answers(account: Account) -> tuple[list[int], list[str]]:
