@@ -62,7 +62,14 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message["payload"]
-        if payload.get("operationName") is None and _several_operations(payload.get("query")):
+        # After Strawberry's own checks would pass: a socket not yet acknowledged, or an id in
+        # use, is closed by it with the protocol's code.
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and payload.get("operationName") is None
+            and _several_operations(payload.get("query"))
+        ):
             error = GraphQLError(OPERATION_NAME_NEEDED, extensions={"code": ApiCode.BAD_REQUEST})
             refused: ErrorMessage = {
                 "id": message["id"],
