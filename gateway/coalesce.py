@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import protos.db_service_pb2 as pb
 from gateway.errors import ApiError
+from plumbing.futures import retrieve
 
 if TYPE_CHECKING:
     from gateway.backends import DBClient
@@ -120,7 +121,7 @@ class ProductReads:
 
     def _call_done(self, task: asyncio.Task[None]) -> None:
         # The task resolves futures only; it never raises (see _answer).
-        _retrieve(task)
+        retrieve(task)
         del self._out[task]
         if self._waiting and not self._dispatch_due:
             self._dispatch_due = True
@@ -193,8 +194,3 @@ def _resolve(future: asyncio.Future[pb.Product], product: pb.Product) -> None:
 def _fail(future: asyncio.Future[pb.Product], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
-
-
-def _retrieve(task: asyncio.Task[None]) -> None:
-    if not task.cancelled():
-        task.exception()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 import grpc
 
+from plumbing.futures import retrieve
 from protos import logging_service_pb2 as pb
 from protos import logging_service_pb2_grpc
 
@@ -81,7 +82,7 @@ async def tail(
             call = stub.TailLogs(request, wait_for_ready=True)
             # The service sends its initial metadata once the stream is positioned.
             positioned = asyncio.ensure_future(call.initial_metadata())
-            positioned.add_done_callback(_retrieve)
+            positioned.add_done_callback(retrieve)
             try:
                 if not (await asyncio.wait({positioned}, timeout=WAIT_NOTICE_S))[0]:
                     notice = f"tail: waiting for logging_service at {target} (is it running?)"
@@ -103,9 +104,3 @@ async def tail(
                 positioned.cancel()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF_S)
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    """Take a finished future's exception (a failed call's), so asyncio does not report it."""
-    if not future.cancelled():
-        future.exception()

@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError
 from logging_service import metrics
 from logging_service.records import to_kafka
 from logging_service.settings import Settings
+from plumbing.futures import retrieve
 from protos import logging_service_pb2 as pb
 
 log = logging.getLogger("logging_service.kafka")
@@ -329,12 +330,7 @@ class ProduceBatch:
 def discard(futures: Iterable[asyncio.Future[Any]]) -> None:
     """Retrieve the results of abandoned futures (now or once done), so asyncio stays quiet."""
     for future in futures:
-        future.add_done_callback(_retrieve)
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+        future.add_done_callback(retrieve)
 
 
 def _describe(exc: BaseException) -> str:
