@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 
 from db_service.errors import invalid as invalid
 from protos.page_tokens import decode_token
@@ -13,6 +13,10 @@ SID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
 # "bоss" with a Cyrillic о could pass for "boss" in every log line and admin screen.
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,50}")
 EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+# A decimal string as openapi.yaml writes it: ASCII digits and at most one point, no sign but a
+# minus (told apart below as out of range). Decimal() alone would also take "1_000", " 12.5\n",
+# "+5", "1e2" and other scripts' digits, so one price would have many spellings.
+DECIMAL_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
 MONEY_MAX = Decimal("99999999.99")  # numeric(10,2)
@@ -75,16 +79,14 @@ def text(field: str, value: str, *, max_length: int, min_length: int = 0) -> str
 def money(field: str, value: str, *, maximum: Decimal = MONEY_MAX) -> Decimal:
     """A non-negative amount of at most `maximum`, with at most two decimals, from its decimal
     string."""
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise invalid(f"{field} must be a decimal number such as 19.99") from None
-    if not amount.is_finite() or amount < 0 or amount > maximum:
+    if DECIMAL_RE.fullmatch(value) is None:
+        raise invalid(f"{field} must be a decimal number such as 19.99")
+    amount = Decimal(value)
+    if amount < 0 or amount > maximum:
         raise invalid(f"{field} must be between 0 and {maximum}")
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
+    if len(value.partition(".")[2]) > 2:
         raise invalid(f"{field} must have at most two decimals")
-    return amount.quantize(Decimal("0.01"))
+    return amount.quantize(Decimal("0.01")).copy_abs()  # "-0" is 0.00
 
 
 def price(value: str) -> Decimal:

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import protos.db_service_pb2 as pb
 from gateway.scope import RequestScope
 
 PRODUCT_FIELDS = ("name", "description", "category", "price", "slogan", "stock")
+# Beyond this many digits either side of the point a price is far out of range (1e999999999),
+# and plain notation would be that many characters long: it goes as written, to be refused.
+_PLAIN_DIGITS = 30
+
+Price = int | Decimal | str
+
+
+def price_text(value: Price) -> str:
+    """A client's price as the decimal string db_service takes: plain digits, as the number
+    was read (REST's JSON number, GraphQL's Decimal scalar: `1e2` is "100"). A string goes as
+    the client wrote it; db_service judges its format."""
+    if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) < _PLAIN_DIGITS:
+        return format(value, "f")
+    return str(value)
 
 
 async def get_product(scope: RequestScope, product_id: int) -> pb.Product:
@@ -36,7 +52,7 @@ async def create_product(
     name: str,
     description: str,
     category: str,
-    price: str,
+    price: Price,
     slogan: str,
     stock: int,
 ) -> pb.Product:
@@ -45,7 +61,7 @@ async def create_product(
         name=name,
         description=description,
         category=category,
-        price=price,
+        price=price_text(price),
         slogan=slogan,
         stock=stock,
     )
@@ -54,10 +70,12 @@ async def create_product(
 
 
 async def update_product(
-    scope: RequestScope, product_id: int, changes: dict[str, str | int]
+    scope: RequestScope, product_id: int, changes: dict[str, Price]
 ) -> pb.Product:
     """Apply the given fields (any of PRODUCT_FIELDS); absent fields are kept."""
     await scope.require_admin()
+    if "price" in changes:
+        changes = {**changes, "price": price_text(changes["price"])}
     request = pb.UpdateProductRequest(id=product_id, **changes)  # type: ignore[arg-type]
     product: pb.Product = await scope.call(scope.db.stub.UpdateProduct, request)
     return product

@@ -111,18 +111,6 @@ def money(value: str) -> orjson.Fragment:
     return orjson.Fragment(value.encode())
 
 
-def decimal_text(value: int | Decimal | str) -> str:
-    """A client's price as the decimal string db_service validates (format checks are its job)."""
-    if isinstance(value, Decimal) and abs(value.adjusted()) < _PLAIN_DIGITS:
-        return format(value, "f")
-    # Far from any price (1e999999999): plain notation would be a billion digits long, so it
-    # goes as written and db_service refuses it.
-    return str(value)
-
-
-_PLAIN_DIGITS = 30
-
-
 def iso(ts: Timestamp) -> str:
     return ts.ToDatetime(tzinfo=UTC).isoformat()
 

@@ -13,7 +13,6 @@ from gateway.operations import catalog as ops
 from gateway.rest.common import (
     INTEGER,
     NUMBER,
-    decimal_text,
     fields,
     iso,
     json_response,
@@ -41,12 +40,8 @@ def product_json(product: pb.Product) -> dict[str, Any]:
     }
 
 
-def _changes(body: dict[str, Any]) -> dict[str, str | int]:
-    changes: dict[str, str | int] = {}
-    for name, value in body.items():
-        if value is not None:
-            changes[name] = decimal_text(value) if name == "price" else value
-    return changes
+def _changes(body: dict[str, Any]) -> dict[str, ops.Price]:
+    return {name: value for name, value in body.items() if value is not None}
 
 
 async def list_products(request: Request, scope: RequestScope) -> Response:
@@ -74,7 +69,7 @@ async def create_product(request: Request, scope: RequestScope) -> Response:
         name=body["name"],
         description=body.get("description") or "",
         category=body["category"],
-        price=decimal_text(body["price"]),
+        price=body["price"],
         slogan=body.get("slogan") or "",
         stock=body.get("stock") or 0,
     )

@@ -155,3 +155,31 @@ async def test_graphql_bad_prices_are_refused(client: httpx.AsyncClient, price: 
 
     assert body["data"] is None
     assert error_codes(body)[0] in {"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"}
+
+
+@pytest.mark.parametrize(
+    ("price", "variables", "expected"),
+    [
+        ("1e2", None, "100.00"),  # a Float literal
+        ('"1E+2"', None, "100.00"),  # a string the Decimal scalar reads in exponent form
+        ("$p", {"p": "2.5e1"}, "25.00"),
+        ("$p", {"p": 0.1}, "0.10"),
+    ],
+)
+async def test_graphql_prices_in_any_form_of_the_decimal_scalar_are_sent_plain(
+    client: httpx.AsyncClient, price: str, variables: dict[str, object] | None, expected: str
+) -> None:
+    # db_service takes plain decimal strings only; the gateway writes what the scalar read so
+    token = await admin_token(client)
+    declared = "($p: Decimal!)" if variables else ""
+
+    body = await gql(
+        client,
+        f'mutation{declared} {{ createProduct(input: {{name: "Plain", category: "X", '
+        f"price: {price}}}) {{ price }} }}",
+        variables,
+        token=token,
+    )
+
+    assert body.get("errors") is None, body
+    assert body["data"]["createProduct"]["price"] == expected

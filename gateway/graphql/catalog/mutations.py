@@ -19,7 +19,7 @@ class CatalogMutations:
             name=input.name,
             description=input.description,
             category=input.category,
-            price=str(input.price),
+            price=input.price,
             slogan=input.slogan,
             stock=input.stock,
         )
@@ -27,9 +27,9 @@ class CatalogMutations:
 
     @strawberry.mutation(permission_classes=[IsAuthenticated, IsAdmin])
     async def update_product(self, info: Info, id: int, input: UpdateProductInput) -> Product:
-        changes: dict[str, str | int] = {}
+        changes: dict[str, ops.Price] = {}
         for name in ops.PRODUCT_FIELDS:
             value = getattr(input, name)
             if value is not None:
-                changes[name] = value if isinstance(value, int | str) else str(value)
+                changes[name] = value
         return Product.from_pb(await ops.update_product(info.context.scope, id, changes))
