@@ -125,11 +125,13 @@ def query_int(request: Request, name: str, default: int, *, low: int, high: int)
     return value
 
 
-def path_int(request: Request, name: str) -> int:
-    raw = request.path_params[name]
-    value = _integer(name, raw)
+def path_id(request: Request, resource: str) -> int:
+    """The `{id}` of a `resource` ("product", "order"). One no row can have (0, beyond int32)
+    is not found, in db_service's words for a missing one."""
+    raw = request.path_params["id"]
+    value = _integer("id", raw)
     if not 1 <= value <= 2**31 - 1:
-        raise ApiError(ApiCode.NOT_FOUND, f"{name} {raw} not found", http_status=404)
+        raise ApiError(ApiCode.NOT_FOUND, f"{resource} {value} not found", http_status=404)
     return value
 
 

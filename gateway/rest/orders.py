@@ -17,7 +17,7 @@ from gateway.rest.common import (
     iso,
     json_response,
     money,
-    path_int,
+    path_id,
     query_int,
     read_json,
     route,
@@ -81,11 +81,11 @@ async def list_user_orders(request: Request, scope: RequestScope) -> Response:
 
 
 async def get_order(request: Request, scope: RequestScope) -> Response:
-    return json_response(order_json(await ops.get_order(scope, path_int(request, "id"))))
+    return json_response(order_json(await ops.get_order(scope, path_id(request, "order"))))
 
 
 async def cancel_order(request: Request, scope: RequestScope) -> Response:
-    return json_response(order_json(await ops.cancel_order(scope, path_int(request, "id"))))
+    return json_response(order_json(await ops.cancel_order(scope, path_id(request, "order"))))
 
 
 ROUTES: list[Route] = [

@@ -17,7 +17,7 @@ from gateway.rest.common import (
     iso,
     json_response,
     money,
-    path_int,
+    path_id,
     query_int,
     read_json,
     route,
@@ -54,7 +54,7 @@ async def list_products(request: Request, scope: RequestScope) -> Response:
 
 
 async def get_product(request: Request, scope: RequestScope) -> Response:
-    return json_response(product_json(await ops.get_product(scope, path_int(request, "id"))))
+    return json_response(product_json(await ops.get_product(scope, path_id(request, "product"))))
 
 
 async def create_product(request: Request, scope: RequestScope) -> Response:
@@ -77,7 +77,7 @@ async def create_product(request: Request, scope: RequestScope) -> Response:
 
 
 async def update_product(request: Request, scope: RequestScope) -> Response:
-    product_id = path_int(request, "id")
+    product_id = path_id(request, "product")
     body = fields(await read_json(request), optional=ops.PRODUCT_FIELDS, types=_TYPES)
     product = await ops.update_product(scope, product_id, _changes(body))
     return json_response(product_json(product))

@@ -106,3 +106,24 @@ async def test_a_lookup_that_finds_nothing_is_recorded_as_not_found(
             if r["service"] == "gateway" and r["operation"] in wanted
         }
         assert outcomes == {"Query.product": "NOT_FOUND", "Query.order": "NOT_FOUND"}
+
+
+async def test_an_id_no_row_can_have_is_not_found_in_the_same_words_as_a_missing_one(
+    client: httpx.AsyncClient,
+) -> None:
+    # given ids PostgreSQL cannot hold (answered by the gateway) and one it could (by db_service)
+    customer = await make_user(client)
+    for path, resource in (("products", "product"), ("orders", "order")):
+        answers = {}
+        for product_id in (0, -1, 2**31, MISSING_ID):
+            response = await client.get(f"/api/v1/{path}/{product_id}", headers=customer.auth)
+            answers[product_id] = (response.status_code, response.json()["error"])
+
+        # then each is a 404 naming the resource, whoever answered
+        assert answers == {
+            product_id: (
+                404,
+                {"code": "NOT_FOUND", "message": f"{resource} {product_id} not found"},
+            )
+            for product_id in answers
+        }
