@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,11 +45,10 @@ class Context:
         )
 
     def for_operation(self) -> Context:
-        """A context for one operation on this connection: the connection's credentials, but
-        a request id and DataLoaders of its own."""
-        scope = RequestScope(
-            db=self.scope.db, credentials=self.scope.credentials, request_id=new_request_id()
-        )
+        """A context for one operation on this connection: the connection's credentials and
+        client address (the key of db_service's per-client limits), but a request id and
+        DataLoaders of its own."""
+        scope = dataclasses.replace(self.scope, request_id=new_request_id())
         operation = Context.create(scope, self.runtime, self.request, self.response)
         operation.connection_params = self.connection_params
         return operation

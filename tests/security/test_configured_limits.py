@@ -19,11 +19,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+import websockets
 
 from scripts.infra import EmbeddedPostgres
 from tests.conftest import Stack
 from tests.factories import make_user, user_data
+from tests.graphqlws import PROTOCOL
 from tests.ownstack import OwnStack, own_services
 from tests.security.conftest import Actors, assert_safe, graphql_codes, stock_of, unchanged
 
@@ -353,3 +356,38 @@ async def test_wrong_current_passwords_count_toward_the_login_throttle(
     assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
     assert after.status_code == 429
     assert login.status_code == 429
+
+
+async def _socket_login(gateway_url: str, headers: dict[str, str], user: dict[str, str]) -> Any:
+    """A login over graphql-transport-ws from the client the headers name; its result."""
+    url = gateway_url.replace("http://", "ws://") + "/graphql"
+    variables = {"u": user["username"], "p": user["password"]}
+    async with websockets.connect(url, subprotocols=[PROTOCOL], additional_headers=headers) as ws:
+        await ws.send(orjson.dumps({"type": "connection_init", "payload": {}}).decode())
+        assert orjson.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        payload = {"query": LOGIN, "variables": variables}
+        await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": payload}).decode())
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert message["type"] == "next", message
+        return message["payload"]
+
+
+async def test_a_login_over_a_websocket_counts_against_its_own_client(
+    behind_proxy: httpx.AsyncClient, accounts: tuple[OwnStack, OwnStack]
+) -> None:
+    # given a client that has used up its logins over HTTP, and an account
+    c, gateway_url = behind_proxy, accounts[0].gateway_url
+    spent = _from()
+    user = user_data()
+    assert (await c.post("/api/v1/users/create", json=user, headers=_from())).status_code == 201
+    right = {"username": user["username"], "password": user["password"]}
+    for _ in range(AUTH_PER_CLIENT):
+        await c.post("/api/v1/users/login", json=right, headers=spent)
+
+    # when that client logs in over a socket, and so do more other clients than one's budget
+    refused = await _socket_login(gateway_url, spent, user)
+    others = [await _socket_login(gateway_url, _from(), user) for _ in range(AUTH_PER_CLIENT + 1)]
+
+    # then the spent client is refused there too, and the others are not held to one budget
+    assert [e["extensions"]["code"] for e in refused.get("errors", [])] == ["RATE_LIMITED"]
+    assert [r.get("errors") for r in others] == [None] * (AUTH_PER_CLIENT + 1)
