@@ -41,13 +41,14 @@ def _credentials_refused(payload: Any) -> bool:
     )
 
 
-def _several_operations(query: object) -> bool:
-    """Whether `query` parses as a document of more than one operation (a message is bounded
-    by REQUEST_MAX_BYTES; one that does not parse is left to Strawberry to refuse)."""
+def _several_operations(query: object, max_tokens: int) -> bool:
+    """Whether `query` parses as a document of more than one operation. The parse stops at
+    `max_tokens`, as the pipeline's does; a document that does not parse within it is left to
+    Strawberry to refuse."""
     if not isinstance(query, str):
         return False
     try:
-        document = parse(query, no_location=True)
+        document = parse(query, no_location=True, max_tokens=max_tokens)
     except (GraphQLError, RecursionError):
         return False
     return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
@@ -68,7 +69,9 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.connection_acknowledged
             and message["id"] not in self.operations
             and payload.get("operationName") is None
-            and _several_operations(payload.get("query"))
+            and _several_operations(
+                payload.get("query"), self.context.runtime.settings.graphql_max_tokens
+            )
         ):
             error = GraphQLError(OPERATION_NAME_NEEDED, extensions={"code": ApiCode.BAD_REQUEST})
             refused: ErrorMessage = {

@@ -122,3 +122,20 @@ async def test_a_document_of_two_operations_needs_a_name_over_a_socket_too(
     assert errors[0]["message"].startswith("Must provide operation name")
     stock = (await client.get(f"/api/v1/products/{product_id}")).json()["stock"]
     assert stock == 9
+
+
+async def test_a_document_over_the_token_limit_is_refused_for_its_size_over_a_socket(
+    stack: Stack,
+) -> None:
+    # given an unnamed document of two operations, far over GRAPHQL_MAX_TOKENS (2000)
+    document = "query A { welcome } query B { " + "welcome " * 5000 + "}"
+
+    # when it is sent over a socket
+    async with GraphQLSocket.open(stack.gateway_url, None) as socket:
+        await socket.subscribe("1", document)
+        refused = await socket.receive(within=10)
+
+    # then it is refused for its size, as over HTTP: the gateway's operation count parses no
+    # more of it than the limit (a whole 64 KiB document held the event loop for ~0.3 s)
+    errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["GRAPHQL_PARSE_FAILED"], refused
