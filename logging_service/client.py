@@ -383,7 +383,22 @@ class LogShipper:
             self._lost_seen = lost
 
     async def _run(self, channel: LogChannel) -> None:
-        while (batch := await self._next_batch()) is not None:
+        """Send until stopped. No failure ends it: nothing would start it again, and records
+        would only pile up until dropped (`_deliver` already retries every failed call)."""
+        delay = _INITIAL_BACKOFF_S
+        while True:
+            try:
+                batch = await self._next_batch()
+            except Exception:
+                log.exception("log shipper could not read its next batch; retrying")
+                if self._stopping:
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+                continue
+            if batch is None:
+                return
+            delay = _INITIAL_BACKOFF_S
             frames, records = batch
             if records:
                 await self._deliver(channel, records)

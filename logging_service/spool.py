@@ -68,6 +68,10 @@ MEMORY_BYTES = 16 * 1024 * 1024
 ROOM_AFTER_FULL_MAX = 1024 * 1024
 
 
+# A segment whose reads keep failing (EIO, a file gone) is tried this many times, once per
+# read of the sender, and then skipped: its records count as lost, and the rest go on.
+READ_ATTEMPTS = 5
+
 # Processes sharing one LOG_SPOOL_DIR (workers, replicas on one volume) each lock a slot.
 MAX_SLOTS = 64
 
@@ -140,6 +144,7 @@ class DiskSpool:
         self._disk_bytes = self._lost = 0
         self.syncs = 0  # fsyncs made: group commit shows as far fewer than records
         self._degraded = ""
+        self._read_failures = 0
         self._needs_room = 0  # bytes of the turn a full disk refused; 0 when none did
         self._active: Segment | None = None
         self._fd = self._lock_fd = self._cursor_fd = -1
@@ -575,9 +580,20 @@ class DiskSpool:
             if segment is not self._rseg:
                 self._rseg, self._roff, self._rnext = segment, 0, segment.first
             skip = max(self._read_seq + 1 - self._rnext, 0)
-            parsed, corrupt = self._read_frames(
-                segment.path, size, min(skip + limit - len(frames), end - self._rnext)
-            )
+            try:
+                parsed, corrupt = self._read_frames(
+                    segment.path, size, min(skip + limit - len(frames), end - self._rnext)
+                )
+            except OSError as exc:
+                self._read_failures += 1
+                if self._read_failures < READ_ATTEMPTS:
+                    self._degrade(f"cannot read {segment.path}: {exc.strerror or exc}")
+                    break  # what was read goes; this segment is tried again next time
+                parsed, corrupt = [], True
+            if self._read_failures:
+                self._read_failures = 0
+                if self._degraded.startswith("cannot read"):
+                    self._degraded = ""
             for ts, payload in parsed:
                 seq, self._rnext = self._rnext, self._rnext + 1
                 if seq > self._read_seq:

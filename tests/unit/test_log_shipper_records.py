@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
+from logging_service.buffers import Frame
 from logging_service.client import LogShipper
+from logging_service.spool import DiskSpool
 from protos import logging_service_pb2 as pb
 from protos import logging_service_pb2_grpc
 
@@ -107,3 +110,38 @@ async def test_a_record_that_cannot_be_built_is_counted_dropped_and_the_rest_sti
     assert [r.request_id for r in records[:2]] == ["req-1", "req-3"]
     assert [r.event_id for r in records[:2]] == event_ids
     assert records[2].operation == "LogShipper.dropped"
+
+
+async def test_the_sender_outlives_a_failure_to_read_its_buffer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a shipper on a spool whose next read fails with an error nobody foresaw
+    server = grpc.aio.server()
+    collector = Collector()
+    logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(collector, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    real_read, failures = DiskSpool.read, [RuntimeError("a bug in the reader")]
+
+    async def read_failing_once(self: DiskSpool, limit: int) -> list[Frame]:
+        if failures:
+            raise failures.pop()
+        return await real_read(self, limit)
+
+    monkeypatch.setattr(DiskSpool, "read", read_failing_once)
+    shipper = LogShipper(
+        f"127.0.0.1:{port}", service="gateway", flush_interval_s=0, spool_dir=tmp_path
+    )
+    await shipper.start()
+    try:
+        # when records are made, before and after the failure
+        shipper.record(request_id="first", duration_ms=1.0, **FIELDS)
+        shipper.record(request_id="second", duration_ms=1.0, **FIELDS)
+        records = await received(collector, 2)
+    finally:
+        await shipper.stop(timeout_s=2)
+        await server.stop(None)
+
+    # then the sender went on (it was the only one: nothing would have sent them)
+    assert not failures
+    assert {r.request_id for r in records} == {"first", "second"}

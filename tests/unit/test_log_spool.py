@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -688,3 +689,71 @@ async def test_the_size_bound_holds_when_the_writer_moves_records_to_disk_during
     # then the tenth is refused: the nine take their room on disk as they did while pending
     assert accepted == [True] * 9
     assert tenth is False
+
+
+class _FailingReads(DiskSpool):
+    """A disk whose reads of the spool's segments fail (EIO) the first `failures` times."""
+
+    failures = 0
+
+    def _read_frames(self, path: Path, size: int, count: int) -> tuple[list[Any], bool]:
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EIO, "Input/output error")
+        return super()._read_frames(path, size, count)
+
+
+async def _left_on_disk(directory: Path, count: int) -> list[bytes]:
+    """Records an earlier run left unacknowledged: the next run reads them from disk."""
+    earlier = spool(directory)
+    await earlier.open()
+    payloads = await fill(earlier, count)
+    await earlier.close()
+    return payloads
+
+
+async def test_a_read_that_fails_once_is_tried_again(tmp_path: Path) -> None:
+    # given records on disk, and a disk whose first read of them fails
+    payloads = await _left_on_disk(tmp_path, 5)
+    s = _FailingReads(tmp_path, max_bytes=1 << 30, sync_interval_s=0.01, max_pending=10_000)
+    s.failures = 1
+    await s.open()
+    try:
+        # when the sender reads, and reads again
+        first = await s.read(100)
+        failing = s.stats()
+        second = await s.read(100)
+        recovered = s.stats()
+    finally:
+        await s.close()
+
+    # then the failure raises nothing and is reported until the records come, on the next read
+    assert first == []
+    assert "cannot read" in failing.degraded
+    assert [f.payload for f in second] == payloads
+    assert (recovered.degraded, recovered.lost) == ("", 0)
+
+
+async def test_a_segment_that_cannot_be_read_is_counted_lost_not_read_for_ever(
+    tmp_path: Path,
+) -> None:
+    # given records on disk that no read can get back
+    await _left_on_disk(tmp_path, 5)
+    s = _FailingReads(tmp_path, max_bytes=1 << 30, sync_interval_s=0.01, max_pending=10_000)
+    s.failures = 1_000
+    await s.open()
+    try:
+        # when the sender keeps reading, and new records come meanwhile
+        for _ in range(spool_module.READ_ATTEMPTS):
+            assert await s.read(100) == []
+        s.failures = 0
+        assert s.append(b"new", 1_700_000_100.0)
+        await s.settled()
+        after = await read_all(s)
+        stats = s.stats()
+    finally:
+        await s.close()
+
+    # then after READ_ATTEMPTS the unreadable ones count as lost and the new ones go on
+    assert stats.lost == 5
+    assert [f.payload for f in after] == [b"new"]
