@@ -220,20 +220,26 @@ class DiskSpool:
                     limit = max(min(limit, self._memory[0].seq - self._read_seq - 1), 1)
             frames = await asyncio.to_thread(self._read, limit)
             self.read_back += len(frames)
-        # Records the reader skipped without handing them out (lost to a failed write) count as
-        # acknowledged once everything handed out is.
         if frames:
             self._handed = frames[-1].seq
-        elif self._acked >= self._handed and self._read_seq > self._acked:
-            self._acked = self._read_seq
+        else:
+            self._ack_skipped()
             if self._acked >= self._appended:
                 self._oldest_ts = None
         return frames
 
     def ack(self, last: Frame) -> None:
         self._acked = max(self._acked, last.seq)
+        self._ack_skipped()
         # The next record's time is not known without reading it; this one's is a close bound.
         self._oldest_ts = None if self._acked >= self._appended else last.ts
+
+    def _ack_skipped(self) -> None:
+        """Records the reader skipped without handing them out (lost to a failed write, or
+        unreadable) count as acknowledged once everything handed out is: nothing else would
+        ever acknowledge them, when no record follows."""
+        if self._acked >= self._handed and self._read_seq > self._acked:
+            self._acked = self._read_seq
 
     async def settled(self) -> None:
         target = self._appended

@@ -757,3 +757,31 @@ async def test_a_segment_that_cannot_be_read_is_counted_lost_not_read_for_ever(
     # then after READ_ATTEMPTS the unreadable ones count as lost and the new ones go on
     assert stats.lost == 5
     assert [f.payload for f in after] == [b"new"]
+
+
+async def test_records_a_full_disk_refused_after_a_restart_leave_nothing_unacknowledged(
+    tmp_path: Path,
+) -> None:
+    # given records an earlier run left, and a restart onto a disk still full
+    await _left_on_disk(tmp_path, 10)
+    s = _FullDisk(tmp_path, max_bytes=1 << 30, sync_interval_s=0.01, max_pending=10_000)
+    await s.open()
+    try:
+        s.full = True
+        await fill(s, 5, start=100)  # refused: lost
+
+        # when the sender does what LogShipper does: read while something is readable, ack
+        batch = await s.read(2000)
+        s.ack(batch[-1])
+        while s.readable():
+            if more := await s.read(2000):
+                s.ack(more[-1])
+        stats = s.stats()
+    finally:
+        await s.close()
+
+    # then the refused records count as lost, not as waiting for ever (the queue depth and
+    # the oldest record's age would report them until some later record was acknowledged)
+    assert [f.seq for f in batch] == list(range(1, 11))
+    assert stats.lost == 5
+    assert (stats.unacked, stats.oldest_ts) == (0, None)
