@@ -84,8 +84,9 @@ class ShipperSettings(Protocol):
     def worker_index(self) -> int | None: ...
 
 
-# The server refuses longer streams (servicer.MAX_RECORDS_PER_STREAM); a batch never exceeds it.
-MAX_BATCH = 10_000
+# The server refuses streams of more than servicer.MAX_RECORDS_PER_STREAM (10,000) records; a
+# batch never exceeds it, with the drop report that may travel beside a full one.
+MAX_BATCH = 10_000 - 1
 _INITIAL_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 2.0
 # Codes a re-send cannot fix: the target is not a logging service, or it refuses us for good.

@@ -4,6 +4,7 @@ one record per request id of a call, each the record `record()` makes for that i
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ import grpc
 import pytest
 
 from logging_service.buffers import Frame
-from logging_service.client import LogShipper
+from logging_service.client import MAX_BATCH, LogShipper
+from logging_service.servicer import LoggingServiceServicer
+from logging_service.settings import Settings as LoggingSettings
 from logging_service.spool import DiskSpool
 from protos import logging_service_pb2 as pb
 from protos import logging_service_pb2_grpc
@@ -145,3 +148,62 @@ async def test_the_sender_outlives_a_failure_to_read_its_buffer(
     # then the sender went on (it was the only one: nothing would have sent them)
     assert not failures
     assert {r.request_id for r in records} == {"first", "second"}
+
+
+class _KafkaBatch:
+    def __init__(self, sink: list[pb.LogRecord]) -> None:
+        self._sink = sink
+
+    async def add_many(self, records: Any) -> None:
+        self._sink.extend(records)
+
+    async def acknowledged(self, within_s: float | None = None) -> None:
+        return None
+
+    def abandon(self) -> None:
+        return None
+
+
+class _Kafka:
+    """A producer that takes every record at once."""
+
+    ready = True
+
+    def __init__(self) -> None:
+        self.records: list[pb.LogRecord] = []
+
+    def batch(self) -> _KafkaBatch:
+        return _KafkaBatch(self.records)
+
+
+async def test_the_largest_batch_with_a_drop_report_fits_one_stream() -> None:
+    # given the real logging service (on a Kafka taking everything) and a shipper sending the
+    # largest batches it allows
+    kafka = _Kafka()
+    server = grpc.aio.server()
+    servicer = LoggingServiceServicer(kafka, LoggingSettings())  # type: ignore[arg-type]
+    logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    shipper = LogShipper(
+        f"127.0.0.1:{port}", service="gateway", batch_max=MAX_BATCH, queue_max=2 * MAX_BATCH
+    )
+    try:
+        # when a full batch waits with a drop to report (a record that could not be built)
+        for n in range(MAX_BATCH):
+            shipper.record(request_id=f"r{n}", duration_ms=1.0, **FIELDS)
+        shipper.record(request_id="\ud800", duration_ms=1.0, **FIELDS)
+        await shipper.start()
+        deadline = time.monotonic() + 10
+        while shipper.stats.sent < MAX_BATCH + 1 and not shipper.stats.resent:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.01)  # polls the shipper's counters until the deadline
+        stats = shipper.stats
+    finally:
+        await shipper.stop(timeout_s=1)
+        await server.stop(None)
+
+    # then both go in one stream, once: not refused (RESOURCE_EXHAUSTED) and re-sent for ever
+    assert (stats.sent, stats.resent) == (MAX_BATCH + 1, 0)
+    assert len(kafka.records) == MAX_BATCH + 1
