@@ -18,11 +18,16 @@ that many requests. An idle gateway still sends a read at the end of the turn it
 Product reads are public (db_service reads no caller for them), so requests of different callers
 may share a call. Batches hold at most MAX_BATCH ids; a caller that gives up (client gone,
 cancelled) leaves the others' answers alone.
+
+A read's deadline (the DBClient's timeout) counts from when it is asked, not sent: a read still
+waiting for a call slot at its deadline fails with DEADLINE_EXCEEDED, and a call carries the
+deadline of its oldest read. At most MAX_WAITING reads wait; one more is refused as UNAVAILABLE.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,6 +50,9 @@ _ID_MAX = 2**31 - 1
 # others by STALL_S, not by its deadline. A full batch never waits for a slot.
 STALL_S = 0.05
 MAX_CALLS_IN_FLIGHT = 4
+# Reads waiting for a call slot: far more than a busy gateway has in one round trip (a few
+# hundred), so it is reached only when db_service stalls.
+MAX_WAITING = MAX_CALLS_IN_FLIGHT * MAX_BATCH * 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,7 @@ class _Read:
     product_id: int
     request_id: str
     authorization: str | None
+    deadline: float  # time.monotonic()
     future: asyncio.Future[pb.Product]
 
 
@@ -67,6 +76,8 @@ class ProductReads:
         self._out: dict[asyncio.Task[None], float] = {}
         self._dispatch_due = False
         self._stall_timer: asyncio.TimerHandle | None = None
+        # Due at or before the deadline of the oldest waiting read, whenever one waits.
+        self._expiry_timer: asyncio.TimerHandle | None = None
 
     async def get(
         self, product_id: int, *, request_id: str, authorization: str | None
@@ -75,9 +86,14 @@ class ProductReads:
         if not 1 <= product_id <= _ID_MAX:
             # Out of range: db_service's own answer (its NOT_FOUND) without joining a batch.
             return await self._single(product_id, request_id, authorization)
+        if len(self._waiting) >= MAX_WAITING:
+            raise ApiError.unavailable("too many product reads are waiting for db_service")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[pb.Product] = loop.create_future()
-        self._waiting.append(_Read(product_id, request_id, authorization, future))
+        deadline = time.monotonic() + self._db.timeout_s
+        self._waiting.append(_Read(product_id, request_id, authorization, deadline, future))
+        if self._expiry_timer is None:
+            self._expiry_timer = loop.call_later(self._db.timeout_s, self._expire)
         if not self._dispatch_due:
             if self._slot_free(loop) or len(self._waiting) >= MAX_BATCH:
                 self._dispatch_due = True
@@ -119,6 +135,22 @@ class ProductReads:
         self._stall_timer = None
         self._dispatch()
 
+    def _expire(self) -> None:
+        """Fail the waiting reads whose deadline has passed; look again at the next one's."""
+        now = time.monotonic()
+        kept = []
+        for read in self._waiting:
+            if read.deadline <= now:
+                _fail(read.future, ApiError.deadline_exceeded())
+            else:
+                kept.append(read)
+        self._waiting = kept
+        self._expiry_timer = (
+            asyncio.get_running_loop().call_later(kept[0].deadline - now, self._expire)
+            if kept
+            else None
+        )
+
     def _call_done(self, task: asyncio.Task[None]) -> None:
         # The task resolves futures only; it never raises (see _answer).
         retrieve(task)
@@ -129,10 +161,12 @@ class ProductReads:
 
     async def _answer(self, batch: list[_Read]) -> None:
         try:
+            oldest = batch[0]  # reads wait in the order they were asked
             if len(batch) == 1:
-                read = batch[0]
-                product = await self._single(read.product_id, read.request_id, read.authorization)
-                _resolve(read.future, product)
+                product = await self._single(
+                    oldest.product_id, oldest.request_id, oldest.authorization, oldest.deadline
+                )
+                _resolve(oldest.future, product)
                 return
             ids = sorted({read.product_id for read in batch})
             request_ids = list(dict.fromkeys(read.request_id for read in batch))
@@ -140,6 +174,7 @@ class ProductReads:
                 self._db.stub.GetProductsByIds,
                 pb.GetProductsByIdsRequest(ids=ids),
                 request_ids=request_ids,
+                deadline=oldest.deadline,
             )
             found = {product.id: product for product in reply.products}
             for read in batch:
@@ -158,13 +193,18 @@ class ProductReads:
                 raise
 
     async def _single(
-        self, product_id: int, request_id: str, authorization: str | None
+        self,
+        product_id: int,
+        request_id: str,
+        authorization: str | None,
+        deadline: float | None = None,
     ) -> pb.Product:
         product: pb.Product = await self._db.call(
             self._db.stub.GetProduct,
             pb.GetProductRequest(id=product_id),
             authorization=authorization,
             request_id=request_id,
+            deadline=deadline,
         )
         return product
 

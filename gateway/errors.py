@@ -119,6 +119,17 @@ class ApiError(Exception):
         return cls(mapping.code, message, http_status=mapping.http_status)
 
     @classmethod
+    def unavailable(cls, message: str = _SAFE_MESSAGES[ApiCode.UNAVAILABLE]) -> ApiError:
+        mapping = BY_STATUS[grpc.StatusCode.UNAVAILABLE]
+        return cls(mapping.code, message, http_status=mapping.http_status)
+
+    @classmethod
+    def deadline_exceeded(cls) -> ApiError:
+        """What a backend call that ran out of time answers."""
+        mapping = BY_STATUS[grpc.StatusCode.DEADLINE_EXCEEDED]
+        return cls(mapping.code, _SAFE_MESSAGES[mapping.code], http_status=mapping.http_status)
+
+    @classmethod
     def internal(cls) -> ApiError:
         """A bug: the code and a message that say nothing about it (it is logged instead)."""
         return cls(INTERNAL.code, "internal error", http_status=INTERNAL.http_status)

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from gateway.coalesce import MAX_BATCH, MAX_BATCH_ID_BYTES, MAX_CALLS_IN_FLIGHT, ProductReads
-from gateway.errors import ApiError
+from gateway.coalesce import (
+    MAX_BATCH,
+    MAX_BATCH_ID_BYTES,
+    MAX_CALLS_IN_FLIGHT,
+    MAX_WAITING,
+    ProductReads,
+)
+from gateway.errors import ApiCode, ApiError
 from protos import db_service_pb2 as pb
 
 KNOWN = {1, 2, 3}
 
 
 class FakeDB:
-    def __init__(self, failure: ApiError | None = None) -> None:
+    def __init__(self, failure: ApiError | None = None, timeout_s: float = 5.0) -> None:
         self.calls: list[tuple[str, list[int], list[str]]] = []
+        self.deadlines: list[float | None] = []
+        self.timeout_s = timeout_s
         self.failure = failure
         self.release = asyncio.Event()
         self.release.set()
@@ -26,17 +35,27 @@ class FakeDB:
         self.stub = SimpleNamespace(GetProduct="GetProduct", GetProductsByIds="GetProductsByIds")
 
     async def call(
-        self, method: str, request: Any, *, authorization: str | None, request_id: str
+        self,
+        method: str,
+        request: Any,
+        *,
+        authorization: str | None,
+        request_id: str,
+        deadline: float | None = None,
     ) -> pb.Product:
         self.calls.append((method, [request.id], [request_id]))
+        self.deadlines.append(deadline)
         self.called.set()
         await self.release.wait()
         if self.failure or request.id not in KNOWN:
             raise self.failure or ApiError.not_found(f"product {request.id} not found")
         return pb.Product(id=request.id, name=f"p{request.id}")
 
-    async def call_for_many(self, method: str, request: Any, *, request_ids: list[str]) -> Any:
+    async def call_for_many(
+        self, method: str, request: Any, *, request_ids: list[str], deadline: float | None = None
+    ) -> Any:
         self.calls.append((method, list(request.ids), request_ids))
+        self.deadlines.append(deadline)
         self.called.set()
         await self.release.wait()
         if self.failure:
@@ -226,3 +245,79 @@ async def test_a_read_given_up_while_it_waited_is_not_sent() -> None:
     assert (await first).name == "p1"
     assert gone.cancelled()
     assert db.calls[1:] == [("GetProduct", [3], ["kept"])]
+
+
+async def _stall_every_slot(db: FakeDB, reads: ProductReads) -> list[asyncio.Future[Any]]:
+    """MAX_CALLS_IN_FLIGHT calls out to a backend that does not answer them."""
+    db.release.clear()
+    out = []
+    for n in range(MAX_CALLS_IN_FLIGHT):
+        out.append(asyncio.ensure_future(reads.get(1, request_id=f"out{n}", authorization=None)))
+        await _calls(db, n + 1)
+    return out
+
+
+async def test_a_read_waiting_behind_stalled_calls_fails_at_its_own_deadline() -> None:
+    # given every call slot held by a call the backend does not answer
+    db = FakeDB(timeout_s=0.2)
+    reads = ProductReads(db, stall_s=0.001)  # type: ignore[arg-type]
+    out = await _stall_every_slot(db, reads)
+
+    # when more reads are asked, which cannot go out
+    async with asyncio.timeout(5):
+        waited = await asyncio.gather(
+            *(reads.get(2, request_id=f"w{n}", authorization=None) for n in range(3)),
+            return_exceptions=True,
+        )
+
+    # then each fails with DEADLINE_EXCEEDED within its deadline, as a call would, unsent
+    assert [getattr(e, "code", e) for e in waited] == [ApiCode.DEADLINE_EXCEEDED] * 3
+    assert all(isinstance(e, ApiError) and e.http_status == 504 for e in waited)
+    assert len(db.calls) == MAX_CALLS_IN_FLIGHT
+    db.release.set()
+    await asyncio.gather(*out)
+
+
+async def test_a_call_carries_the_deadline_of_its_oldest_read() -> None:
+    # given a call out, and reads asked one after another while it is
+    db = FakeDB()
+    reads = _reads(db)
+    db.release.clear()
+    first = asyncio.ensure_future(reads.get(1, request_id="first", authorization=None))
+    await _calls(db, 1)
+    before = time.monotonic()
+    waiting = [
+        asyncio.ensure_future(reads.get(i, request_id=f"r{i}", authorization=None)) for i in (2, 3)
+    ]
+    await _settle()
+
+    # when the first call returns and the waiting reads go out together
+    db.release.set()
+    await asyncio.gather(first, *waiting)
+
+    # then their call's deadline is counted from when the older of them was asked, not sent
+    assert len(db.calls) == 2
+    deadline = db.deadlines[1]
+    assert deadline is not None
+    assert before + db.timeout_s <= deadline <= time.monotonic() + db.timeout_s
+
+
+async def test_reads_beyond_max_waiting_are_refused_at_once() -> None:
+    # given every call slot held, and MAX_WAITING reads waiting for one
+    db = FakeDB()
+    reads = ProductReads(db, stall_s=0.001)  # type: ignore[arg-type]
+    out = await _stall_every_slot(db, reads)
+    waiting = [
+        asyncio.ensure_future(reads.get(2, request_id=f"w{n}", authorization=None))
+        for n in range(MAX_WAITING)
+    ]
+    await _settle()
+
+    # when one more is asked
+    with pytest.raises(ApiError) as refused:
+        await reads.get(3, request_id="one-too-many", authorization=None)
+
+    # then it is refused as UNAVAILABLE (503, retry later), and the others are still answered
+    assert (refused.value.code, refused.value.http_status) == (ApiCode.UNAVAILABLE, 503)
+    db.release.set()
+    assert len(await asyncio.gather(*out, *waiting)) == MAX_CALLS_IN_FLIGHT + MAX_WAITING
