@@ -38,6 +38,9 @@ class ApiCode(enum.StrEnum):
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    # Seen by no client: the outcome recorded for one that hung up before its request was
+    # read (nginx's 499), so that it is counted apart from the gateway's own failures.
+    CLIENT_CLOSED_REQUEST = "CLIENT_CLOSED_REQUEST"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from gateway.errors import ApiError
+from gateway.errors import ApiCode, ApiError
 
 JSON_MEDIA_TYPE = "application/json"
 
@@ -41,10 +41,17 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         raise too_large(max_bytes)
     body = bytearray()
     # Chunked bodies declare no length: count while reading and stop at the limit.
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise too_large(max_bytes)
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                raise too_large(max_bytes)
+    except ClientDisconnect:
+        raise ApiError(
+            ApiCode.CLIENT_CLOSED_REQUEST,
+            "the client closed the connection before sending its whole body",
+            http_status=499,
+        ) from None
     return bytes(body)
 
 

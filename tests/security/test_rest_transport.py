@@ -6,6 +6,8 @@ Every refusal is `{"error": {"code", "message"}}` with its status (404, 405 with
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -130,3 +132,50 @@ async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient) -
     # then it answers 200 with no body
     assert response.status_code == 200
     assert response.content == b""
+
+
+def _login_count(metrics: str, outcome: str) -> float:
+    line = f'gateway_requests_total{{kind="rest",operation="POST {LOGIN}",outcome="{outcome}"}} '
+    found = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(found[0][len(line) :]) if found else 0.0
+
+
+async def _hang_up_mid_body(stack: Stack, path: str) -> None:
+    """Send the headers and half a body, then close the connection."""
+    url = httpx.URL(stack.gateway_url)
+    _, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        'Content-Length: 1000\r\n\r\n{"username": '.encode()
+    )
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_a_client_that_hangs_up_mid_body_is_no_internal_error(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given the REST logins counted so far, and the gateway's log so far
+    before = (await client.get("/metrics")).text
+    log_before = (stack.log_dir / "gateway.log").read_text()
+
+    # when clients hang up halfway through their bodies, on REST and on GraphQL
+    await _hang_up_mid_body(stack, LOGIN)
+    await _hang_up_mid_body(stack, "/graphql")
+
+    # then the REST one is counted as a request its client closed (nginx's 499)
+    deadline = time.monotonic() + 10
+    while True:
+        after = (await client.get("/metrics")).text
+        closed = _login_count(after, "CLIENT_CLOSED_REQUEST")
+        if closed > _login_count(before, "CLIENT_CLOSED_REQUEST") or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)  # polls the metrics until the deadline
+    assert closed == _login_count(before, "CLIENT_CLOSED_REQUEST") + 1
+    # and neither is counted or logged as a bug of the gateway
+    internal = "INTERNAL_SERVER_ERROR"
+    assert _login_count(after, internal) == _login_count(before, internal)
+    new_log = (stack.log_dir / "gateway.log").read_text()[len(log_before) :]
+    assert "ClientDisconnect" not in new_log
+    assert "unexpected error" not in new_log
