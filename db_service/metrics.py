@@ -16,6 +16,9 @@ RPCS = Counter(
     "db_service_rpcs_total", "DBService RPCs handled, by method and outcome", ["method", "outcome"]
 )
 RPC_SECONDS = Histogram("db_service_rpc_seconds", "DBService RPC latency", ["method"])
+# Gauges of PoolCollector that workers combine by their largest value, not their sum
+# (plumbing.workermetrics): an age, and the one outbox table every worker's relay counts.
+LARGEST_OVER_WORKERS = ("db_service_log_oldest_unacked_seconds", "db_service_log_outbox_rows")
 
 
 class PoolCollector(Collector):

@@ -92,7 +92,8 @@ class DBServiceApp:
         if s.prometheus_multiproc_dir is not None:
             # A worker: its supervisor serves DB_METRICS_PORT, summed over the workers' files.
             self._mirror = CollectorMirror(
-                metrics.PoolCollector(self.pool, self.shipper, self.outbox)
+                metrics.PoolCollector(self.pool, self.shipper, self.outbox),
+                largest=metrics.LARGEST_OVER_WORKERS,
             )
             self._mirror.start()
         elif s.db_metrics_port:

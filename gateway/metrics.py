@@ -14,6 +14,9 @@ from prometheus_client.registry import Collector
 
 from logging_service.client import LogShipper, ShipperCollector
 
+# The shipper's gauge that workers combine by its largest value, not their sum: an age
+# (plumbing.workermetrics).
+LARGEST_OVER_WORKERS = ("gateway_log_oldest_unacked_seconds",)
 REQUESTS = Counter(
     "gateway_requests_total",
     "GraphQL resolver calls and REST requests, by kind, operation and outcome",

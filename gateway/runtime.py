@@ -44,7 +44,7 @@ class Runtime:
         await self.shipper.start()
         self._collector = metrics.register_shipper(self.shipper)
         if self.settings.prometheus_multiproc_dir is not None:
-            self._mirror = CollectorMirror(self._collector)
+            self._mirror = CollectorMirror(self._collector, largest=metrics.LARGEST_OVER_WORKERS)
             self._mirror.start()
 
     def sample_metrics(self) -> None:

@@ -9,12 +9,17 @@ the log shipper's queue): only the scraping process would be asked. `CollectorMi
 such a collector into file-backed metrics once a second instead: gauges as `livesum` (the sum
 over live workers; a dead worker's share goes with it), counters by their increase (a dead
 worker's count stays in the total, as with any counter). They are up to a second old.
+
+A sum is wrong for two kinds of gauge, named in `largest` and combined as `livemax` instead: an
+age (the oldest record waiting is the oldest of any worker's, not the sum of their ages), and a
+count of something the workers share (every worker counts the one outbox table).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -34,8 +39,9 @@ def summing_registry(metrics_dir: Path | str) -> CollectorRegistry:
 class CollectorMirror:
     """Copies an unlabelled scrape-time collector into metrics a MultiProcessCollector can sum."""
 
-    def __init__(self, collector: Collector) -> None:
+    def __init__(self, collector: Collector, *, largest: Iterable[str] = ()) -> None:
         self._collector = collector
+        self._largest = frozenset(largest)
         self._gauges: dict[str, Gauge] = {}
         self._counters: dict[str, Counter] = {}
         self._counted: dict[str, float] = {}
@@ -73,7 +79,10 @@ class CollectorMirror:
         if name not in self._gauges:
             # Not in the default registry: the collector itself still answers there.
             self._gauges[name] = Gauge(
-                name, documentation, registry=None, multiprocess_mode="livesum"
+                name,
+                documentation,
+                registry=None,
+                multiprocess_mode="livemax" if name in self._largest else "livesum",
             )
         return self._gauges[name]
 
