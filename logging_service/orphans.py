@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from logging_service.segments import parse_frames, scan
+from logging_service.segments import frames_of, scan
 
 log = logging.getLogger("logging_service.spool")
 
@@ -25,10 +25,11 @@ log = logging.getLogger("logging_service.spool")
 Sink = Callable[[list[tuple[float, bytes]]], bool]
 
 
-def adopt_orphans(base: Path, own: Path, sink: Sink) -> int:
+def adopt_orphans(base: Path, own: Path, sink: Sink) -> tuple[int, int]:
     """Move the unacknowledged records of every free slot of `base` but `own` into `sink`;
-    how many records were moved. A slot another process holds is left alone."""
-    moved = 0
+    how many records were moved, and how many were lost to damage on disk (to be counted as
+    dropped). A slot another process holds is left alone."""
+    moved = lost = 0
     for directory in sorted(base.glob("slot-*")):
         if directory == own or not directory.is_dir() or not any(directory.glob("*.seg")):
             continue
@@ -42,32 +43,38 @@ def adopt_orphans(base: Path, own: Path, sink: Sink) -> int:
             os.close(fd)  # a live process holds it (or it cannot be locked): not an orphan
             continue
         try:
-            moved += _adopt_slot(directory, sink)
+            slot_moved, slot_lost = _adopt_slot(directory, sink)
+            moved, lost = moved + slot_moved, lost + slot_lost
         except OSError as exc:  # another slot's trouble must not cost this spool its own
             log.error("log spool: cannot take over %s: %s", directory, exc.strerror or exc)
         finally:
             os.close(fd)  # releases the lock
-    return moved
+    return moved, lost
 
 
-def _adopt_slot(directory: Path, sink: Sink) -> int:
+def _adopt_slot(directory: Path, sink: Sink) -> tuple[int, int]:
     cursor = directory / "acked"
     try:
         raw = cursor.read_text().strip()
     except OSError:
         raw = ""
     acked = int(raw) if raw.isdigit() else 0
-    moved = 0
+    moved = lost = 0
     for segment in scan(directory):
         if segment.last > acked:
-            frames, _, corrupt = parse_frames(segment.path.read_bytes(), limit=segment.count)
-            if corrupt:
-                log.error("log spool: part of %s is unreadable and was dropped", segment.path)
+            frames, _ = frames_of(segment.path.read_bytes(), limit=segment.count)
             skip = max(acked + 1 - segment.first, 0)
-            records = frames[skip:]
+            records = [frame for frame in frames[skip:] if frame is not None]
+            # Damaged frames stepped over, and whatever could not be framed after them.
+            unreadable = segment.count - skip - len(records)
             if records and not sink(records):
                 log.warning("log spool full: records of %s stay in %s", directory, segment.path)
-                return moved
+                return moved, lost
+            if unreadable > 0:
+                log.error(
+                    "log spool: %d records of %s are unreadable, dropped", unreadable, segment.path
+                )
+                lost += unreadable
             moved += len(records)
         segment.path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
@@ -76,4 +83,4 @@ def _adopt_slot(directory: Path, sink: Sink) -> int:
         log.info(
             "log spool: %d records left in %s by an earlier process, re-sending", moved, directory
         )
-    return moved
+    return moved, lost

@@ -50,14 +50,16 @@ def encode_frames(frames: Iterable[Frame]) -> bytes:
     return b"".join(parts)
 
 
-def parse_frames(data: bytes, limit: int) -> tuple[list[tuple[float, bytes]], int, bool]:
-    """Up to `limit` whole frames from the start of `data`: (frames, bytes used, corrupt).
+def parse_frames(
+    data: bytes, limit: int, start: int = 0
+) -> tuple[list[tuple[float, bytes]], int, bool]:
+    """Up to `limit` whole frames of `data` from `start`: (frames, where they end, corrupt).
 
     A frame cut off at the end of `data` is left for the next read; a bad length or checksum
-    stops the parse with `corrupt` set.
+    stops the parse with `corrupt` set (see `step_over`).
     """
     frames: list[tuple[float, bytes]] = []
-    pos, size = 0, len(data)
+    pos, size = start, len(data)
     while len(frames) < limit and pos + _HEADER.size <= size:
         length, crc, ts = _HEADER.unpack_from(data, pos)
         start = pos + _HEADER.size
@@ -72,6 +74,38 @@ def parse_frames(data: bytes, limit: int) -> tuple[list[tuple[float, bytes]], in
         frames.append((ts, payload))
         pos = end
     return frames, pos, False
+
+
+def step_over(data: bytes, pos: int) -> int | None:
+    """Where the frame at `pos` ends, when `parse_frames` stopped there on a bad checksum and
+    that one frame can be stepped over: its length is plausible, and what follows it is the end
+    of `data` or a whole frame whose checksum holds. None when the damage cannot be framed
+    around (a mangled length, a torn tail): nothing after it can be trusted."""
+    if pos + _HEADER.size > len(data):
+        return None
+    length: int = _HEADER.unpack_from(data, pos)[0]
+    end = pos + _HEADER.size + length
+    if length > _MAX_PAYLOAD or end > len(data):
+        return None
+    if end == len(data) or parse_frames(data, 1, end)[0]:
+        return end
+    return None
+
+
+def frames_of(data: bytes, limit: int) -> tuple[list[tuple[float, bytes] | None], int]:
+    """Up to `limit` frames of a whole segment file, in order, a damaged one stepped over as
+    None (it keeps its place, so its number); and where the readable frames end."""
+    frames: list[tuple[float, bytes] | None] = []
+    pos = 0
+    while len(frames) < limit:
+        parsed, pos, corrupt = parse_frames(data, limit - len(frames), pos)
+        frames += parsed
+        after = step_over(data, pos) if corrupt else None
+        if after is None:
+            break
+        frames.append(None)
+        pos = after
+    return frames, pos
 
 
 @dataclass(slots=True, eq=False)
@@ -89,7 +123,8 @@ class Segment:
 
 def scan(directory: Path) -> list[Segment]:
     """The segments in `directory`, oldest first, all closed. A torn frame at the end of the
-    last one (a crash in the middle of a write) is cut off."""
+    last one (a crash in the middle of a write) is cut off; a damaged frame that can be stepped
+    over is counted, so the reader meets it (and counts it lost), with the frames after it."""
     paths = sorted(
         (p for p in directory.iterdir() if p.suffix == _SUFFIX and p.stem.isdigit()),
         key=lambda p: int(p.stem),
@@ -100,7 +135,7 @@ def scan(directory: Path) -> list[Segment]:
         if i + 1 < len(paths):
             segment.count = int(paths[i + 1].stem) - segment.first
         else:
-            frames, valid, _ = parse_frames(path.read_bytes(), limit=1 << 62)
+            frames, valid = frames_of(path.read_bytes(), limit=1 << 62)
             segment.count = len(frames)
             if valid < segment.size:
                 os.truncate(path, valid)

@@ -54,6 +54,7 @@ from logging_service.segments import (
     parse_frames,
     scan,
     segment_name,
+    step_over,
 )
 
 log = logging.getLogger("logging_service.spool")
@@ -67,6 +68,9 @@ MEMORY_BYTES = 16 * 1024 * 1024
 # degraded: the refused turn's size, but never more than this (a turn can be megabytes).
 ROOM_AFTER_FULL_MAX = 1024 * 1024
 
+
+# How a read of a segment ended (DiskSpool._read_frames).
+_WHOLE, _DAMAGED, _UNREADABLE = "whole", "damaged", "unreadable"
 
 # A segment whose reads keep failing (EIO, a file gone) is tried this many times, once per
 # read of the sender, and then skipped: its records count as lost, and the rest go on.
@@ -305,7 +309,7 @@ class DiskSpool:
             self._cursor_fd = os.open(self.directory / "acked", os.O_RDWR | os.O_CREAT, 0o644)
             raw = os.pread(self._cursor_fd, 32, 0).strip()
             self._recover(int(raw) if raw.isdigit() else 0)
-            adopt_orphans(self.base, self.directory, self._adopt)
+            _, self._read_lost = adopt_orphans(self.base, self.directory, self._adopt)
         except OSError:
             if self._cursor_fd >= 0:
                 os.close(self._cursor_fd)
@@ -587,7 +591,7 @@ class DiskSpool:
                 self._rseg, self._roff, self._rnext = segment, 0, segment.first
             skip = max(self._read_seq + 1 - self._rnext, 0)
             try:
-                parsed, corrupt = self._read_frames(
+                parsed, state = self._read_frames(
                     segment.path, size, min(skip + limit - len(frames), end - self._rnext)
                 )
             except OSError as exc:
@@ -595,7 +599,7 @@ class DiskSpool:
                 if self._read_failures < READ_ATTEMPTS:
                     self._degrade(f"cannot read {segment.path}: {exc.strerror or exc}")
                     break  # what was read goes; this segment is tried again next time
-                parsed, corrupt = [], True
+                parsed, state = [], _UNREADABLE
             if self._read_failures:
                 self._read_failures = 0
                 if self._degraded.startswith("cannot read"):
@@ -605,7 +609,14 @@ class DiskSpool:
                 if seq > self._read_seq:
                     frames.append(Frame(seq, ts, payload))
                     self._read_seq = seq
-            if corrupt:
+            if state == _DAMAGED:
+                # One record's bytes are wrong, its neighbours whole: it alone is lost.
+                seq, self._rnext = self._rnext, self._rnext + 1
+                if seq > self._read_seq:
+                    self._read_lost += 1
+                    self._read_seq = seq
+                    log.error("log spool: record %d of %s is damaged, dropped", seq, segment.path)
+            elif state == _UNREADABLE:
                 # The rest of this segment cannot be read back (torn or damaged): skip it.
                 lost = end - self._rnext
                 self._read_lost += lost
@@ -627,18 +638,28 @@ class DiskSpool:
 
     def _read_frames(
         self, path: Path, size: int, count: int
-    ) -> tuple[list[tuple[float, bytes]], bool]:
-        """Up to `count` frames of the reader's segment from its offset (at most `size`)."""
+    ) -> tuple[list[tuple[float, bytes]], str]:
+        """Up to `count` frames of the reader's segment from its offset (at most `size`), and
+        what ended them: _WHOLE (nothing wrong), _DAMAGED (one damaged frame at the offset was
+        stepped over, and the offset moved past it) or _UNREADABLE (the rest of the segment)."""
         remaining = size - self._roff
         if remaining <= 0:
-            return [], False  # the end of the file, cleanly: nothing torn or damaged
+            return [], _WHOLE  # the end of the file, cleanly: nothing torn or damaged
         # Records are a few hundred bytes: read about what is needed, more if a frame is longer.
         for want in (min(remaining, _MIN_READ + count * 1024), min(remaining, _READ_CHUNK)):
             with path.open("rb") as f:
                 f.seek(self._roff)
                 data = f.read(want)
             parsed, used, corrupt = parse_frames(data, count)
+            if corrupt and not parsed:
+                after = step_over(data, 0)
+                if after is not None:
+                    self._roff += after
+                    return [], _DAMAGED
+                if want < remaining:
+                    continue  # the frame after the damaged one may lie beyond this read
             if parsed or corrupt or want == remaining:
+                # Frames before a damaged one go now; the next read starts at it.
                 self._roff += used
-                return parsed, corrupt or not parsed
-        return [], True
+                return parsed, _WHOLE if parsed else _UNREADABLE
+        return [], _UNREADABLE

@@ -18,7 +18,7 @@ import pytest
 
 from logging_service import spool as spool_module
 from logging_service.buffers import Frame
-from logging_service.segments import encode_frame, encode_frames, parse_frames
+from logging_service.segments import FRAME_OVERHEAD, encode_frame, encode_frames, parse_frames
 from logging_service.spool import DiskSpool, SpoolInUse
 
 
@@ -785,3 +785,59 @@ async def test_records_a_full_disk_refused_after_a_restart_leave_nothing_unackno
     assert [f.seq for f in batch] == list(range(1, 11))
     assert stats.lost == 5
     assert (stats.unacked, stats.oldest_ts) == (0, None)
+
+
+def _damage_record(path: Path, index: int) -> None:
+    """Flip one byte in the payload of the `index`-th frame (from 0) of a segment file."""
+    data = bytearray(path.read_bytes())
+    frames, _, _ = parse_frames(bytes(data), limit=1 << 30)
+    offset = sum(FRAME_OVERHEAD + len(p) for _, p in frames[:index]) + FRAME_OVERHEAD + 2
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("damaged", "acked"), [(2, 5), (7, 5), (7, 0)])
+async def test_one_damaged_record_costs_that_record_alone_counted(
+    tmp_path: Path, damaged: int, acked: int
+) -> None:
+    # given a run that wrote 10 records to one segment and had the first `acked` acknowledged,
+    # and one record's bytes damaged on disk afterwards (a bad sector, a stray write)
+    payloads = await _leave_records_in_slot(tmp_path, slot=0, count=10, acked=acked)
+    (segment,) = (tmp_path / "slot-0").glob("*.seg")
+    _damage_record(segment, damaged)
+
+    # when the next run opens the spool and sends what was not acknowledged
+    again = spool(tmp_path)
+    await again.open()
+    try:
+        frames = await read_all(again)
+        stats = again.stats()
+    finally:
+        await again.close()
+
+    # then every other unacknowledged record is sent, and the damaged one, when it was not
+    # yet acknowledged, is counted lost (not silently cut off with everything after it)
+    expected = [p for n, p in enumerate(payloads) if n >= acked and n != damaged]
+    assert [f.payload for f in frames] == expected
+    assert stats.lost == (1 if damaged >= acked else 0)
+
+
+async def test_a_damaged_record_in_a_slot_taken_over_is_counted_lost(tmp_path: Path) -> None:
+    # given a slot nobody holds, left with 10 unacknowledged records, the 3rd damaged
+    payloads = await _leave_records_in_slot(tmp_path, slot=1, count=10)
+    (segment,) = (tmp_path / "slot-1").glob("*.seg")
+    _damage_record(segment, 2)
+
+    # when a process starts and takes the slot over
+    s = spool(tmp_path, slot=0)
+    await s.open()
+    try:
+        frames = await read_all(s)
+        stats = s.stats()
+    finally:
+        await s.close()
+
+    # then the 9 others are sent and the damaged one is counted lost; the slot is emptied
+    assert [f.payload for f in frames] == payloads[:2] + payloads[3:]
+    assert stats.lost == 1
+    assert not list((tmp_path / "slot-1").glob("*.seg"))
