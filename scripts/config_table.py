@@ -67,8 +67,9 @@ DESCRIPTIONS: dict[str, str] = {
     "LOG_SPOOL_DIR": "directory of the disk spool where log records wait until logging_service "
     "acknowledges them; each process sharing it (workers, replicas) locks a slot `slot-<n>` of "
     "its own; empty: memory only",
-    "LOG_SPOOL_SYNC_MS": "the spool writes and fsyncs at least this often (group commit); a crash "
-    "loses at most the records of this window",
+    "LOG_SPOOL_SYNC_MS": "the spool writes and fsyncs what waits this often (group commit), or "
+    "as soon as a slower fsync ends; a crash loses at most the records of this window (and of "
+    "that fsync)",
     "LOG_SPOOL_MAX_BYTES": "largest size of the spool on disk; records beyond it are dropped "
     "(and counted)",
     "LOG_OUTBOX_MAX_ROWS": "outbox records (of committed orders and identity changes) kept while "
