@@ -31,6 +31,11 @@ MAX_TOKEN_LENGTH = 4096
 # with the secret get in; with the ~270-byte tokens Login issues, 10,000 of them and their
 # claims hold ~7 MB (measured with tracemalloc).
 VERIFIED_MAX = 10_000
+# How far ahead of this host's clock a token's `iat` may be: the replica that issued it may run
+# ahead (one host's db_service, another's gateway), and a token refused just after login would
+# be a 401 for nothing. Given to PyJWT as its leeway, which would also stretch `exp`; expiry
+# is checked again without it (`_decode`), so a token still ends at its second.
+CLOCK_SKEW_S = 5
 # A compact JWS: three base64url segments. Checked before decoding, so a verified token is
 # plain ASCII with no whitespace (the gateway forwards it as gRPC metadata).
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -109,6 +114,7 @@ class TokenCodec:
                 self.secret,
                 algorithms=[ALGORITHM],
                 issuer=self.issuer,
+                leeway=CLOCK_SKEW_S,
                 options={"require": ["exp", "iat", "sub", "iss"]},
             )
         except jwt.PyJWTError as exc:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protos.tokens import Claims, InvalidToken, TokenCodec
+from protos.tokens import CLOCK_SKEW_S, Claims, InvalidToken, TokenCodec
 
 SECRET = "unit-test-secret-0123456789-0123456789-0123"
 ISSUER = "merch-store"
@@ -189,3 +189,21 @@ def test_remembered_answers_match_the_full_check(
     assert _outcome(codec.verify, token) == _outcome(reference, token)
     now[0] = base + 0.5 + later
     assert _outcome(codec.verify, token) == _outcome(reference, token)
+
+
+@pytest.mark.parametrize(("iat_ahead_s", "accepted"), [(3, True), (CLOCK_SKEW_S + 2, False)])
+def test_a_token_from_a_host_whose_clock_is_a_little_ahead_is_accepted(
+    iat_ahead_s: int, accepted: bool
+) -> None:
+    # given a token issued by a db_service replica whose clock runs ahead of this host's
+    base = int(time.time())
+    claims = {"sub": "12113053", "role": "customer", "ver": 1, "iss": ISSUER}
+    issued = base + iat_ahead_s
+    token = jwt.encode({**claims, "iat": issued, "exp": issued + 600}, SECRET, algorithm="HS256")
+
+    # when it is used at once on this host, then its expiry is still to the second
+    codec = TokenCodec(SECRET, ISSUER, ttl_s=600)
+    outcome = _outcome(codec.verify, token)
+
+    # then a skew within CLOCK_SKEW_S is no reason to refuse it (a 401 right after login)
+    assert isinstance(outcome, Claims) is accepted, outcome
