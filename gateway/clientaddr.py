@@ -9,7 +9,8 @@ starting from the TCP peer, each hop that is a trusted proxy hands over to the a
 says it received the request from (the next entry from the right), and the first address
 that is not a trusted proxy is the client. Anyone can send the header; with no trusted
 proxies (the default) it is ignored, so a client cannot pick itself a fresh address per
-request. An entry that is not an IP address ends the walk at the hop that wrote it.
+request. An entry that is not an IP address ends the walk at the hop that wrote it; a port
+after one (`203.0.113.7:50123`, `[2001:db8::5]:50123`, as some proxies write them) is left out.
 """
 
 from __future__ import annotations
@@ -55,7 +56,16 @@ def _is_trusted(ip: IPAddress, trusted: Sequence[IPNetwork]) -> bool:
 
 
 def _ip(text: str) -> IPAddress | None:
+    if text.startswith("["):  # [IPv6] or [IPv6]:port
+        text, _, port = text[1:].partition("]")
+    elif text.count(":") == 1:  # IPv4:port; a bare IPv6 address has several colons
+        text, _, port = text.partition(":")
+        port = ":" + port
+    else:
+        port = ""
+    if port and not (port[0] == ":" and port[1:].isascii() and port[1:].isdigit()):
+        return None
     try:
-        return ipaddress.ip_address(text.removeprefix("[").removesuffix("]"))
+        return ipaddress.ip_address(text)
     except ValueError:
         return None

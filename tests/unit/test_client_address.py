@@ -28,6 +28,16 @@ CASES: list[tuple[str, str, list[str], tuple[IPNetwork, ...], str]] = [
     ("an empty header leaves the proxy", "10.1.2.3", [""], PROXIES, "10.1.2.3"),
     ("only proxies: the leftmost", "10.1.2.3", ["10.4.4.4, 10.9.9.9"], PROXIES, "10.4.4.4"),
     ("IPv6 in brackets", "::1", ["[2001:db8::5]"], PROXIES, "2001:db8::5"),
+    # Some proxies (Azure's Application Gateway, for one) write the client's port too.
+    ("IPv4 with a port", "10.1.2.3", ["203.0.113.7:50123"], PROXIES, "203.0.113.7"),
+    ("IPv6 in brackets with a port", "10.1.2.3", ["[2001:db8::5]:50123"], PROXIES,
+     "2001:db8::5"),
+    ("a proxy with a port walked past", "10.1.2.3", ["203.0.113.7, 10.9.9.9:443"], PROXIES,
+     "203.0.113.7"),
+    ("a bare IPv6 address is no address and port", "::1", ["2001:db8::5"], PROXIES,
+     "2001:db8::5"),
+    ("a port that is not a number stops the walk", "10.1.2.3", ["203.0.113.7:http"], PROXIES,
+     "10.1.2.3"),
 ]  # fmt: skip
 
 
