@@ -170,7 +170,7 @@ class GraphQLPipeline:
     async def answer(self, request: Request) -> Response:
         # A GET with neither a document nor a persisted query's hash is a browser asking for
         # GraphiQL; with either, it is an operation to run.
-        if request.method == "GET" and not (
+        if request.method in ("GET", "HEAD") and not (
             "query" in request.query_params or "extensions" in request.query_params
         ):
             return self.graphiql_page(request)
@@ -348,6 +348,7 @@ def _operation(prepared: Prepared, name: str | None, method: str) -> OperationDe
         raise ApiError.http(
             400, "subscriptions are served over WebSocket (graphql-transport-ws) only"
         )
-    if operation.operation is OperationType.MUTATION and method == "GET":
-        raise ApiError.http(405, "mutations are not allowed when using GET")
+    if operation.operation is OperationType.MUTATION and method != "POST":
+        # GET and HEAD (a GET without a body) may be sent by any page a browser visits.
+        raise ApiError.http(405, f"mutations are not allowed when using {method}")
     return operation

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -150,6 +151,38 @@ async def test_get_allows_queries_only(
         assert graphql_codes(response) == [code]
     if status == 405:
         assert response.headers["allow"] == "POST"
+
+
+async def test_head_runs_no_mutation(client: httpx.AsyncClient, stack: Stack) -> None:
+    # given a registration document, known to the gateway by its hash too (HEAD is a GET
+    # without a body, and a CORS-safelisted method: any web page can make a browser send one)
+    register = "mutation R($i: RegisterInput!) { register(input: $i) { sid } }"
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": _sha256(register)}}
+    n = uuid.uuid4().hex[:10]
+    first = {"sid": f"P{n}", "username": f"post_{n}", "email": f"post_{n}@example.com",
+             "password": "head-request-1"}  # fmt: skip
+    stored = await client.post(
+        "/graphql", json={"query": register, "variables": {"i": first}, "extensions": persisted}
+    )
+    assert stored.json()["data"]["register"]["sid"] == first["sid"], stored.text
+    other = {"sid": f"H{n}", "username": f"head_{n}", "email": f"head_{n}@example.com",
+             "password": "head-request-2"}  # fmt: skip
+    variables = json.dumps({"i": other})
+
+    # when it is sent with HEAD, as a document and by its hash
+    async with unchanged(stack):
+        plain = await client.head("/graphql", params={"query": register, "variables": variables})
+        hashed = await client.head(
+            "/graphql", params={"extensions": json.dumps(persisted), "variables": variables}
+        )
+
+    # then neither runs: 405, as over GET, naming POST
+    assert (plain.status_code, plain.headers["allow"]) == (405, "POST")
+    assert (hashed.status_code, hashed.headers["allow"]) == (405, "POST")
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def raw_get(url: str, target: str) -> tuple[int, bytes]:
