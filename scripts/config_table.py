@@ -41,8 +41,8 @@ DESCRIPTIONS: dict[str, str] = {
     "LOGIN_MAX_FAILURES": "login (and current-password) attempts allowed per account and "
     "client per window",
     "LOGIN_WINDOW_S": "login throttling window in seconds",
-    "CLIENT_AUTH_LIMIT": "logins and registrations one client address may attempt per window "
-    "(each costs an Argon2 hash); more is 429 with Retry-After",
+    "CLIENT_AUTH_LIMIT": "logins, registrations and current-password checks one client address "
+    "may attempt per window (each costs an Argon2 hash); more is 429 with Retry-After",
     "CLIENT_AUTH_WINDOW_S": "per-client login and registration window in seconds",
     "WINDOW_SWEEP_INTERVAL_S": "how often expired login, client and order windows are deleted "
     "(at most 10 000 rows per table each time)",

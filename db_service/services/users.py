@@ -242,19 +242,24 @@ class UserService:
         self, caller: User, current_password: str | None, client: str
     ) -> None:
         """A stolen token alone must not take an account over: the current password is asked
-        for, and guessing it counts toward the account's login throttle like a login."""
+        for, and guessing it counts like a login: toward the client's limit (each guess is a
+        hash), the account's login throttle, and a throttle under the account's sid, which a
+        rename (no password needed) cannot reset."""
         if not current_password:
             raise validation.invalid(
                 "the current password is required to change the password or email"
             )
         if len(current_password) > validation.PASSWORD_MAX:
             raise validation.invalid("current password is too long")
-        key = _attempts_key(caller.username)
-        await self._count_account_attempt(key, client)
+        await self._count_client_attempt(client)
+        keys = (_attempts_key(caller.username), _guesses_key(caller.sid))
+        for key in keys:
+            await self._count_account_attempt(key, client)
         found = await self._users.get_login(caller.username)
         if not await self._passwords.verify(found[1] if found else None, current_password):
             raise DomainError(ErrorCode.FORBIDDEN, "current password is wrong")
-        await self._users.clear_login_attempts(key, client)
+        for key in keys:
+            await self._users.clear_login_attempts(key, client)
 
     async def _count_account_attempt(self, username_key: str, client: str) -> None:
         attempts, retry_after = await self._users.count_login_attempt(
@@ -286,6 +291,12 @@ class UserService:
 
 def _already_exists(exc: Taken) -> DomainError:
     return DomainError(ErrorCode.ALREADY_EXISTS, f"{exc.field} is already taken")
+
+
+def _guesses_key(sid: str) -> str:
+    """What guesses of an account's current password are counted under besides its name: its
+    sid, which never changes. No username has a colon, so no login shares the key."""
+    return f"sid:{sid}"
 
 
 def _attempts_key(username: str) -> str:

@@ -358,6 +358,62 @@ async def test_wrong_current_passwords_count_toward_the_login_throttle(
     assert login.status_code == 429
 
 
+async def test_renaming_the_account_buys_no_more_guesses_of_its_password(
+    behind_proxy: httpx.AsyncClient,
+) -> None:
+    # given a stolen token, and the guesses of the current password it had until the limit
+    c = behind_proxy
+    thief = _from()
+    user = user_data()
+    assert (await c.post("/api/v1/users/create", json=user, headers=_from())).status_code == 201
+    credentials = {"username": user["username"], "password": user["password"]}
+    logged_in = await c.post("/api/v1/users/login", json=credentials, headers=_from())
+    headers = {"Authorization": f"Bearer {logged_in.json()['token']}", **thief}
+    guess = {"password": "a-new-password", "current_password": "a-guess"}
+    path = f"/api/v1/users/{user['sid']}"
+    spent = [
+        (await c.put(path, json=guess, headers=headers)).status_code
+        for _ in range(FAILURES_PER_ACCOUNT)
+    ]
+
+    # when the thief renames the account (no password needed for that) and guesses again
+    renamed = await c.put(path, json={"username": f"re_{user['username']}"[:50]}, headers=headers)
+    again = await c.put(path, json=guess, headers=headers)
+
+    # then the account's budget of guesses is spent whatever its name
+    assert spent == [403] * FAILURES_PER_ACCOUNT
+    assert renamed.status_code == 200, renamed.text
+    assert again.status_code == 429, again.text
+
+
+async def test_guesses_of_a_current_password_count_toward_the_client_limit(
+    behind_proxy: httpx.AsyncClient,
+) -> None:
+    # given a client with tokens of several accounts (each guess is an Argon2 hash)
+    c = behind_proxy
+    thief = _from()
+    tokens = []
+    for _ in range(AUTH_PER_CLIENT // FAILURES_PER_ACCOUNT + 1):
+        user = user_data()
+        assert (await c.post("/api/v1/users/create", json=user, headers=_from())).status_code == 201
+        credentials = {"username": user["username"], "password": user["password"]}
+        logged_in = await c.post("/api/v1/users/login", json=credentials, headers=_from())
+        tokens.append((user["sid"], logged_in.json()["token"]))
+
+    # when it guesses each one's password, within each account's own limit
+    statuses = []
+    for sid, token in tokens:
+        headers = {"Authorization": f"Bearer {token}", **thief}
+        guess = {"password": "a-new-password", "current_password": "a-guess"}
+        for _ in range(FAILURES_PER_ACCOUNT):
+            response = await c.put(f"/api/v1/users/{sid}", json=guess, headers=headers)
+            statuses.append(response.status_code)
+
+    # then the client's own limit (logins, registrations and such guesses) stops it
+    assert statuses[:AUTH_PER_CLIENT] == [403] * AUTH_PER_CLIENT
+    assert set(statuses[AUTH_PER_CLIENT:]) == {429}
+
+
 async def _socket_login(gateway_url: str, headers: dict[str, str], user: dict[str, str]) -> Any:
     """A login over graphql-transport-ws from the client the headers name; its result."""
     url = gateway_url.replace("http://", "ws://") + "/graphql"
