@@ -19,7 +19,7 @@ import protos.db_service_pb2 as pb
 import protos.db_service_pb2_grpc as db_service_pb2_grpc
 import protos.logging_service_pb2_grpc as logging_service_pb2_grpc
 from gateway.coalesce import ProductReads
-from gateway.errors import GRPC_ERRORS, from_grpc_error
+from gateway.errors import GRPC_ERRORS, ApiCode, from_grpc_error
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,11 @@ class DBClient:
             except grpc.aio.AioRpcError as exc:
                 retry = exc.code() == grpc.StatusCode.UNAVAILABLE and attempt < attempts
                 if not retry or deadline - time.monotonic() <= backoff:
-                    raise from_grpc_error(exc) from None
+                    error = from_grpc_error(exc)
+                    if error.code == ApiCode.INTERNAL_SERVER_ERROR:
+                        # The client learns nothing of it; the log says what it was.
+                        log.error("%s failed: %s %s", method, exc.code().name, exc.details())
+                    raise error from None
             except GRPC_ERRORS as exc:
                 # The library refused the call before any server saw it; say so in the log,
                 # since the client only learns "internal error" (or "unavailable").

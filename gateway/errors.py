@@ -163,10 +163,14 @@ def from_grpc_error(exc: Exception) -> ApiError:
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
-    """Translate a failed backend call; statuses outside the table are bugs and say nothing."""
+    """Translate a failed backend call; statuses outside the table are bugs and say nothing.
+
+    db_service sends its code with every status it answers. A status without one was made by
+    the gRPC library (a message too large, a cancelled call): only a backend out of reach or
+    out of time is news for the client; any other is the gateway's failure, not an answer."""
     sent = read_error_metadata(exc.trailing_metadata())
     mapping = BY_STATUS.get(exc.code(), INTERNAL)
-    if mapping is INTERNAL:
+    if mapping is INTERNAL or (sent.code is None and mapping.code not in _SAFE_MESSAGES):
         return ApiError.internal()
     code = BY_DOMAIN_CODE.get(str(sent.code), mapping.code)
     message = _SAFE_MESSAGES.get(code) if sent.code is None else None

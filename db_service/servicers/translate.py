@@ -20,6 +20,10 @@ from protos.errors import error_metadata
 
 log = logging.getLogger(__name__)
 
+# A message travels in a trailer (grpc-message), and gRPC refuses metadata over 16 KiB: one that
+# quotes a client's value (a 20,000-character sid) is cut to this many characters.
+MESSAGE_MAX = 500
+
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
@@ -42,7 +46,10 @@ async def translate_errors(context: Context) -> AsyncIterator[None]:
     except DomainError as exc:
         note_outcome(exc.code.value)
         context.set_trailing_metadata(error_metadata(exc.code, retry_after_s=exc.retry_after_s))
-        await context.abort(GRPC_STATUS[exc.code], exc.message)
+        message = exc.message
+        if len(message) > MESSAGE_MAX:
+            message = message[: MESSAGE_MAX - 1] + "…"
+        await context.abort(GRPC_STATUS[exc.code], message)
     except DB_UNAVAILABLE as exc:
         # Expected while PostgreSQL is away, once per call: one line, not a traceback each.
         log.warning("database unavailable: %s", type(exc).__name__)

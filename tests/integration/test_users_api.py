@@ -13,7 +13,7 @@ import pytest
 
 from scripts.infra import EmbeddedPostgres
 from tests.conftest import ADMIN, ROOT, Stack
-from tests.factories import error_codes, gql, login, make_user, user_data
+from tests.factories import admin_token, error_codes, gql, login, make_user, user_data
 from tests.ownstack import own_services
 
 REGISTER = """
@@ -354,3 +354,22 @@ async def test_the_last_active_admin_cannot_be_deactivated(
     finally:
         await conn.close()
     assert active == 1
+
+
+async def test_a_very_long_sid_is_not_found_in_a_few_words(client: httpx.AsyncClient) -> None:
+    # given an admin, and a sid far longer than any (its echo once overflowed gRPC's trailers)
+    token = await admin_token(client)
+    headers = {"Authorization": f"Bearer {token}"}
+    sid = "x" * 20_000
+
+    # when it is looked up, through REST and GraphQL
+    rest = await client.get(f"/api/v1/users/{sid}", headers=headers)
+    orders = await client.get(f"/api/v1/orders/user/{sid}", headers=headers)
+    graphql = await gql(client, "query($s: String!) { user(sid: $s) { sid } }", {"s": sid}, token)
+
+    # then each is not found, with a message that does not repeat the whole sid
+    for response in (rest, orders):
+        assert response.status_code == 404, response.text[:300]
+        assert response.json()["error"]["code"] == "NOT_FOUND"
+        assert len(response.text) < 1000
+    assert [e["extensions"]["code"] for e in graphql["errors"]] == ["NOT_FOUND"]

@@ -81,3 +81,30 @@ def test_each_client_exception_has_its_row(exc: Exception, status: int, code: st
 
     assert (error.http_status, error.code) == (status, code)
     assert str(exc) not in error.message or not str(exc)
+
+
+@pytest.mark.parametrize(
+    ("status", "http_status", "code"),
+    [
+        # statuses the gRPC library makes itself: no domain code, details not for a client
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, 500, "INTERNAL_SERVER_ERROR"),
+        (grpc.StatusCode.INVALID_ARGUMENT, 500, "INTERNAL_SERVER_ERROR"),
+        (grpc.StatusCode.CANCELLED, 500, "INTERNAL_SERVER_ERROR"),
+        # the two a backend being away makes, with the table's own words
+        (grpc.StatusCode.UNAVAILABLE, 503, "UNAVAILABLE"),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, 504, "DEADLINE_EXCEEDED"),
+    ],
+)
+def test_a_status_without_a_domain_code_tells_the_client_nothing_of_grpc(
+    status: grpc.StatusCode, http_status: int, code: str
+) -> None:
+    # given a failed call whose status db_service did not give (no code in its trailers)
+    details = "Stream removed (received metadata size exceeds hard limit (value length 20017))"
+    failed = grpc.aio.AioRpcError(status, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
+
+    # when it is translated
+    error = from_grpc_error(failed)
+
+    # then it is never a domain answer (a 429 RATE_LIMITED, a 400), and says nothing of gRPC
+    assert (error.http_status, error.code) == (http_status, code)
+    assert "metadata" not in error.message
