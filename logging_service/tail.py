@@ -56,8 +56,7 @@ class TopicTail:
                 self._consumer.assign(self._partitions)
                 start = request.WhichOneof("start")
                 if start == "offset":
-                    for tp in self._partitions:
-                        self._consumer.seek(tp, request.offset)
+                    await self._seek_to_offset(request.offset)
                 elif start == "from_beginning" and request.from_beginning:
                     await self._consumer.seek_to_beginning(*self._partitions)
                 else:
@@ -91,14 +90,32 @@ class TopicTail:
                 await self._consumer.stop()
 
     async def _seek_to_now(self) -> None:
-        """Position after the last record currently in the topic.
+        """Position after the last record currently in the topic. Records produced while
+        positioning may or may not be included; the stream's initial metadata marks the end
+        of positioning."""
+        for tp, end in (await self._ends()).items():
+            self._consumer.seek(tp, end)
 
-        Kafka answers ListOffsets(latest) with the log end. Tansu (the development broker)
-        answers with the start of its last record batch plus one, which would replay the rest
-        of that batch; the high watermark of a fetch response is right on both, so a short
-        probe fetch corrects the position. Records produced while positioning may or may not
-        be included; the stream's initial metadata marks the end of positioning.
-        """
+    async def _seek_to_offset(self, offset: int) -> None:
+        """Position at `offset`, or at the oldest record kept when it lies past the end.
+
+        Kafka answers a fetch past the end with OFFSET_OUT_OF_RANGE, and the consumer starts
+        again where auto_offset_reset says. Tansu (the development broker) waits for that
+        offset instead, silently: after it restarts empty, a tail resuming where it left off
+        (`make logs`) would print nothing more."""
+        for tp, end in (await self._ends()).items():
+            if offset > end:
+                log.info("offset %d is past the end of %s (%d): from the oldest", offset, tp, end)
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, offset)
+
+    async def _ends(self) -> dict[TopicPartition, int]:
+        """Each partition's log end: the offset the next record will have.
+
+        Kafka answers ListOffsets(latest) with it. Tansu answers with the start of its last
+        record batch plus one; the high watermark of a fetch response is right on both, so a
+        short probe fetch corrects it."""
         consumer = self._consumer
         await consumer.seek_to_end(*self._partitions)
         ends = {tp: await consumer.position(tp) for tp in self._partitions}
@@ -107,5 +124,4 @@ class TopicTail:
             consumer.highwater(tp) is None for tp in self._partitions
         ):
             await consumer.getmany(*self._partitions, timeout_ms=50, max_records=1)
-        for tp in self._partitions:
-            consumer.seek(tp, max(ends[tp], consumer.highwater(tp) or 0))
+        return {tp: max(end, consumer.highwater(tp) or 0) for tp, end in ends.items()}

@@ -319,6 +319,32 @@ async def test_tail_from_now_yields_only_records_produced_after_the_call(logging
     assert [r.offset for r in got] == [5, 6, 7]
 
 
+@pytest.mark.parametrize(
+    ("offset", "expected"), [(3, [3, 4, 5]), (5, [5]), (1000, [0, 1, 2, 3, 4, 5])]
+)
+async def test_tail_from_an_offset_starts_there_or_at_the_oldest_past_the_end(
+    logging_app: App, offset: int, expected: list[int]
+) -> None:
+    # given a topic of 5 records, one batch (a tail that reconnects asks for the offset after
+    # the last it printed; after a development broker restarts, that is past the new end)
+    _, target = logging_app
+    await stream(target, [make_record(n) for n in range(5)])
+
+    # when a tail asks to start at `offset`, and one more record comes
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = logging_service_pb2_grpc.LoggingServiceStub(channel).TailLogs(
+            pb.TailLogsRequest(offset=offset), timeout=10
+        )
+        await call.initial_metadata()
+        await stream(target, [make_record(5)])
+        got = [await call.read() for _ in expected]
+        call.cancel()
+
+    # then it reads from there; past the end, from the oldest record kept (what Kafka does,
+    # auto_offset_reset), not nothing for ever
+    assert [r.offset for r in got] == expected
+
+
 async def test_console_tail_prints_report_style_lines(logging_app: App) -> None:
     _, target = logging_app
     await stream(target, [make_record(0, message="User 'peter' is created", kind="rest")])
