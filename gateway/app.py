@@ -61,12 +61,15 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """200 while the gateway can answer requests: db_service is SERVING. The log pipeline
+    (logging_service, the spool) failing degrades the log's delivery, not the answers, and a
+    load balancer taking every gateway away for it would fail every request: "degraded", 200."""
     runtime: Runtime = request.app.state.runtime
     states = await runtime.backends.health(runtime.settings.readiness_timeout_s)
-    ready = all(state == "SERVING" for state in states.values())
-    # A spool that cannot be written degrades the log's durability, not the service: still 200.
+    ready = states["db_service"] == "SERVING"
     spool = runtime.shipper.stats.degraded
-    status = ("degraded" if spool else "ready") if ready else "not ready"
+    degraded = bool(spool) or any(state != "SERVING" for state in states.values())
+    status = ("degraded" if degraded else "ready") if ready else "not ready"
     body = {"status": status, "dependencies": dict(states), "log_spool": spool or "ok"}
     return json_response(body, 200 if ready else 503)
 

@@ -150,7 +150,9 @@ class Devstack:
         )
 
     def wait_until_ready(self) -> None:
-        """Block until the gateway's /readyz answers 200; RuntimeError on a death or timeout."""
+        """Block until the gateway's /readyz answers 200 with every dependency SERVING (it is
+        200 from db_service on, degraded without the logging service); RuntimeError on a death
+        or timeout."""
         url = f"http://{HOST}:{self.config.gateway_port}/readyz"
         started = time.monotonic()
         deadline = started + self.config.ready_timeout_s
@@ -165,9 +167,16 @@ class Devstack:
                 except httpx.HTTPError as exc:
                     last = type(exc).__name__
                 else:
-                    if response.status_code == 200:
+                    try:
+                        states = dict(response.json().get("dependencies", {}))
+                    except (ValueError, AttributeError, TypeError):
+                        states = {}
+                    if response.status_code == 200 and all(
+                        state == "SERVING" for state in states.values()
+                    ):
                         return
-                    last = f"HTTP {response.status_code}"
+                    waiting = [name for name, state in states.items() if state != "SERVING"]
+                    last = f"HTTP {response.status_code}, waiting for {', '.join(waiting)}"
                 now = time.monotonic()
                 if now >= deadline:
                     timeout = self.config.ready_timeout_s

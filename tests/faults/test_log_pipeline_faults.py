@@ -68,10 +68,11 @@ async def _arrived(bootstrap: str, topic: str, ids: list[str], within: float = 3
         await asyncio.sleep(0.2)  # the polling interval of a wait bounded by the deadline
 
 
-async def _readiness(url: str) -> tuple[int, str]:
+async def _readiness(url: str) -> tuple[int, str, str]:
     async with httpx.AsyncClient(base_url=url, timeout=10) as c:
         ready = await c.get("/readyz")
-    return ready.status_code, ready.json()["dependencies"]["logging_service"]
+    body = ready.json()
+    return ready.status_code, body["status"], body["dependencies"]["logging_service"]
 
 
 @pytest.mark.parametrize(
@@ -90,7 +91,7 @@ async def test_a_broken_logging_service_fails_and_slows_no_request(
     try:
         # when users keep calling the gateway
         statuses, slowest, ids = await _traffic(pipeline.gateway_url, fault)
-        status, named = await _readiness(pipeline.gateway_url)
+        status = await _readiness(pipeline.gateway_url)
     finally:
         # and the logging service comes back (the same one, or a new one on its port)
         if fault == "hung":
@@ -101,10 +102,12 @@ async def test_a_broken_logging_service_fails_and_slows_no_request(
             )
         wait_started(pipeline)
 
-    # then no request failed or waited on logging, readiness said so, and no record was lost
+    # then no request failed or waited on logging, and no record was lost; readiness said
+    # degraded and why, but stayed 200: a load balancer must not take away a gateway that
+    # answers every request (all of them, when the logging service is down for all)
     assert statuses == [200] * REQUESTS
     assert slowest < SLOW_S
-    assert (status, named) == (503, readiness)
+    assert status == (200, "degraded", readiness)
     arrived = await _arrived(stack.kafka_bootstrap, pipeline.env["KAFKA_TOPIC"], ids)
     assert arrived == set(ids)
 
@@ -130,11 +133,11 @@ async def test_a_logging_service_without_kafka_fails_and_slows_no_request(stack:
             )
             # when users call a gateway shipping to it
             statuses, slowest, _ = await _traffic(own.gateway_url, "no-kafka")
-            status, named = await _readiness(own.gateway_url)
+            status = await _readiness(own.gateway_url)
         finally:
             logging_service.stop(timeout=10)
 
-    # then every request succeeded promptly, and readiness named the logging service
+    # then every request succeeded promptly, and readiness (degraded, 200) named the service
     assert statuses == [200] * REQUESTS
     assert slowest < SLOW_S
-    assert (status, named) == (503, "NOT_SERVING")
+    assert status == (200, "degraded", "NOT_SERVING")
