@@ -128,7 +128,8 @@ DESCRIPTIONS: dict[str, str] = {
     "MERCH_KAFKA_PORT": "port of the broker that `make run` starts",
     "DB_SERVICE_PORT": "port `make run` gives db_service",
     "LOGGING_SERVICE_PORT": "port `make run` gives logging_service",
-    "MERCH_READY_TIMEOUT": "seconds `make run` waits for `/readyz` to name every dependency SERVING",
+    "MERCH_READY_TIMEOUT": "seconds `make run` waits for `/readyz` to name every dependency "
+    "SERVING",
 }
 
 # Variables of `make run` itself (scripts/devstack.py), with their defaults.
