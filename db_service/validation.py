@@ -53,9 +53,12 @@ def username(value: str) -> str:
 
 
 def email(value: str) -> str:
+    """An address as openapi.yaml's `format: email` (RFC 5321) has it: ASCII, so that its
+    case folds the same everywhere (users.email's unique index is on lower(email), which
+    PostgreSQL folds for ASCII only here); an internationalized domain goes in its xn-- form."""
     _no_nul("email", value)
-    if len(value) > 255 or not EMAIL_RE.fullmatch(value):
-        raise invalid("email must be a valid address of at most 255 characters")
+    if len(value) > 255 or not value.isascii() or not EMAIL_RE.fullmatch(value):
+        raise invalid("email must be a valid ASCII address of at most 255 characters")
     return value
 
 

@@ -138,7 +138,7 @@ class UserService:
         if not validation.is_sid(sid):
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         username = await self._username(sid, username) if username is not None else None
-        email = validation.email(email) if email is not None else None
+        email = await self._email(sid, email) if email is not None else None
         password = validation.password(password) if password is not None else None
         if caller.sid == sid and (password is not None or email is not None):
             await self._check_current_password(caller, current_password, client)
@@ -163,6 +163,17 @@ class UserService:
             current = await self._users.get_by_sid(sid)
             if current is not None and current.username == username:
                 return username
+            raise
+
+    async def _email(self, sid: str, email: str) -> str:
+        """`email` for the account `sid`: a new one must pass validation.email; the account's
+        own address from before addresses were ASCII only may be sent back unchanged."""
+        try:
+            return validation.email(email)
+        except DomainError:
+            current = await self._users.get_by_sid(sid)
+            if current is not None and current.email == email:
+                return email
             raise
 
     async def deactivate_user(self, caller: User, sid: str) -> User:
