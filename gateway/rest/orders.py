@@ -55,9 +55,18 @@ async def place_order(request: Request, scope: RequestScope) -> Response:
         scope,
         product_id=body["product_id"],
         quantity=body["quantity"],
-        idempotency_key=keys[0] if keys else None,
+        idempotency_key=_utf8(keys[0]) if keys else None,
     )
     return json_response(order_json(order), 201)
+
+
+def _utf8(header: str) -> str:
+    """A header's text as its bytes in UTF-8 say, as clients write non-ASCII values (Starlette
+    reads every header as Latin-1): so a key is the same key as in GraphQL's JSON."""
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError.bad_input("the Idempotency-Key header must be UTF-8 text") from None
 
 
 async def _page(request: Request, scope: RequestScope, *, user_sid: str = "") -> Response:

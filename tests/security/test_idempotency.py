@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import Account, make_product, make_user
+from tests.factories import Account, gql, make_product, make_user
 from tests.security.conftest import Actors, stock_of
 
 PLACE = (
@@ -220,3 +220,52 @@ async def test_two_keys_on_one_request_are_refused(
     assert response.status_code == 400, response.text
     assert "one Idempotency-Key" in response.json()["error"]["message"]
     assert await stock_of(client, product["id"]) == before
+
+
+async def test_a_key_that_is_not_ascii_is_the_same_key_in_both_apis(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
+    # given a shopper who placed an order through REST under a key written in UTF-8
+    shopper = await make_user(client)
+    product = actors.product
+    key = "заказ-" + uuid.uuid4().hex[:8]
+    rest = await client.post(
+        "/api/v1/orders",
+        json={"product_id": product["id"], "quantity": 1},
+        headers=[*shopper.auth.items(), ("Idempotency-Key", key.encode())],
+    )
+    assert rest.status_code == 201, rest.text
+    after_rest = await stock_of(client, product["id"])
+
+    # when the same order is retried through GraphQL with the same key
+    retried = await gql(
+        client,
+        "mutation($p: Int!, $k: String) { placeOrder(productId: $p, quantity: 1,"
+        " idempotencyKey: $k) { id } }",
+        {"p": product["id"], "k": key},
+        token=shopper.token,
+    )
+
+    # then it is the first order again: the header's bytes were read as UTF-8, not Latin-1
+    assert retried["data"]["placeOrder"]["id"] == rest.json()["id"]
+    assert await stock_of(client, product["id"]) == after_rest
+
+
+async def test_a_key_whose_bytes_are_not_utf8_is_refused(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
+    # given a shopper whose key header holds bytes that are no UTF-8 text
+    shopper = await make_user(client)
+    before = await stock_of(client, actors.product["id"])
+
+    # when an order is placed with it
+    response = await client.post(
+        "/api/v1/orders",
+        json={"product_id": actors.product["id"], "quantity": 1},
+        headers=[*shopper.auth.items(), ("Idempotency-Key", b"key-\xff\xfe")],
+    )
+
+    # then it is refused, and nothing is placed
+    assert response.status_code == 400, response.text
+    assert "UTF-8" in response.json()["error"]["message"]
+    assert await stock_of(client, actors.product["id"]) == before
