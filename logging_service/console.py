@@ -15,6 +15,7 @@ from typing import TextIO
 import grpc
 
 from plumbing.futures import retrieve
+from plumbing.recent import RecentKeys
 from protos import logging_service_pb2 as pb
 from protos import logging_service_pb2_grpc
 
@@ -63,12 +64,14 @@ async def tail(
     err: TextIO = sys.stderr,
 ) -> None:
     """Print records until cancelled; after a disconnect, resume after the last one printed.
+    A record seen lately (its batch re-sent: the same event_id) is not printed again.
 
     The stream has no deadline on purpose (it follows the topic); keepalive pings detect a
     dead peer, and each reconnect waits with backoff. While logging_service cannot be reached
     (not started yet, say), one line on `err` says so, and the tail keeps waiting for it.
     """
     offset: int | None = None
+    seen = RecentKeys()  # a re-sent record is printed once
     delay = 0.2
     last_error = ""
     options = [("grpc.keepalive_time_ms", 20_000), ("grpc.keepalive_timeout_ms", 10_000)]
@@ -90,7 +93,8 @@ async def tail(
                         print(notice, file=err, flush=True)
                         last_error = notice
                 async for record in call:
-                    print(format_line(record), file=out, flush=True)
+                    if seen.first_time(record.event_id):
+                        print(format_line(record), file=out, flush=True)
                     offset = record.offset + 1
                     delay, last_error = 0.2, ""
             except grpc.aio.AioRpcError as exc:

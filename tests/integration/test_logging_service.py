@@ -359,6 +359,24 @@ async def test_console_tail_prints_report_style_lines(logging_app: App) -> None:
     assert re.fullmatch(r"\d{10} - REST API: User 'peter' is created\n", out.getvalue())
 
 
+async def test_console_tail_prints_a_re_sent_record_once(logging_app: App) -> None:
+    # given a record in the topic twice (its batch re-sent: same event_id), then another
+    _, target = logging_app
+    twice = make_record(0, message="Order 58 placed", kind="rest")
+    await stream(target, [twice, twice, make_record(1, message="the end", kind="rest")])
+    out = io.StringIO()
+
+    # when the console prints the topic
+    printer = asyncio.create_task(tail(target, from_beginning=True, out=out))
+    await wait_for(lambda: "the end" in out.getvalue(), within=10, message="nothing printed")
+    printer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await printer
+
+    # then the repeat is not printed again (delivery is at least once; readers deduplicate)
+    assert out.getvalue().count("Order 58 placed") == 1
+
+
 async def test_tail_consumer_is_stopped_when_the_client_cancels(logging_app: App) -> None:
     app, target = logging_app
 

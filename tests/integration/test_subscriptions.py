@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
+import grpc
 import httpx
 from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
+from protos import logging_service_pb2 as pb
+from protos import logging_service_pb2_grpc
 from tests.conftest import Stack
 from tests.factories import admin_token, change_password, make_user
 from tests.graphqlws import RECORDED_REQUEST, GraphQLSocket
@@ -108,3 +112,39 @@ async def test_a_refused_logs_subscription_is_recorded(
         assert time.monotonic() < deadline, f"records of the refusals: {found}"
         await asyncio.sleep(0.2)  # the polling interval of a wait bounded by the deadline
     assert found == {customer.sid: "FORBIDDEN", revoked.sid: "UNAUTHENTICATED"}
+
+
+async def test_a_re_sent_record_reaches_a_subscriber_once(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given an admin streaming the log, live
+    async with GraphQLSocket.open(stack.gateway_url, await admin_token(client)) as socket:
+        await socket.subscribe("1", "subscription { logs { eventId operation } }")
+        await socket.messages_while_calling(client, "1", until="next", within=10)
+
+        # when a record reaches the topic twice (its batch re-sent, same event_id), then another
+        marker = f"Test.resent-{uuid.uuid4().hex[:8]}"
+        twice = pb.LogRecord(
+            event_id=uuid.uuid4().hex,
+            ts=time.time(),
+            service="gateway",
+            kind="graphql",
+            operation=marker,
+            user="anonymous",
+            outcome="ok",
+        )
+        last = pb.LogRecord(event_id=uuid.uuid4().hex, ts=time.time(), service="gateway",
+                            kind="graphql", operation=f"{marker}-end", user="anonymous",
+                            outcome="ok")  # fmt: skip
+        async with grpc.aio.insecure_channel(stack.logging_addr) as channel:
+            stub = logging_service_pb2_grpc.LoggingServiceStub(channel)
+            await stub.StreamLogs(iter([twice, twice, last]), timeout=10)
+        operations = []
+        deadline = time.monotonic() + 15
+        while f"{marker}-end" not in operations and time.monotonic() < deadline:
+            message = await socket.receive(within=15)
+            if message.get("id") == "1" and message["type"] == "next":
+                operations.append(message["payload"]["data"]["logs"]["operation"])
+
+    # then the subscriber sees it once (delivery is at least once; readers deduplicate)
+    assert operations.count(marker) == 1, operations

@@ -24,6 +24,7 @@ from gateway.graphql.recording import outcome_of
 from gateway.operations import users
 from gateway.scope import RequestScope
 from gateway.session import session_end
+from plumbing.recent import RecentKeys
 from protos import logging_service_pb2 as pb
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ async def _tail(
         )
     )
     following: asyncio.Task[object] | None = None
+    seen = RecentKeys()  # a re-sent record (its batch sent twice: same event_id) goes once
     try:
         while True:
             following = asyncio.create_task(call.read())
@@ -120,7 +122,8 @@ async def _tail(
             if record is grpc.aio.EOF:
                 return
             assert isinstance(record, pb.LogRecord)
-            yield LogRecord.from_pb(record)
+            if seen.first_time(record.event_id):
+                yield LogRecord.from_pb(record)
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
             return
