@@ -19,9 +19,11 @@ Product reads are public (db_service reads no caller for them), so requests of d
 may share a call. Batches hold at most MAX_BATCH ids; a caller that gives up (client gone,
 cancelled) leaves the others' answers alone.
 
-A read's deadline (the DBClient's timeout) counts from when it is asked, not sent: a read still
-waiting for a call slot at its deadline fails with DEADLINE_EXCEEDED, and a call carries the
-deadline of its oldest read. At most MAX_WAITING reads wait; one more is refused as UNAVAILABLE.
+A read's deadline (the DBClient's timeout) counts from when it is asked, not sent: one timer
+fails each read, waiting for a call slot or in a call already out, at its own deadline with
+DEADLINE_EXCEEDED, and a call carries the latest deadline of its reads, so that a read asked
+just now is not failed early by an older one beside it. At most MAX_WAITING reads wait; one
+more is refused as UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -74,9 +76,10 @@ class ProductReads:
         self._waiting: list[_Read] = []
         # The calls out, with the loop time each started at.
         self._out: dict[asyncio.Task[None], float] = {}
+        self._out_reads: dict[asyncio.Task[None], list[_Read]] = {}
         self._dispatch_due = False
         self._stall_timer: asyncio.TimerHandle | None = None
-        # Due at or before the deadline of the oldest waiting read, whenever one waits.
+        # Due at or before the earliest deadline of a read not yet answered, whenever one is.
         self._expiry_timer: asyncio.TimerHandle | None = None
 
     async def get(
@@ -115,6 +118,7 @@ class ProductReads:
                 break
             task = loop.create_task(self._answer(batch))
             self._out[task] = loop.time()
+            self._out_reads[task] = batch
             task.add_done_callback(self._call_done)
             started += 1
         self._waiting = [read for batch in batches[started:] for read in batch]
@@ -136,7 +140,8 @@ class ProductReads:
         self._dispatch()
 
     def _expire(self) -> None:
-        """Fail the waiting reads whose deadline has passed; look again at the next one's."""
+        """Fail the reads whose deadline has passed, waiting or in a call out (the call goes
+        on for the others); look again at the earliest deadline left."""
         now = time.monotonic()
         kept = []
         for read in self._waiting:
@@ -145,28 +150,36 @@ class ProductReads:
             else:
                 kept.append(read)
         self._waiting = kept
+        due = kept[0].deadline if kept else None
+        for batch in self._out_reads.values():
+            for read in batch:
+                if read.future.done():
+                    continue
+                if read.deadline <= now:
+                    _fail(read.future, ApiError.deadline_exceeded())
+                elif due is None or read.deadline < due:
+                    due = read.deadline
         self._expiry_timer = (
-            asyncio.get_running_loop().call_later(kept[0].deadline - now, self._expire)
-            if kept
-            else None
+            None if due is None else asyncio.get_running_loop().call_later(due - now, self._expire)
         )
 
     def _call_done(self, task: asyncio.Task[None]) -> None:
         # The task resolves futures only; it never raises (see _answer).
         retrieve(task)
         del self._out[task]
+        del self._out_reads[task]
         if self._waiting and not self._dispatch_due:
             self._dispatch_due = True
             asyncio.get_running_loop().call_soon(self._dispatch)
 
     async def _answer(self, batch: list[_Read]) -> None:
         try:
-            oldest = batch[0]  # reads wait in the order they were asked
             if len(batch) == 1:
+                read = batch[0]
                 product = await self._single(
-                    oldest.product_id, oldest.request_id, oldest.authorization, oldest.deadline
+                    read.product_id, read.request_id, read.authorization, read.deadline
                 )
-                _resolve(oldest.future, product)
+                _resolve(read.future, product)
                 return
             ids = sorted({read.product_id for read in batch})
             request_ids = list(dict.fromkeys(read.request_id for read in batch))
@@ -174,7 +187,9 @@ class ProductReads:
                 self._db.stub.GetProductsByIds,
                 pb.GetProductsByIdsRequest(ids=ids),
                 request_ids=request_ids,
-                deadline=oldest.deadline,
+                # The newest read's (they wait in the order asked): _expire fails the others
+                # at theirs.
+                deadline=batch[-1].deadline,
             )
             found = {product.id: product for product in reply.products}
             for read in batch:

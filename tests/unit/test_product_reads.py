@@ -275,31 +275,48 @@ async def test_a_read_waiting_behind_stalled_calls_fails_at_its_own_deadline() -
     assert all(isinstance(e, ApiError) and e.http_status == 504 for e in waited)
     assert len(db.calls) == MAX_CALLS_IN_FLIGHT
     db.release.set()
-    await asyncio.gather(*out)
+    await asyncio.gather(*out, return_exceptions=True)  # they reached their deadlines too
 
 
-async def test_a_call_carries_the_deadline_of_its_oldest_read() -> None:
+async def test_a_call_carries_the_deadline_of_its_newest_read() -> None:
     # given a call out, and reads asked one after another while it is
     db = FakeDB()
     reads = _reads(db)
     db.release.clear()
     first = asyncio.ensure_future(reads.get(1, request_id="first", authorization=None))
     await _calls(db, 1)
-    before = time.monotonic()
-    waiting = [
-        asyncio.ensure_future(reads.get(i, request_id=f"r{i}", authorization=None)) for i in (2, 3)
-    ]
+    older = asyncio.ensure_future(reads.get(2, request_id="older", authorization=None))
+    await _settle()
+    newest_asked = time.monotonic()
+    newer = asyncio.ensure_future(reads.get(3, request_id="newer", authorization=None))
     await _settle()
 
     # when the first call returns and the waiting reads go out together
     db.release.set()
-    await asyncio.gather(first, *waiting)
+    await asyncio.gather(first, older, newer)
 
-    # then their call's deadline is counted from when the older of them was asked, not sent
-    assert len(db.calls) == 2
+    # then their call may take as long as the newer read may wait: an older read beside it
+    # must not fail it early (the older one fails at its own deadline, by the expiry timer)
+    assert db.calls[1] == ("GetProductsByIds", [2, 3], ["older", "newer"])
     deadline = db.deadlines[1]
     assert deadline is not None
-    assert before + db.timeout_s <= deadline <= time.monotonic() + db.timeout_s
+    assert newest_asked + db.timeout_s <= deadline <= time.monotonic() + db.timeout_s
+
+
+async def test_a_read_in_a_call_that_hangs_fails_at_its_own_deadline() -> None:
+    # given a backend that does not answer, and does not keep to deadlines either
+    db = FakeDB(timeout_s=0.2)
+    reads = _reads(db)
+    db.release.clear()
+
+    # when a read goes out to it
+    async with asyncio.timeout(5):
+        with pytest.raises(ApiError) as failed:
+            await reads.get(1, request_id="hung", authorization=None)
+
+    # then the read fails at its deadline, as a call kept to it would
+    assert (failed.value.code, failed.value.http_status) == (ApiCode.DEADLINE_EXCEEDED, 504)
+    db.release.set()
 
 
 async def test_reads_beyond_max_waiting_are_refused_at_once() -> None:
