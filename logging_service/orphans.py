@@ -62,11 +62,16 @@ def _adopt_slot(directory: Path, sink: Sink) -> tuple[int, int]:
     moved = lost = 0
     for segment in scan(directory):
         if segment.last > acked:
-            frames, _ = frames_of(segment.path.read_bytes(), limit=segment.count)
+            data = segment.path.read_bytes()
+            frames, end = frames_of(data, limit=segment.count)
             skip = max(acked + 1 - segment.first, 0)
             records = [frame for frame in frames[skip:] if frame is not None]
-            # Damaged frames stepped over, and whatever could not be framed after them.
-            unreadable = segment.count - skip - len(records)
+            # Damaged frames stepped over, and what could not be framed after them when the
+            # file goes on past the readable part. A file that ends cleanly short of its count
+            # held a write the disk refused, which that process counted lost already.
+            unreadable = len(frames[skip:]) - len(records)
+            if end < len(data):
+                unreadable += segment.count - max(len(frames), skip)
             if records and not sink(records):
                 log.warning("log spool full: records of %s stay in %s", directory, segment.path)
                 return moved, lost

@@ -41,6 +41,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,9 +73,11 @@ ROOM_AFTER_FULL_MAX = 1024 * 1024
 # How a read of a segment ended (DiskSpool._read_frames).
 _WHOLE, _DAMAGED, _UNREADABLE = "whole", "damaged", "unreadable"
 
-# A segment whose reads keep failing (EIO, a file gone) is tried this many times, once per
-# read of the sender, and then skipped: its records count as lost, and the rest go on.
+# A segment whose reads keep failing (EIO, a file gone) is tried again on each read of the
+# sender; once it has failed READ_ATTEMPTS times over READ_GIVE_UP_S seconds it is skipped: its
+# records count as lost, and the rest go on. A brief failure (a volume remounting) costs none.
 READ_ATTEMPTS = 5
+READ_GIVE_UP_S = 30.0
 
 # Processes sharing one LOG_SPOOL_DIR (workers, replicas on one volume) each lock a slot.
 MAX_SLOTS = 64
@@ -149,6 +152,7 @@ class DiskSpool:
         self.syncs = 0  # fsyncs made: group commit shows as far fewer than records
         self._degraded = ""
         self._read_failures = 0
+        self._read_failing_since = 0.0
         self._needs_room = 0  # bytes of the turn a full disk refused; 0 when none did
         self._active: Segment | None = None
         self._fd = self._lock_fd = self._cursor_fd = -1
@@ -595,8 +599,14 @@ class DiskSpool:
                     segment.path, size, min(skip + limit - len(frames), end - self._rnext)
                 )
             except OSError as exc:
+                now = time.monotonic()
+                if not self._read_failures:
+                    self._read_failing_since = now
                 self._read_failures += 1
-                if self._read_failures < READ_ATTEMPTS:
+                if (
+                    self._read_failures < READ_ATTEMPTS
+                    or now - self._read_failing_since < READ_GIVE_UP_S
+                ):
                     self._degrade(f"cannot read {segment.path}: {exc.strerror or exc}")
                     break  # what was read goes; this segment is tried again next time
                 parsed, state = [], _UNREADABLE
@@ -653,11 +663,13 @@ class DiskSpool:
             parsed, used, corrupt = parse_frames(data, count)
             if corrupt and not parsed:
                 after = step_over(data, 0)
-                if after is not None:
+                # A step to the end of a read that is not the end of the file checked no
+                # neighbour: read on, so that the frame after it is checked too.
+                if after is not None and (after < len(data) or want == remaining):
                     self._roff += after
                     return [], _DAMAGED
                 if want < remaining:
-                    continue  # the frame after the damaged one may lie beyond this read
+                    continue
             if parsed or corrupt or want == remaining:
                 # Frames before a damaged one go now; the next read starts at it.
                 self._roff += used

@@ -735,9 +735,10 @@ async def test_a_read_that_fails_once_is_tried_again(tmp_path: Path) -> None:
 
 
 async def test_a_segment_that_cannot_be_read_is_counted_lost_not_read_for_ever(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given records on disk that no read can get back
+    # given records on disk that no read can get back, for longer than READ_GIVE_UP_S
+    monkeypatch.setattr(spool_module, "READ_GIVE_UP_S", 0.0)
     await _left_on_disk(tmp_path, 5)
     s = _FailingReads(tmp_path, max_bytes=1 << 30, sync_interval_s=0.01, max_pending=10_000)
     s.failures = 1_000
@@ -841,3 +842,56 @@ async def test_a_damaged_record_in_a_slot_taken_over_is_counted_lost(tmp_path: P
     assert [f.payload for f in frames] == payloads[:2] + payloads[3:]
     assert stats.lost == 1
     assert not list((tmp_path / "slot-1").glob("*.seg"))
+
+
+async def test_a_slot_taken_over_does_not_count_a_failed_write_s_records_lost_again(
+    tmp_path: Path,
+) -> None:
+    # given a slot left by a process whose disk refused one turn of 5 records (counted lost
+    # then) between two that were written
+    s = _FullDisk(tmp_path, slot=1, max_bytes=1 << 30, sync_interval_s=0.01, max_pending=10_000)
+    await s.open()
+    try:
+        before = await fill(s, 10, start=1000)
+        s.full = True
+        await fill(s, 5, start=1010)
+        s.full = False
+        after = await fill(s, 10, start=1015)
+        refused = s.stats().lost
+    finally:
+        await s.close()
+
+    # when a process takes the slot over
+    taker = spool(tmp_path, slot=0)
+    await taker.open()
+    try:
+        frames = await read_all(taker)
+        stats = taker.stats()
+    finally:
+        await taker.close()
+
+    # then it sends the 20 written records and counts none lost: those 5 were counted once
+    assert refused == 5
+    assert [f.payload for f in frames] == before + after
+    assert stats.lost == 0
+
+
+async def test_reads_failing_briefly_but_often_lose_nothing(tmp_path: Path) -> None:
+    # given records on disk, and reads that fail more often than READ_ATTEMPTS in a row, but
+    # for less than READ_GIVE_UP_S (a volume remounting)
+    payloads = await _left_on_disk(tmp_path, 5)
+    s = _FailingReads(tmp_path, max_bytes=1 << 30, sync_interval_s=0.01, max_pending=10_000)
+    s.failures = spool_module.READ_ATTEMPTS + 2
+    await s.open()
+    try:
+        # when the sender keeps reading until the disk answers again
+        empty = [await s.read(100) for _ in range(spool_module.READ_ATTEMPTS + 2)]
+        frames = await read_all(s)
+        stats = s.stats()
+    finally:
+        await s.close()
+
+    # then every record comes, none counted lost
+    assert empty == [[]] * (spool_module.READ_ATTEMPTS + 2)
+    assert [f.payload for f in frames] == payloads
+    assert stats.lost == 0
