@@ -67,6 +67,19 @@ class Target:
         return f"{self.url}/metrics" if self.gateway_metrics else None
 
 
+def answers_ready(response: httpx.Response) -> bool:
+    """/readyz says 200 and names every dependency SERVING. A gateway is 200 ("degraded")
+    without its logging service, and a run measured then would spool its records instead of
+    shipping them; the baseline names no dependency."""
+    if response.status_code != 200:
+        return False
+    try:
+        states = response.json().get("dependencies", {})
+    except (ValueError, AttributeError):
+        return False
+    return all(state == "SERVING" for state in states.values())
+
+
 @dataclass
 class BenchStack:
     """Starts, watches and stops every process of a bench run."""
@@ -137,7 +150,7 @@ class BenchStack:
         self._spawn("baseline", [*argv, "--host", HOST, "--port", str(port)], {})
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        """Wait until every gateway and the baseline answer /readyz with 200."""
+        """Wait until every gateway and the baseline are ready (`answers_ready`)."""
         deadline = time.monotonic() + timeout_s
         pending = dict(self._urls)
         with httpx.Client(timeout=2.0, trust_env=False) as client:
@@ -145,7 +158,7 @@ class BenchStack:
                 self.raise_if_exited()
                 for name, url in list(pending.items()):
                     try:
-                        if client.get(f"{url}/readyz").status_code == 200:
+                        if answers_ready(client.get(f"{url}/readyz")):
                             del pending[name]
                     except httpx.HTTPError:
                         pass

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+import pytest
+
 from bench.lua import wrk_script
 from bench.probes import HttpRequest
 from bench.runner import Runner
+from bench.stack import answers_ready
 
 REQUESTS = [HttpRequest("GET", "/api/v1/products/1")]
 
@@ -32,3 +36,23 @@ def test_only_the_paced_script_pauses() -> None:
 
     assert "function delay()" not in closed
     assert "function delay()" in paced
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "ready"),
+    [
+        (200, {"status": "ready", "dependencies": {"db_service": "SERVING",
+                                                   "logging_service": "SERVING"}}, True),
+        # a gateway whose logging service is not up yet: 200, but records would only spool
+        (200, {"status": "degraded", "dependencies": {"db_service": "SERVING",
+                                                      "logging_service": "UNREACHABLE"}}, False),
+        (503, {"status": "not ready", "dependencies": {"db_service": "UNREACHABLE",
+                                                      "logging_service": "SERVING"}}, False),
+        (200, {"status": "ok"}, True),  # the baseline names no dependency
+    ],
+)  # fmt: skip
+def test_the_bench_measures_only_once_every_dependency_serves(
+    status: int, body: dict[str, object], ready: bool
+) -> None:
+    response = httpx.Response(status, json=body)
+    assert answers_ready(response) is ready
