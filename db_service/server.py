@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -33,6 +34,7 @@ from db_service.sweeper import WindowSweeper
 from logging_service.client import LogChannel, LogShipper
 from plumbing.grpcserver import HealthStatus, serve_until_signalled, start_server
 from plumbing.workermetrics import CollectorMirror
+from plumbing.workers import STOP_MARGIN_S
 from protos import db_service_pb2, db_service_pb2_grpc
 from protos.tokens import TokenCodec
 
@@ -176,7 +178,11 @@ class DBServiceApp:
         return port
 
     async def stop(self) -> None:
-        """Refuse new work, drain in-flight RPCs for the grace period, then close everything."""
+        """Refuse new work, drain in-flight RPCs for the grace period, then close everything;
+        all within the grace period and STOP_MARGIN_S, what a supervisor waits before SIGKILL
+        (the log shipper gets the grace period, as the gateway's does, or what is left of
+        that, at least half a second)."""
+        deadline = time.monotonic() + self.settings.shutdown_grace_s + STOP_MARGIN_S
         if self._monitor is not None:
             await self._monitor.stop()  # first, so it cannot report SERVING again
         if self._sweeper is not None:
@@ -198,7 +204,8 @@ class DBServiceApp:
             self._metrics_server.shutdown()
         if self._pool_metrics is not None:
             REGISTRY.unregister(self._pool_metrics)
-        await self.shipper.stop(timeout_s=5)
+        left = max(deadline - time.monotonic() - 0.5, 0.5)
+        await self.shipper.stop(timeout_s=min(self.settings.shutdown_grace_s, left))
         log.info("db_service stopped")
 
     async def _connect(self) -> asyncpg.Pool:

@@ -107,6 +107,8 @@ class Devstack:
         self.environ = dict(environ)
         self._stoppables: list[_Stoppable] = []
         self._services: list[ManagedProcess] = []
+        # The services that ship log records to the logging service (stopped together).
+        self._shippers: list[_Stoppable] = []
         self._child_exited = threading.Event()
 
     def start(self) -> None:
@@ -135,6 +137,7 @@ class Devstack:
         )
         self._start_service(
             "db_service",
+            ships_logs=True,
             DATABASE_URL=database_url,
             DB_SERVICE_LISTEN=db_addr,
             LOGGING_SERVICE_ADDR=logging_addr,
@@ -142,6 +145,7 @@ class Devstack:
         )
         self._start_service(
             "gateway",
+            ships_logs=True,
             GATEWAY_HOST=HOST,
             GATEWAY_PORT=str(config.gateway_port),
             DB_SERVICE_ADDR=db_addr,
@@ -193,16 +197,32 @@ class Devstack:
             self._child_exited.wait(1.0)
 
     def stop(self, budget_s: float = STOP_BUDGET_S) -> None:
-        """Stop everything, newest first, all within about `budget_s` seconds."""
-        deadline = time.monotonic() + budget_s
-        pending = list(reversed(self._stoppables))
-        for index, child in enumerate(pending):
-            # Each may take what is left, less a second kept for every child after it,
-            # so a hung gateway cannot rob PostgreSQL of its clean shutdown.
-            later = len(pending) - index - 1
-            child.stop(max(deadline - time.monotonic() - _STOP_RESERVE_S * later, _STOP_RESERVE_S))
+        """Stop everything, newest first, all within about `budget_s` seconds.
 
-    def _start_service(self, module: str, **env: str) -> None:
+        The gateway and db_service stop together: each may spend its grace on flushing its
+        log (SHUTDOWN_GRACE_S, 5 s, when the logging service is away), and one after the
+        other they would outlast the budget, so that db_service was SIGKILLed mid-stop."""
+        deadline = time.monotonic() + budget_s
+        stages: list[list[_Stoppable]] = []
+        for child in reversed(self._stoppables):
+            if stages and child in self._shippers and stages[-1][0] in self._shippers:
+                stages[-1].append(child)
+            else:
+                stages.append([child])
+        for index, stage in enumerate(stages):
+            # Each stage may take what is left, less a second kept for every stage after it,
+            # so a hung gateway cannot rob PostgreSQL of its clean shutdown.
+            later = len(stages) - index - 1
+            timeout = max(deadline - time.monotonic() - _STOP_RESERVE_S * later, _STOP_RESERVE_S)
+            stoppers = [
+                threading.Thread(target=child.stop, args=(timeout,), daemon=True) for child in stage
+            ]
+            for stopper in stoppers:
+                stopper.start()
+            for stopper in stoppers:
+                stopper.join()
+
+    def _start_service(self, module: str, *, ships_logs: bool = False, **env: str) -> None:
         # Development mode and its secret said out loud (the services default to production,
         # which needs a JWT_SECRET): the gateway and db_service must agree on it. A MERCH_ENV or
         # JWT_SECRET of the caller's own still wins. Unbuffered, so that their log lines reach
@@ -224,6 +244,8 @@ class Devstack:
         )
         self._stoppables.append(process)
         self._services.append(process)
+        if ships_logs:
+            self._shippers.append(process)
         process.start()
 
     def _raise_if_a_service_exited(self) -> None:
