@@ -84,6 +84,8 @@ class ShipperSettings(Protocol):
     def worker_index(self) -> int | None: ...
 
 
+_UNENCODABLE = "could not be encoded"
+_NO_ROOM = "found no room (LOG_QUEUE_MAX or LOG_SPOOL_MAX_BYTES reached)"
 # The server refuses streams of more than servicer.MAX_RECORDS_PER_STREAM (10,000) records; a
 # batch never exceeds it, with the drop report that may travel beside a full one.
 MAX_BATCH = 10_000 - 1
@@ -198,6 +200,7 @@ class LogShipper:
         self._resent = 0
         self._dropped = 0
         self._unreported_drops = 0
+        self._drop_reasons: dict[str, int] = {}  # why the unreported ones were dropped
         self._lost_seen = 0
         # Event ids: 32 hex digits, a random prefix per shipper and a counter. Unique like a
         # uuid4, at a tenth of its cost (no system call per record).
@@ -263,7 +266,7 @@ class LogShipper:
             return ""
         shared = self._shared(kind, operation, user, outcome, duration_ms, message)
         if shared is None:
-            self._drop(1)
+            self._drop(1, _UNENCODABLE)
             return ""
         ts, middle, tail = shared
         event_id = self._append(ts, middle, tail, request_id)
@@ -291,7 +294,7 @@ class LogShipper:
             return []
         shared = self._shared(kind, operation, user, outcome, duration_ms, message)
         if shared is None:
-            self._drop(len(request_ids))
+            self._drop(len(request_ids), _UNENCODABLE)
             return []
         ts, middle, tail = shared
         ids = [event_id for r in request_ids if (event_id := self._append(ts, middle, tail, r))]
@@ -316,11 +319,13 @@ class LogShipper:
         event_id = f"{self._id_prefix}{next(self._ids):016x}"
         try:
             payload = encode(event_id, middle, request_id, tail)
-            if self._closed or not self._buffer.append(payload, ts):
-                self._drop(1)  # no room: counted as dropped; the caller still gets its id
+            if self._closed:
+                self._drop(1, "came after the shipper stopped")
+            elif not self._buffer.append(payload, ts):
+                self._drop(1, _NO_ROOM)  # counted as dropped; the caller still gets its id
             return event_id
         except Exception:  # logging must never fail the caller's request
-            self._drop(1)
+            self._drop(1, _UNENCODABLE)
             return ""
 
     def _wake_if_due(self, added: int) -> None:
@@ -371,16 +376,19 @@ class LogShipper:
             await self._channel.close()
             self._channel = None
 
-    def _drop(self, count: int) -> None:
+    def _drop(self, count: int, reason: str) -> None:
         self._dropped += count
         self._unreported_drops += count
+        self._drop_reasons[reason] = self._drop_reasons.get(reason, 0) + count
         if self._unreported_drops == count:
             self._wakeup.set()  # so the report leaves even if nothing else is buffered
 
     def _count_lost(self, lost: int) -> None:
         """Records the buffer lost after accepting them (a failed write) count as dropped."""
         if lost > self._lost_seen:
-            self._drop(lost - self._lost_seen)
+            why = self._buffer.stats().degraded
+            reason = f"the spool could not write ({why})" if why else "the spool could not write"
+            self._drop(lost - self._lost_seen, reason)
             self._lost_seen = lost
 
     async def _run(self, channel: LogChannel) -> None:
@@ -433,7 +441,10 @@ class LogShipper:
 
     def _drop_report(self) -> bytes:
         count, self._unreported_drops = self._unreported_drops, 0
-        log.warning("%d log records were dropped: buffer full or spool failing", count)
+        reasons = ", ".join(f"{n} {why}" for why, n in self._drop_reasons.items())
+        self._drop_reasons = {}
+        message = f"{count} log records were dropped: {reasons}"
+        log.warning("%s", message)
         return pb.LogRecord(
             event_id=f"{self._id_prefix}{next(self._ids):016x}",
             ts=time.time(),
@@ -444,7 +455,7 @@ class LogShipper:
             outcome="DROPPED",
             duration_ms=0.0,
             request_id=uuid.uuid4().hex,
-            message=f"{count} log records were dropped: queue full",
+            message=message,
         ).SerializeToString()
 
     async def _deliver(self, channel: LogChannel, records: list[bytes]) -> None:

@@ -188,7 +188,12 @@ async def test_overflow_is_counted_and_reported_by_exactly_one_record(
     ]
     warnings = [v for v in values if v["operation"] == "LogShipper.dropped"]
     assert [(w["kind"], w["outcome"], w["message"]) for w in warnings] == [
-        ("log", "DROPPED", "20 log records were dropped: queue full")
+        (
+            "log",
+            "DROPPED",
+            "20 log records were dropped: 20 found no room (LOG_QUEUE_MAX or"
+            " LOG_SPOOL_MAX_BYTES reached)",
+        )
     ]
     assert {v["event_id"] for v in values if v not in warnings} == set(ids[:10])
 

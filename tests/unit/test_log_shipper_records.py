@@ -4,6 +4,7 @@ one record per request id of a call, each the record `record()` makes for that i
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -113,6 +114,7 @@ async def test_a_record_that_cannot_be_built_is_counted_dropped_and_the_rest_sti
     assert [r.request_id for r in records[:2]] == ["req-1", "req-3"]
     assert [r.event_id for r in records[:2]] == event_ids
     assert records[2].operation == "LogShipper.dropped"
+    assert records[2].message == "1 log records were dropped: 1 could not be encoded"
 
 
 async def test_the_sender_outlives_a_failure_to_read_its_buffer(
@@ -207,3 +209,37 @@ async def test_the_largest_batch_with_a_drop_report_fits_one_stream() -> None:
     # then both go in one stream, once: not refused (RESOURCE_EXHAUSTED) and re-sent for ever
     assert (stats.sent, stats.resent) == (MAX_BATCH + 1, 0)
     assert len(kafka.records) == MAX_BATCH + 1
+
+
+async def test_the_drop_report_says_the_spool_failed_when_it_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a shipper whose spool's disk refuses every write (full)
+    server = grpc.aio.server()
+    collector = Collector()
+    logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(collector, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+
+    def full(self: DiskSpool, data: bytes, frames: list[Frame]) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(DiskSpool, "_write", full)
+    shipper = LogShipper(
+        f"127.0.0.1:{port}", service="gateway", flush_interval_s=0, spool_dir=tmp_path
+    )
+    await shipper.start()
+    try:
+        # when records are made
+        for n in range(3):
+            shipper.record(request_id=f"r{n}", duration_ms=1.0, **FIELDS)
+        records = await received(collector, 1)
+    finally:
+        await shipper.stop(timeout_s=2)
+        await server.stop(None)
+
+    # then the report says why they were dropped: not "queue full"
+    (report,) = records
+    assert report.operation == "LogShipper.dropped"
+    assert report.message.startswith("3 log records were dropped: 3 the spool could not write")
+    assert "No space left on device" in report.message
