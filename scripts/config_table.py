@@ -66,7 +66,8 @@ DESCRIPTIONS: dict[str, str] = {
     "there is no spool) before new ones are dropped (and counted)",
     "LOG_SPOOL_DIR": "directory of the disk spool where log records wait until logging_service "
     "acknowledges them; each process sharing it (workers, replicas) locks a slot `slot-<n>` of "
-    "its own; empty: memory only",
+    "its own; empty: memory only. `make run` sets it for each service under `MERCH_DATA_DIR`, "
+    "which is what moves them there",
     "LOG_SPOOL_SYNC_MS": "the spool writes and fsyncs what waits this often (group commit), or "
     "as soon as a slower fsync ends; a crash loses at most the records of this window (and of "
     "that fsync)",
