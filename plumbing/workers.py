@@ -119,7 +119,14 @@ class WorkerPool:
     def _metrics_dir(self) -> Path:
         given = self.env.get(MULTIPROC_DIR)
         if given is None:
-            return Path(tempfile.mkdtemp(prefix=f"{self.name}-metrics-"))
+            # Named with our pid: a supervisor SIGKILLed cannot remove its own, so the next
+            # one removes those whose supervisor is gone.
+            prefix = f"{self.name}-metrics-"
+            for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+                pid = stale.name.removeprefix(prefix).partition("-")[0]
+                if pid.isdigit() and not _alive(int(pid)):
+                    shutil.rmtree(stale, ignore_errors=True)
+            return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
         path = Path(given)
         path.mkdir(parents=True, exist_ok=True)
         # Files of an earlier run would be summed into this one's counters.
@@ -192,6 +199,17 @@ def _describe(code: int) -> str:
         with contextlib.suppress(ValueError):
             return f"was killed by {signal.Signals(-code).name}"
     return f"exited with code {code}"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process `pid` exists (one of another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _die_with_parent() -> Callable[[], None] | None:
