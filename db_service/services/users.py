@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from db_service import validation
@@ -137,8 +138,10 @@ class UserService:
         require_self_or_admin(caller, sid)
         if not validation.is_sid(sid):
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
-        username = await self._username(sid, username) if username is not None else None
-        email = await self._email(sid, email) if email is not None else None
+        if username is not None:
+            username = await self._kept_or_valid(sid, "username", username, validation.username)
+        if email is not None:
+            email = await self._kept_or_valid(sid, "email", email, validation.email)
         password = validation.password(password) if password is not None else None
         if caller.sid == sid and (password is not None or email is not None):
             await self._check_current_password(caller, current_password, client)
@@ -153,27 +156,19 @@ class UserService:
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         return user
 
-    async def _username(self, sid: str, username: str) -> str:
-        """`username` for the account `sid`: a new one must pass validation.username; the
-        account's own name from before usernames were ASCII only may be sent back unchanged
-        (a profile form that re-sends every field, an ADMIN_USERNAME set back then)."""
+    async def _kept_or_valid(
+        self, sid: str, field: str, value: str, check: Callable[[str], str]
+    ) -> str:
+        """`value` for the account's `field` ("username", "email"): a new one must pass
+        `check`; the account's own value from before the rule (usernames and emails became
+        ASCII only) may be sent back unchanged (a profile form that re-sends every field, an
+        ADMIN_USERNAME set back then)."""
         try:
-            return validation.username(username)
+            return check(value)
         except DomainError:
             current = await self._users.get_by_sid(sid)
-            if current is not None and current.username == username:
-                return username
-            raise
-
-    async def _email(self, sid: str, email: str) -> str:
-        """`email` for the account `sid`: a new one must pass validation.email; the account's
-        own address from before addresses were ASCII only may be sent back unchanged."""
-        try:
-            return validation.email(email)
-        except DomainError:
-            current = await self._users.get_by_sid(sid)
-            if current is not None and current.email == email:
-                return email
+            if current is not None and getattr(current, field) == value:
+                return value
             raise
 
     async def deactivate_user(self, caller: User, sid: str) -> User:
@@ -201,7 +196,7 @@ class UserService:
         that belongs to a customer (unless `promote` says so explicitly), is refused.
         """
         sid = validation.sid(sid)
-        username = await self._username(sid, username)
+        username = await self._kept_or_valid(sid, "username", username, validation.username)
         password = validation.password(password)
         named = await self._users.get_login(username)
         if named is not None and named[0].sid != sid:

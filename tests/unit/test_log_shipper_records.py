@@ -4,6 +4,7 @@ one record per request id of a call, each the record `record()` makes for that i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import time
 from collections.abc import AsyncIterator
@@ -53,17 +54,37 @@ class Collector(logging_service_pb2_grpc.LoggingServiceServicer):
 
 
 @pytest.fixture
-async def collected() -> AsyncIterator[tuple[Collector, LogShipper]]:
+async def service() -> AsyncIterator[tuple[Collector, str]]:
+    """A fake logging service that keeps what it is sent, and its address."""
     server = grpc.aio.server()
     collector = Collector()
     logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(collector, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    shipper = LogShipper(f"127.0.0.1:{port}", service="db_service", flush_interval_s=0)
+    yield collector, f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+@pytest.fixture
+async def collected(
+    service: tuple[Collector, str],
+) -> AsyncIterator[tuple[Collector, LogShipper]]:
+    collector, target = service
+    shipper = LogShipper(target, service="db_service", flush_interval_s=0)
     await shipper.start()
     yield collector, shipper
     await shipper.stop(timeout_s=2)
-    await server.stop(None)
+
+
+@contextlib.asynccontextmanager
+async def spooled(target: str, directory: Path) -> AsyncIterator[LogShipper]:
+    """A started shipper with its spool in `directory`, stopped after the block."""
+    shipper = LogShipper(target, service="gateway", flush_interval_s=0, spool_dir=directory)
+    await shipper.start()
+    try:
+        yield shipper
+    finally:
+        await shipper.stop(timeout_s=2)
 
 
 async def received(collector: Collector, count: int) -> list[pb.LogRecord]:
@@ -118,14 +139,10 @@ async def test_a_record_that_cannot_be_built_is_counted_dropped_and_the_rest_sti
 
 
 async def test_the_sender_outlives_a_failure_to_read_its_buffer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    service: tuple[Collector, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a shipper on a spool whose next read fails with an error nobody foresaw
-    server = grpc.aio.server()
-    collector = Collector()
-    logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(collector, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
+    collector, target = service
     real_read, failures = DiskSpool.read, [RuntimeError("a bug in the reader")]
 
     async def read_failing_once(self: DiskSpool, limit: int) -> list[Frame]:
@@ -134,18 +151,11 @@ async def test_the_sender_outlives_a_failure_to_read_its_buffer(
         return await real_read(self, limit)
 
     monkeypatch.setattr(DiskSpool, "read", read_failing_once)
-    shipper = LogShipper(
-        f"127.0.0.1:{port}", service="gateway", flush_interval_s=0, spool_dir=tmp_path
-    )
-    await shipper.start()
-    try:
+    async with spooled(target, tmp_path) as shipper:
         # when records are made, before and after the failure
         shipper.record(request_id="first", duration_ms=1.0, **FIELDS)
         shipper.record(request_id="second", duration_ms=1.0, **FIELDS)
         records = await received(collector, 2)
-    finally:
-        await shipper.stop(timeout_s=2)
-        await server.stop(None)
 
     # then the sender went on (it was the only one: nothing would have sent them)
     assert not failures
@@ -212,31 +222,20 @@ async def test_the_largest_batch_with_a_drop_report_fits_one_stream() -> None:
 
 
 async def test_the_drop_report_says_the_spool_failed_when_it_did(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    service: tuple[Collector, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a shipper whose spool's disk refuses every write (full)
-    server = grpc.aio.server()
-    collector = Collector()
-    logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(collector, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
+    collector, target = service
 
     def full(self: DiskSpool, data: bytes, frames: list[Frame]) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(DiskSpool, "_write", full)
-    shipper = LogShipper(
-        f"127.0.0.1:{port}", service="gateway", flush_interval_s=0, spool_dir=tmp_path
-    )
-    await shipper.start()
-    try:
+    async with spooled(target, tmp_path) as shipper:
         # when records are made
         for n in range(3):
             shipper.record(request_id=f"r{n}", duration_ms=1.0, **FIELDS)
         records = await received(collector, 1)
-    finally:
-        await shipper.stop(timeout_s=2)
-        await server.stop(None)
 
     # then the report says why they were dropped: not "queue full"
     (report,) = records
