@@ -106,17 +106,28 @@ async def test_unknown_user_is_not_found_for_admin(client: httpx.AsyncClient) ->
     assert response.json()["error"]["code"] == "NOT_FOUND"
 
 
+_SET_LEGACY = {
+    "username": "UPDATE users SET username = $1 WHERE sid = $2",
+    "email": "UPDATE users SET email = $1 WHERE sid = $2",
+}
+
+
+async def _legacy_value(stack: Stack, sid: str, column: str, value: str) -> None:
+    """Give an account a value written before the current rules (straight into its row)."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute(_SET_LEGACY[column], value, sid)
+    finally:
+        await conn.close()
+
+
 async def test_a_name_from_before_the_ascii_rule_can_be_sent_back_unchanged(
     client: httpx.AsyncClient, stack: Stack
 ) -> None:
     # given an account whose username was registered when any script's letters were allowed
     user = await make_user(client)
     legacy = "b\u043ess_" + user.sid  # with a Cyrillic о
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        await conn.execute("UPDATE users SET username = $1 WHERE sid = $2", legacy, user.sid)
-    finally:
-        await conn.close()
+    await _legacy_value(stack, user.sid, "username", legacy)
 
     # when its owner saves their profile, re-sending the name with a new email, and then tries
     # to change the name to another that is not ASCII
@@ -142,22 +153,17 @@ async def test_an_email_from_before_the_ascii_rule_can_be_sent_back_unchanged(
     # given an account whose email was registered when addresses needed not be ASCII
     user = await make_user(client)
     legacy = f"\u00fcber_{user.sid}@example.com"
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        await conn.execute("UPDATE users SET email = $1 WHERE sid = $2", legacy, user.sid)
-    finally:
-        await conn.close()
+    await _legacy_value(stack, user.sid, "email", legacy)
 
     # when its owner saves their profile, re-sending the address, then changes it to another
     # that is not ASCII
+    proof = {"current_password": user.password}
     saved = await client.put(
-        f"/api/v1/users/{user.sid}",
-        json={"email": legacy, "current_password": user.password},
-        headers=user.auth,
+        f"/api/v1/users/{user.sid}", json={"email": legacy, **proof}, headers=user.auth
     )
     changed = await client.put(
         f"/api/v1/users/{user.sid}",
-        json={"email": f"\u00e9_{user.email}", "current_password": user.password},
+        json={"email": f"\u00e9_{user.email}", **proof},
         headers=user.auth,
     )
 
