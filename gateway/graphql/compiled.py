@@ -395,8 +395,11 @@ class Compiler:
         `source`: "message" (a protobuf message), "edge" (a row of `connection`), or None
         (whatever object the resolver returned)."""
         grouped: dict[str, list[FieldNode]] = {}
+        # One set for all of them, as CollectSubfields has: a fragment spread under two nodes
+        # of one merged field is collected once (its nodes, so its error locations, once).
+        visited: set[str] = set()
         for selection_set in selection_sets:
-            self._collect(type_, selection_set, fragments, grouped, set())
+            self._collect(type_, selection_set, fragments, grouped, visited)
         fields = [
             self._field(type_, key, nodes, fragments, source, connection)
             for key, nodes in grouped.items()

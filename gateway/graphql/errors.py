@@ -3,6 +3,7 @@ masked, and a refused request gets the GraphQL error shape (REST's: gateway/rest
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -188,3 +189,20 @@ def _with(
         original_error=error.original_error if keep_original else None,
         extensions=extensions,
     )
+
+
+# The outcome of a call cancelled before it ended (never a code a client sees).
+CANCELLED = "CANCELLED"
+
+
+def outcome_of(exc: BaseException | None) -> str:
+    if exc is None:
+        return "ok"
+    if isinstance(exc, asyncio.CancelledError):
+        return CANCELLED
+    if isinstance(exc, ApiError):
+        return exc.code
+    if isinstance(exc, GraphQLError):
+        code = (exc.extensions or {}).get("code")
+        return str(code) if code else "GRAPHQL_ERROR"
+    return ApiCode.INTERNAL_SERVER_ERROR

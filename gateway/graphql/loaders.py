@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from strawberry.dataloader import DataLoader
 
 import protos.db_service_pb2 as pb
-from gateway.errors import ApiError
+from gateway.graphql.errors import outcome_of
 from gateway.operations import catalog, users
 from gateway.scope import RequestScope
 
@@ -42,8 +42,8 @@ def _batch(
         outcome = "ok"
         try:
             found = {item.id: item for item in await fetch(scope, list(ids))}
-        except ApiError as exc:
-            outcome = exc.code
+        except BaseException as exc:
+            outcome = outcome_of(exc)
             raise
         finally:
             runtime.record(
@@ -80,6 +80,10 @@ class Loaders:
         self._runtime = runtime
         self._products: ProductByIdLoader | None = None
         self._users: UserByIdLoader | None = None
+
+    def reset(self) -> None:
+        """Forget every row loaded so far (before each mutation field: see recording)."""
+        self._products = self._users = None
 
     @property
     def product_by_id(self) -> ProductByIdLoader:

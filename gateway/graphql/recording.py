@@ -10,13 +10,13 @@ subscription records itself once, when it ends (gateway.graphql.logs.subscriptio
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
 from typing import Any
 
 from graphql import (
-    GraphQLError,
     GraphQLFieldResolver,
     GraphQLObjectType,
     GraphQLResolveInfo,
@@ -29,23 +29,12 @@ from graphql import (
 from graphql.execution import MiddlewareManager
 from strawberry.extensions import SchemaExtension
 
-from gateway.errors import ApiCode, ApiError
 from gateway.graphql.context import Context
+from gateway.graphql.errors import outcome_of
 
 # Non-root fields whose resolvers call a backend themselves. Fields that go through a
 # DataLoader (Order.product, Order.user) are recorded once per batch by the loader instead.
 BACKEND_FIELDS: frozenset[tuple[str, str]] = frozenset({("User", "orders")})
-
-
-def outcome_of(exc: BaseException | None) -> str:
-    if exc is None:
-        return "ok"
-    if isinstance(exc, ApiError):
-        return exc.code
-    if isinstance(exc, GraphQLError):
-        code = (exc.extensions or {}).get("code")
-        return str(code) if code else "GRAPHQL_ERROR"
-    return ApiCode.INTERNAL_SERVER_ERROR
 
 
 def _message(operation: str, kwargs: dict[str, Any]) -> str:
@@ -78,6 +67,10 @@ def record_resolver_call(
     if info.path.prev is not None and (parent, info.field_name) not in BACKEND_FIELDS:
         return _next(root, info, *args, **kwargs)
     operation = f"{parent}.{info.field_name}"
+    if info.path.prev is None and info.operation.operation is OperationType.MUTATION:
+        # Mutation fields run one after another, each seeing what the last one left: rows the
+        # request's DataLoaders cached before it (a product's stock) are not what it sees.
+        info.context.loaders.reset()
     started = time.perf_counter()
     try:
         result = _next(root, info, *args, **kwargs)
@@ -100,6 +93,11 @@ async def _recorded(
     try:
         value = await result
     except Exception as exc:
+        _record(context, operation, started, exc, kwargs)
+        raise
+    except asyncio.CancelledError as exc:
+        # Cancelled because a non-null sibling failed (or the client went away): the call may
+        # have reached a backend all the same, so it is recorded too.
         _record(context, operation, started, exc, kwargs)
         raise
     _record(context, operation, started, None, kwargs)

@@ -31,13 +31,14 @@ from graphql import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis_graphql import queries
 
+from gateway.backends import GRPC_CALLS
 from gateway.graphql.limits import GraphQLLimits
 from gateway.graphql.pipeline import GraphQLPipeline
 from gateway.graphql.schema import build_schema
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from tests.conftest import JWT_SECRET, ROOT, Stack
-from tests.factories import admin_token, make_product, make_user
+from tests.factories import admin_token, gql, make_product, make_user
 
 SCHEMA = build_schema()
 SDL = (ROOT / "schema.graphql").read_text()
@@ -264,3 +265,99 @@ def _variables_or_none(executors: Executors, text: str) -> dict[str, Any] | None
 @given(query=queries(SDL))
 async def test_generated_queries_answer_the_same(executors: Executors, query: str) -> None:
     await assert_same(executors, {"query": query})
+
+
+# Execution as the spec has it, on both executors: serial mutation fields, records of
+# cancelled resolvers, @skip/@include in planned loads, fragment fields collected once.
+
+
+async def test_serial_mutations_see_the_stock_each_one_left(client: httpx.AsyncClient) -> None:
+    # given a product with 10 in stock, and a customer
+    product = await make_product(client, await admin_token(client), stock=10)
+    user = await make_user(client)
+
+    # when one document places two orders, each asking for the product's stock after it
+    body = await gql(
+        client,
+        "mutation($p: Int!) {"
+        " a: placeOrder(productId: $p, quantity: 1) { product { stock } }"
+        " b: placeOrder(productId: $p, quantity: 1) { product { stock } } }",
+        {"p": product["id"]},
+        token=user.token,
+    )
+
+    # then each sees what the one before it left (mutation fields run one after another),
+    # not the row the first one's DataLoader cached
+    assert "errors" not in body, body
+    assert (body["data"]["a"]["product"]["stock"], body["data"]["b"]["product"]["stock"]) == (9, 8)
+
+
+def _get_user_calls() -> float:
+    return sum(
+        sample.value
+        for metric in GRPC_CALLS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["method"] == "GetUser"
+    )
+
+
+@pytest.mark.parametrize("path", ["compiled", "reference"])
+async def test_a_root_field_cancelled_by_its_failing_sibling_is_recorded(
+    executors: Executors, path: str
+) -> None:
+    # given a query whose non-null `orders` fails while `me` is still resolving
+    body = {"query": "{ orders(first: 0) { pageInfo { hasNextPage } } me { sid } }"}
+    app = executors.compiled if path == "compiled" else executors.reference
+    before = _get_user_calls()
+
+    # when it runs
+    _, answer, records = await _answer(executors, app, body, executors.identities["customer"])
+
+    # then `me`, which reached db_service, has its record too (DESIGN §8), as CANCELLED
+    assert _get_user_calls() == before + 1
+    assert answer["data"] is None
+    assert [e["extensions"]["code"] for e in answer["errors"]] == ["BAD_USER_INPUT"]
+    assert sorted((r[1], r[3]) for r in records) == [
+        ("Query.me", "CANCELLED"),
+        ("Query.orders", "BAD_USER_INPUT"),
+    ]
+
+
+@pytest.mark.parametrize("path", ["compiled", "reference"])
+async def test_a_field_left_out_by_a_directive_is_neither_loaded_nor_recorded(
+    executors: Executors, path: str
+) -> None:
+    # given a page of orders whose owner and product are left out by @include and @skip
+    body: dict[str, Any] = {
+        "query": "query($with: Boolean!) { orders { edges { node { id"
+        " user @include(if: $with) { sid } product @skip(if: true) { id } } } } }",
+        "variables": {"with": False},
+    }
+    app = executors.compiled if path == "compiled" else executors.reference
+
+    # when it runs
+    _, answer, records = await _answer(executors, app, body, executors.identities["customer"])
+
+    # then no user or product was asked for with the page, nor recorded as loaded
+    assert "errors" not in answer
+    assert all(set(e["node"]) == {"id"} for e in answer["data"]["orders"]["edges"])
+    assert [r[1] for r in records] == ["Query.orders"], records
+
+
+async def test_a_fragment_under_two_nodes_of_one_field_is_collected_once(
+    executors: Executors,
+) -> None:
+    # given a fragment spread under both nodes of a merged field, with a failing field in it
+    body = {
+        "query": "{ me { ...F } me { ...F } }"
+        " fragment F on User { orders(first: 0) { pageInfo { hasNextPage } } }"
+    }
+    headers = executors.identities["customer"]
+
+    # when both executors run it
+    _, reference, _ = await _answer(executors, executors.reference, body, headers)
+    _, compiled, _ = await _answer(executors, executors.compiled, body, headers)
+
+    # then the error has the fragment field's location once, on both
+    assert reference["errors"][0]["locations"] == [{"line": 1, "column": 50}]
+    assert compiled == reference

@@ -19,8 +19,8 @@ from strawberry.permission import BasePermission
 import protos.db_service_pb2 as db_service_pb2
 from gateway.errors import ApiCode, ApiError
 from gateway.graphql.context import Info
+from gateway.graphql.errors import outcome_of
 from gateway.graphql.logs.types import LogRecord
-from gateway.graphql.recording import outcome_of
 from gateway.operations import users
 from gateway.scope import RequestScope
 from gateway.session import session_end

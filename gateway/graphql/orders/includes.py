@@ -21,12 +21,24 @@ _INCLUDES = {"product": pb.ORDER_INCLUDE_PRODUCT, "user": pb.ORDER_INCLUDE_USER}
 
 
 def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
-    """The fields of a selection set, fragments (named or inline) flattened."""
+    """The fields of a selection set, fragments (named or inline) flattened; a selection that
+    @skip or @include leaves out is left out (Strawberry keeps it, with the directive's
+    arguments already read from the variables)."""
     for selection in selections:
+        if not _included(selection):
+            continue
         if isinstance(selection, SelectedField):
             yield selection
         elif isinstance(selection, FragmentSpread | InlineFragment):
             yield from _fields(selection.selections)
+
+
+def _included(selection: Selection) -> bool:
+    directives = selection.directives
+    return not (
+        directives.get("skip", {}).get("if") is True
+        or directives.get("include", {}).get("if") is False
+    )
 
 
 def _below(fields: Iterable[SelectedField], name: str) -> list[SelectedField]:
