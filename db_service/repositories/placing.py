@@ -57,17 +57,24 @@ PLACED_MESSAGE = "Order %s placed: %s x product %s, total %s"
 
 # $1..$5 the requests (sid, token version, quantity, key, outbox record), $6 the product,
 # $7 the most attempts a window allows, $8 the window in seconds, $9 the outbox message format.
-# Locks are taken in one order by every such statement: the callers' window rows by user id,
-# then the product row; so two batches (of two replicas, or of two products with users in
-# common) wait for each other but never deadlock.
+# Locks are taken in one order by every such statement: the callers' user rows by id, their
+# window rows by user id, then the product row; so two batches (of two replicas, or of two
+# products with users in common) wait for each other but never deadlock, nor with a
+# deactivation, which locks the active admins' rows by id first (repositories.users).
 _PLACE_BATCH = f"""
 WITH RECURSIVE request AS (
     SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::jsonb[])
         WITH ORDINALITY AS r (sid, token_version, quantity, key, event, n)
+), callers AS (
+    -- Share-locked until the orders commit, and read as last committed (a lock that waited
+    -- sees the newer row): a token revoked (deactivation, new password) before this statement
+    -- locked the row places nothing, and a revocation after it waits for the orders.
+    SELECT {", ".join(user_sql.COLUMNS)} FROM users
+    WHERE sid IN (SELECT sid FROM request) ORDER BY id FOR SHARE
 ), caller AS (
     SELECT r.n, r.quantity, r.key, r.event, {", ".join(f"u.{c}" for c in user_sql.COLUMNS)}
     FROM request r
-    JOIN users u ON u.sid = r.sid AND u.is_active AND u.token_version = r.token_version
+    JOIN callers u ON u.sid = r.sid AND u.is_active AND u.token_version = r.token_version
 ), earlier AS (
     SELECT c.n, {", ".join(f"o.{c}" for c in ORDER_COLUMNS)}
     FROM caller c JOIN orders o ON o.user_id = c.id AND o.idempotency_key = c.key

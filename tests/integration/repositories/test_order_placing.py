@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import asyncpg
 import orjson
+import pytest
 
 from db_service.models import Product, Role, User
 from db_service.ports import PlaceAttempt, Placement
@@ -282,3 +283,114 @@ async def test_a_total_beyond_numeric_10_2_fails_only_its_own_order(
         else:
             assert isinstance(result, asyncpg.DataError), result
     assert await _stock(pool, mug) == 96
+
+
+async def _waiting_on_lock(pool: asyncpg.Pool, pattern: str) -> bool:
+    """Whether a statement whose text matches `pattern` waits for a lock."""
+    waiting = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+        pattern,
+    )
+    return bool(waiting)
+
+
+def _placement(user: User, product: Product) -> Placement:
+    return Placement(
+        sid=user.sid, token_version=user.token_version, product_id=product.id, quantity=1,
+        key=None, max_attempts=1000, window_s=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("revocation", ["deactivation", "password change"])
+async def test_no_order_commits_under_a_token_revoked_before_it(
+    pool: asyncpg.Pool, unique: str, revocation: str
+) -> None:
+    # given a shopper, and their product's row held by another statement (under load it
+    # rarely is free: another replica's placement, a cancel, an admin's update)
+    users, orders = UserRepository(pool), OrderRepository(pool)
+    shopper = await users.insert(
+        sid=unique, username=f"u{unique}", email=f"{unique}@example.com", password_hash="h",
+        role=Role.CUSTOMER,
+    )  # fmt: skip
+    mug = await ProductRepository(pool).insert(
+        name=f"mug {unique}", description="", category="c", price=Decimal("9.50"), slogan="",
+        stock=10,
+    )  # fmt: skip
+    async with pool.acquire() as holder:
+        hold = holder.transaction()
+        await hold.start()
+        await holder.execute("SELECT 1 FROM products WHERE id = $1 FOR UPDATE", mug.id)
+
+        # when the shopper's order is under way with their current token
+        placing = asyncio.create_task(orders.place_as(_placement(shopper, mug)))
+        await wait_for(
+            lambda: _waiting_on_lock(pool, "%unnest($1::text[]%"),
+            within=10,
+            message="the placement never waited for the product",
+        )
+
+        # and the token is revoked meanwhile (an admin's DeactivateUser, a new password)
+        revoking = asyncio.create_task(
+            users.update(shopper.sid, deactivate=True)
+            if revocation == "deactivation"
+            else users.update(shopper.sid, password_hash="a-new-hash")
+        )
+        answered, _ = await asyncio.wait({revoking}, timeout=1.0)
+        await hold.rollback()
+        attempt = await placing
+        revoked = await revoking
+
+    # then the order either commits before the revocation (which waits for it), or is
+    # refused: never placed under a token whose revocation was already answered
+    assert revoked is not None
+    assert revoked.token_version == shopper.token_version + 1
+    placed = attempt is not None and attempt.order is not None
+    assert not (revoking in answered and placed), attempt
+
+
+async def test_a_batch_of_two_admins_orders_and_an_admin_deactivation_do_not_deadlock(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    # given two admins who shop (their rate windows exist already), and a third admin
+    users, orders = UserRepository(pool), OrderRepository(pool)
+    first, second, third = [
+        await users.insert(
+            sid=f"{unique}{i}", username=f"a{unique}{i}", email=f"a{unique}{i}@example.com",
+            password_hash="h", role=Role.ADMIN,
+        )
+        for i in range(3)
+    ]  # fmt: skip
+    mug = await ProductRepository(pool).insert(
+        name=f"mug {unique}", description="", category="c", price=Decimal("9.50"), slogan="",
+        stock=10,
+    )  # fmt: skip
+    for admin in (first, second):
+        assert await orders.place_as(_placement(admin, mug))
+
+    # and the first admin's row briefly held (a password change of theirs committing)
+    async with pool.acquire() as holder:
+        hold = holder.transaction()
+        await hold.start()
+        await holder.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", first.id)
+        # when the third admin is deactivated (which locks the active admins' rows in order)
+        deactivating = asyncio.create_task(users.update(third.sid, deactivate=True))
+        await wait_for(
+            lambda: _waiting_on_lock(pool, "%role = 'admin' AND is_active ORDER BY id FOR UPDATE"),
+            within=10,
+            message="the deactivation never waited for the admins' rows",
+        )
+        # and one batch places an order of the second admin, then one of the first
+        batch = [
+            asyncio.create_task(orders.place_as(_placement(admin, mug)))
+            for admin in (second, first)
+        ]
+        await wait_for(
+            lambda: _waiting_on_lock(pool, "%unnest($1::text[]%"),
+            within=10,
+            message="the batch never waited",
+        )
+        await hold.rollback()
+        results = await asyncio.gather(deactivating, *batch, return_exceptions=True)
+
+    # then all three go through, one after the other: no deadlock (whose loser got INTERNAL)
+    assert [r for r in results if isinstance(r, BaseException)] == []
