@@ -195,6 +195,17 @@ class UserService:
         Never takes over another account: a username that belongs to another account, or a sid
         that belongs to a customer (unless `promote` says so explicitly), is refused.
         """
+        try:
+            return await self._ensure_admin(sid, username, password, promote)
+        except DomainError as exc:
+            # Another replica or worker starting at the same time created it between our look
+            # and our insert: bring that account up to date, once.
+            raced = exc.code is ErrorCode.ALREADY_EXISTS
+            if not raced or await self._users.get_by_sid(sid) is None:
+                raise
+            return await self._ensure_admin(sid, username, password, promote)
+
+    async def _ensure_admin(self, sid: str, username: str, password: str, promote: bool) -> User:
         sid = validation.sid(sid)
         username = await self._kept_or_valid(sid, "username", username, validation.username)
         password = validation.password(password)

@@ -3,12 +3,17 @@ password or deactivation bumps the token version."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
-from db_service.models import Role
+from db_service.models import Role, User
+from db_service.passwords import Passwords
 from db_service.ports import Taken
 from db_service.repositories.users import UserRepository
+from db_service.services.users import LoginPolicy, UserService
+from protos.tokens import TokenCodec
 
 
 async def _insert(users: UserRepository, sid: str, *, username: str = "", email: str = "") -> None:
@@ -92,3 +97,31 @@ async def test_login_attempts_are_counted_per_account_and_client(
     elsewhere, _ = await users.count_login_attempt(unique, "192.0.2.2", window_s=60)
 
     assert (counts, elsewhere) == ([1, 2, 3], 1)
+
+
+async def test_two_replicas_starting_at_once_both_ensure_the_configured_admin(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    # given two db_service processes (two workers, or replicas) starting on a database that
+    # has no configured admin yet
+    codec = TokenCodec("a-test-secret-0123456789-0123456789-0123", "merch-store", 600)
+
+    def replica() -> UserService:
+        return UserService(
+            UserRepository(pool), Passwords(1), codec, LoginPolicy(max_attempts=5, window_s=60)
+        )
+
+    # when both run ensure_admin with the same ADMIN_* settings at the same time
+    results = await asyncio.gather(
+        *(
+            replica().ensure_admin(
+                sid=f"A{unique[1:]}", username=f"admin_{unique}", password="admin-password-123"
+            )
+            for _ in range(2)
+        ),
+        return_exceptions=True,
+    )
+
+    # then both start with the one admin (a refusal would stop that process: StartupRefused)
+    assert [type(r).__name__ for r in results] == ["User", "User"], results
+    assert {r.id for r in results if isinstance(r, User)} == {results[0].id}  # type: ignore[union-attr]
