@@ -65,12 +65,24 @@ def describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
+_HANDED_OUT: set[int] = set()
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free right now, as chosen by the kernel."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """Return a TCP port that is free right now, as chosen by the kernel, and that this process
+    has not handed out before. The kernel may offer a port again before the server it was
+    given to listens on it: two services of one stack would get one port, and gRPC servers
+    (SO_REUSEPORT) would both bind it without a word, each taking half the connections."""
+    with _HANDED_OUT_LOCK:
+        for _ in range(1000):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port: int = sock.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
+    raise RuntimeError("no TCP port left that this process has not handed out already")
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

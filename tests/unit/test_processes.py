@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import psutil
 import pytest
@@ -135,3 +136,36 @@ def test_a_listening_port_is_reported_in_use_by_number() -> None:
 
 def test_a_free_port_passes_the_check() -> None:
     ensure_port_free(free_port())
+
+
+class _KernelOfferingAgain:
+    """A socket whose bind to port 0 gets the ports of `offers` in turn (the kernel is free
+    to offer one again once the socket that had it is closed)."""
+
+    offers: ClassVar[list[int]] = []
+
+    def __init__(self, *args: object) -> None:
+        self.port = 0
+
+    def __enter__(self) -> _KernelOfferingAgain:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+    def bind(self, address: tuple[str, int]) -> None:
+        self.port = self.offers.pop(0)
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+
+def test_free_port_never_hands_out_one_port_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a kernel that offers a port again right after it was handed out (the session stack
+    # once gave db_service and logging_service one port, and both gRPC servers bound it)
+    first = free_port()
+    _KernelOfferingAgain.offers = [first, first, 1]  # 1: a port no test is ever given
+    monkeypatch.setattr(socket, "socket", _KernelOfferingAgain)
+
+    # when a port is asked for again; then it is one not handed out before
+    assert free_port() == 1
