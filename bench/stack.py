@@ -26,6 +26,7 @@ import httpx
 
 from bench.options import REPO, BenchError, BenchOptions
 from scripts.infra import EmbeddedPostgres, ManagedProcess, TansuBroker, free_port
+from scripts.processes import answers_ready
 
 HOST = "127.0.0.1"
 ADMIN_SID = "A0000001"
@@ -65,19 +66,6 @@ class Target:
     @property
     def metrics_url(self) -> str | None:
         return f"{self.url}/metrics" if self.gateway_metrics else None
-
-
-def answers_ready(response: httpx.Response) -> bool:
-    """/readyz says 200 and names every dependency SERVING. A gateway is 200 ("degraded")
-    without its logging service, and a run measured then would spool its records instead of
-    shipping them; the baseline names no dependency."""
-    if response.status_code != 200:
-        return False
-    try:
-        states = response.json().get("dependencies", {})
-    except (ValueError, AttributeError):
-        return False
-    return all(state == "SERVING" for state in states.values())
 
 
 @dataclass

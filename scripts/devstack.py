@@ -25,7 +25,7 @@ import httpx
 
 from plumbing.settings import DEV_JWT_SECRET
 from scripts.infra import EmbeddedPostgres, ManagedProcess, ServerStartError, TansuBroker
-from scripts.processes import describe_exit, emit, port_is_free
+from scripts.processes import answers_ready, describe_exit, emit, port_is_free
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -171,16 +171,9 @@ class Devstack:
                 except httpx.HTTPError as exc:
                     last = type(exc).__name__
                 else:
-                    try:
-                        states = dict(response.json().get("dependencies", {}))
-                    except (ValueError, AttributeError, TypeError):
-                        states = {}
-                    if response.status_code == 200 and all(
-                        state == "SERVING" for state in states.values()
-                    ):
+                    if answers_ready(response):
                         return
-                    waiting = [name for name, state in states.items() if state != "SERVING"]
-                    last = f"HTTP {response.status_code}, waiting for {', '.join(waiting)}"
+                    last = f"HTTP {response.status_code}: {response.text[:200]}"
                 now = time.monotonic()
                 if now >= deadline:
                     timeout = self.config.ready_timeout_s

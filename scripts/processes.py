@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
+import httpx
+
 _TAIL_LINES = 40
 _READER_JOIN_S = 2.0
 _KILL_WAIT_S = 2.0
@@ -83,6 +85,20 @@ def free_port(host: str = "127.0.0.1") -> int:
                 _HANDED_OUT.add(port)
                 return port
     raise RuntimeError("no TCP port left that this process has not handed out already")
+
+
+def answers_ready(response: httpx.Response) -> bool:
+    """/readyz says 200 and names every dependency SERVING: what make run, the test stack and
+    the bench wait for. A gateway is 200 ("degraded") without its logging service, whose
+    records would only spool; an app naming no dependency (the bench's baseline) is ready at
+    200."""
+    if response.status_code != 200:
+        return False
+    try:
+        states = response.json().get("dependencies", {})
+    except (ValueError, AttributeError):
+        return False
+    return all(state == "SERVING" for state in states.values())
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

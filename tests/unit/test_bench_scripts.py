@@ -13,7 +13,7 @@ import pytest
 from bench.lua import wrk_script
 from bench.probes import HttpRequest
 from bench.runner import Runner
-from bench.stack import answers_ready
+from scripts.processes import answers_ready
 
 REQUESTS = [HttpRequest("GET", "/api/v1/products/1")]
 
