@@ -43,6 +43,11 @@ class ApiCode(enum.StrEnum):
     CLIENT_CLOSED_REQUEST = "CLIENT_CLOSED_REQUEST"
 
 
+# The outcome recorded for a call cancelled before it ended (a GraphQL field whose non-null
+# sibling failed, a handler cut off by a forced shutdown); never a code a client sees.
+CANCELLED = "CANCELLED"
+
+
 @dataclass(frozen=True, slots=True)
 class Mapping:
     http_status: int

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult, StreamExecutionResult
 
-from gateway.errors import ApiCode, ApiError
+from gateway.errors import CANCELLED, ApiCode, ApiError
 from gateway.rest.common import json_response
 
 log = logging.getLogger(__name__)
@@ -189,10 +189,6 @@ def _with(
         original_error=error.original_error if keep_original else None,
         extensions=extensions,
     )
-
-
-# The outcome of a call cancelled before it ended (never a code a client sees).
-CANCELLED = "CANCELLED"
 
 
 def outcome_of(exc: BaseException | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import ApiCode, ApiError
+from gateway.errors import CANCELLED, ApiCode, ApiError
 from gateway.jsonbody import JSONRejected, loads, read_body, require_json
 from gateway.runtime import Runtime
 from gateway.scope import RequestScope
@@ -189,6 +190,9 @@ def route(method: str, path: str, handler: Handler, *, protected: bool = True) -
         except ApiError as exc:
             outcome = exc.code
             return error_response(exc)
+        except asyncio.CancelledError:
+            outcome = CANCELLED
+            raise
         except Exception:
             log.exception("unexpected error in %s", operation)
             error = ApiError.internal()
