@@ -68,5 +68,10 @@ class WindowSweeper:
                 # PostgreSQL is away: the health monitor reports it; try again next round.
                 log.warning("window sweep failed: %s", type(exc).__name__)
                 continue
+            except Exception:
+                # Anything else is a bug, but no failure may end the task: nothing would start
+                # it again, and expired windows would pile up for ever.
+                log.exception("window sweep failed; trying again next round")
+                continue
             if deleted:
                 log.debug("deleted %d expired rate-limit windows", deleted)
