@@ -89,6 +89,8 @@ _NO_ROOM = "found no room (LOG_QUEUE_MAX or LOG_SPOOL_MAX_BYTES reached)"
 # The server refuses streams of more than servicer.MAX_RECORDS_PER_STREAM (10,000) records; a
 # batch never exceeds it, with the drop report that may travel beside a full one.
 MAX_BATCH = 10_000 - 1
+# How often a running shipper looks for spool slots no live process holds any more.
+ORPHAN_CHECK_S = 30.0
 _INITIAL_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 2.0
 # Codes a re-send cannot fix: the target is not a logging service, or it refuses us for good.
@@ -164,11 +166,14 @@ class LogShipper:
         spool_sync_s: float = 0.05,
         durability: Durability = "batch",
         spool_slot: int = 0,
+        orphan_check_s: float = ORPHAN_CHECK_S,
     ) -> None:
         if queue_max < 1 or not 1 <= batch_max <= MAX_BATCH:
             raise ValueError(f"need queue_max >= 1 and 1 <= batch_max <= {MAX_BATCH}")
-        if flush_interval_s < 0 or call_timeout_s <= 0 or spool_sync_s <= 0:
-            raise ValueError("need flush_interval_s >= 0, call_timeout_s > 0, spool_sync_s > 0")
+        if flush_interval_s < 0 or min(call_timeout_s, spool_sync_s, orphan_check_s) <= 0:
+            raise ValueError(
+                "need flush_interval_s >= 0 and call_timeout_s, spool_sync_s, orphan_check_s > 0"
+            )
         self._target = target
         self._service = clip(service, "service")
         self._encoder = RecordEncoder(self._service)
@@ -190,9 +195,11 @@ class LogShipper:
             if spool_dir is not None and enabled
             else MemoryQueue(queue_max)
         )
+        self._orphan_check_s = orphan_check_s
         self._wakeup = asyncio.Event()
         self._channel: LogChannel | None = None
         self._task: asyncio.Task[None] | None = None
+        self._orphans: asyncio.Task[None] | None = None
         self._stopping = False
         self._closed = False
         self._failing = False
@@ -246,6 +253,10 @@ class LogShipper:
         self._buffer.on_readable(self._wakeup.set)
         self._channel = LogChannel(self._target, call_timeout_s=self._call_timeout_s)
         self._task = asyncio.create_task(self._run(self._channel), name="log-shipper")
+        if isinstance(self._buffer, DiskSpool):
+            self._orphans = asyncio.create_task(
+                self._adopt_orphans(self._buffer), name="log-spool-orphans"
+            )
 
     def record(
         self,
@@ -348,6 +359,11 @@ class LogShipper:
         one they are counted as dropped.
         """
         deadline = time.monotonic() + timeout_s
+        orphans, self._orphans = self._orphans, None
+        if orphans is not None:
+            orphans.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await orphans
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self._buffer.settled()  # so the sender can still read them
@@ -390,6 +406,17 @@ class LogShipper:
             reason = f"the spool could not write ({why})" if why else "the spool could not write"
             self._drop(lost - self._lost_seen, reason)
             self._lost_seen = lost
+
+    async def _adopt_orphans(self, spool: DiskSpool) -> None:
+        """Every `orphan_check_s`, take over the slots of processes that stopped after this one
+        started (DiskSpool.adopt_orphans): without it their records would wait for the next
+        start of a process on this spool directory, which a scaled-down service may never see."""
+        while True:
+            await asyncio.sleep(self._orphan_check_s)
+            try:
+                await spool.adopt_orphans()
+            except Exception:
+                log.exception("log spool: taking over abandoned slots failed; trying again later")
 
     async def _run(self, channel: LogChannel) -> None:
         """Send until stopped. No failure ends it: nothing would start it again, and records

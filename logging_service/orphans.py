@@ -1,8 +1,10 @@
 """Slots of a spool directory that no process holds any more, and the records left in them.
 
 A slot is left behind when a service runs with fewer processes than before (fewer workers, a
-replica scaled down): nobody takes `slot-2/` again, and its unacknowledged records would wait
-there forever. A spool that opens takes them over (DiskSpool.open): for each slot it can lock
+replica scaled down) or a process stops after its successor started: nobody takes `slot-2/`
+again, and its unacknowledged records would wait there forever. A spool takes them over when it
+opens (DiskSpool.open) and again every 30 s while it runs (DiskSpool.adopt_orphans, called by
+LogShipper): for each slot it can lock
 that has segments, it copies the records after the slot's `acked` cursor into its own spool, a
 segment at a time, and deletes each segment once the copy is on disk. Records keep their
 payload, so their `event_id`: a crash in between sends some twice, never none.

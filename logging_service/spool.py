@@ -81,6 +81,9 @@ READ_GIVE_UP_S = 30.0
 
 # Processes sharing one LOG_SPOOL_DIR (workers, replicas on one volume) each lock a slot.
 MAX_SLOTS = 64
+# How long taking over one abandoned segment while running may wait for its records to be on
+# disk here; beyond it the segment stays in its slot for a later try.
+TAKE_OVER_WAIT_S = 30.0
 
 
 class SpoolInUse(RuntimeError):
@@ -146,6 +149,7 @@ class DiskSpool:
         self._rseg: Segment | None = None
         self._roff = self._rnext = 0  # offset in _rseg, and the sequence number found there
         self._read_lost = 0
+        self._taken_over_lost = 0  # unreadable records of slots taken over while running
         # The writer thread's side; plain ints read by the others.
         self._taken = self._taken_bytes = self._written = self._settled = 0
         self._disk_bytes = self._lost = 0
@@ -261,6 +265,61 @@ class DiskSpool:
     def on_readable(self, callback: Callable[[], None]) -> None:
         self._callback = callback
 
+    async def adopt_orphans(self) -> int:
+        """Take over, while running, the records of every slot no live process holds (one that
+        stopped after this one had started, a replica scaled down), as `open` does at start:
+        a segment at a time, appended like new records and deleted from its slot once they are
+        on disk here. How many were taken; a segment that finds no room stays for a later try.
+        """
+        loop = self._loop
+        if self._closed or loop is None:
+            return 0
+
+        def sink(records: list[tuple[float, bytes]]) -> bool:  # in the worker thread
+            if self._closing:
+                return False
+            try:
+                taken = asyncio.run_coroutine_threadsafe(self._take_over(records), loop)
+            except RuntimeError:  # the loop is closed
+                return False
+            try:
+                return taken.result(TAKE_OVER_WAIT_S)
+            except Exception:  # not on disk in time: they stay in their slot too (at least once)
+                taken.cancel()
+                return False
+
+        moved, lost = await asyncio.to_thread(adopt_orphans, self.base, self.directory, sink)
+        self._taken_over_lost += lost
+        return moved
+
+    async def _take_over(self, records: list[tuple[float, bytes]]) -> bool:
+        """Append records of an abandoned segment; True once every one is on disk here.
+
+        Appended in steps the memory bound has room for. False when they do not fit under the
+        size bound or a write failed meanwhile: the segment then stays in its slot, and what was
+        appended already is sent from both places (at least once, never lost)."""
+        size = sum(FRAME_OVERHEAD + len(payload) for _, payload in records)
+        if (
+            self._closed
+            or self._appended_bytes - self._taken_bytes + self._disk_bytes + size > self._max_bytes
+        ):
+            return False
+        lost = self._lost
+        step = self._kick_at
+        for start in range(0, len(records), step):
+            chunk = records[start : start + step]
+            for _ in range(3):  # the writer takes everything pending in each turn
+                if self._appended - self._taken + len(chunk) <= self._max_pending:
+                    break
+                await self.settled()
+            for ts, payload in chunk:
+                if not self.append(payload, ts):
+                    return False
+            await self.settled()
+        if records and self._oldest_ts is not None:
+            self._oldest_ts = min(self._oldest_ts, records[0][0])
+        return not self._closed and self._lost == lost
+
     def stats(self) -> BufferStats:
         return BufferStats(
             unacked=max(self._appended - self._acked, 0),
@@ -268,7 +327,7 @@ class DiskSpool:
             segments=len(self._segments),
             oldest_ts=self._oldest_ts,
             degraded=self._degraded,
-            lost=self._lost + self._read_lost,
+            lost=self._lost + self._read_lost + self._taken_over_lost,
             read_back=self.read_back,
         )
 

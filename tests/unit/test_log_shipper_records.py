@@ -21,6 +21,7 @@ from logging_service.settings import Settings as LoggingSettings
 from logging_service.spool import DiskSpool
 from protos import logging_service_pb2 as pb
 from protos import logging_service_pb2_grpc
+from tests.unit.test_log_spool import until
 
 Context = grpc.aio.ServicerContext[Any, Any]
 FIELDS = dict(kind="rpc", operation="DBService/GetProductsByIds", user="anonymous", outcome="ok")
@@ -242,3 +243,42 @@ async def test_the_drop_report_says_the_spool_failed_when_it_did(
     assert report.operation == "LogShipper.dropped"
     assert report.message.startswith("3 log records were dropped: 3 the spool could not write")
     assert "No space left on device" in report.message
+
+
+async def test_records_a_process_left_after_this_one_started_are_shipped_without_a_restart(
+    service: tuple[Collector, str], tmp_path: Path
+) -> None:
+    collector, target = service
+    # given a running shipper (it locked slot 0) that looks for abandoned slots every 50 ms
+    survivor = LogShipper(
+        target, service="gateway", flush_interval_s=0, spool_dir=tmp_path, orphan_check_s=0.05
+    )
+    await survivor.start()
+    try:
+        # and a second process on the same spool directory (slot 1) that recorded while it
+        # could not reach the logging service, then stopped for good (a replica scaled down)
+        leaving = LogShipper("127.0.0.1:1", service="gateway", spool_dir=tmp_path)
+        await leaving.start()
+        ids = [
+            leaving.record(
+                kind="graphql",
+                operation="Query.products",
+                user="anonymous",
+                outcome="ok",
+                duration_ms=1.0,
+                request_id=f"r{n}",
+            )
+            for n in range(20)
+        ]
+        await leaving.stop(timeout_s=0.5)
+        assert list((tmp_path / "slot-1").glob("*.seg")), "the records should wait on disk"
+
+        # when the survivor runs on; then it ships them, event ids unchanged, and empties slot 1
+        records: list[pb.LogRecord] = await received(collector, 20)
+        assert sorted(r.event_id for r in records) == sorted(ids)
+        assert sorted(r.request_id for r in records) == sorted(f"r{n}" for n in range(20))
+        slot = tmp_path / "slot-1"
+        await until(lambda: not list(slot.glob("*.seg")), "slot 1 kept its segments")
+        assert survivor.stats.dropped == 0
+    finally:
+        await survivor.stop(timeout_s=2)

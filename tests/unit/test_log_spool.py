@@ -895,3 +895,46 @@ async def test_reads_failing_briefly_but_often_lose_nothing(tmp_path: Path) -> N
     assert empty == [[]] * (spool_module.READ_ATTEMPTS + 2)
     assert [f.payload for f in frames] == payloads
     assert stats.lost == 0
+
+
+async def test_a_slot_left_while_running_is_taken_over_after_the_spool_s_own_records(
+    tmp_path: Path,
+) -> None:
+    # given a running spool with 10 records of its own
+    s = spool(tmp_path, slot=0)
+    await s.open()
+    try:
+        own = await fill(s, 10, start=5000)
+
+        # when a process on slot 1 leaves 20 records behind, and the spool looks for such slots
+        left = await _leave_records_in_slot(tmp_path, slot=1, count=20)
+        taken = await s.adopt_orphans()
+        frames = await read_all(s)
+    finally:
+        await s.close()
+
+    # then it takes them, numbered after its own, and slot 1 is emptied
+    assert taken == 20
+    assert [f.payload for f in frames] == own + left
+    assert [f.seq for f in frames] == list(range(1, 31))
+    assert not list((tmp_path / "slot-1").glob("*.seg"))
+
+
+async def test_a_slot_left_while_running_stays_when_it_does_not_fit(tmp_path: Path) -> None:
+    # given a running spool with room for 40 records, 10 of them its own
+    s = spool(tmp_path, slot=0, max_bytes=40 * len(encode_frame(b"record-00000", 0.0)))
+    await s.open()
+    try:
+        own = await fill(s, 10, start=5000)
+
+        # when a process on slot 1 leaves 50 records behind
+        await _leave_records_in_slot(tmp_path, slot=1, count=50)
+        taken = await s.adopt_orphans()
+        frames = await read_all(s)
+    finally:
+        await s.close()
+
+    # then none is taken (a segment moves whole) and they wait in their slot for a later try
+    assert taken == 0
+    assert [f.payload for f in frames] == own
+    assert list((tmp_path / "slot-1").glob("*.seg"))
