@@ -121,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from db_service.server import StartupRefused, serve
     from logging_service.client import SpoolInUse
+    from plumbing.grpcserver import CannotListen
 
     try:
         _run(serve(settings))
-    except StartupRefused as exc:
+    except (StartupRefused, CannotListen) as exc:
         print(f"db_service: refusing to start: {exc}", file=sys.stderr)
         return 1
     except SpoolInUse as exc:

@@ -50,8 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from logging_service.server import serve
+    from plumbing.grpcserver import CannotListen
 
-    _run(serve(settings))
+    try:
+        _run(serve(settings))
+    except CannotListen as exc:
+        print(f"logging_service: refusing to start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -25,6 +25,9 @@ SERVER_OPTIONS = [
     # gRPC's default, per message: LogShipper keeps a LogBatch message near 1 MiB at most.
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
     ("grpc.max_concurrent_streams", 1000),
+    # One process per address: a second one started on a taken port must fail to start, not
+    # silently take a share of the first one's connections (gRPC's default is SO_REUSEPORT).
+    ("grpc.so_reuseport", 0),
 ]
 
 

@@ -12,6 +12,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 
+class CannotListen(RuntimeError):
+    """The service's listen address is taken or not this host's; the message says which, in
+    one line."""
+
+
 class Service(Protocol):
     """A service's long-lived resources: `start` opens them and returns the bound port."""
 
@@ -44,9 +49,15 @@ async def start_server(server: grpc.aio.Server, address: str, status: HealthStat
     reflection.enable_server_reflection(
         (status.service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpc's own words point at GRPC_VERBOSITY, not at the cause
+        port = 0
     if port == 0:
-        raise RuntimeError(f"cannot listen on {address}")
+        raise CannotListen(
+            f"cannot listen on {address}: another process listens there, or the address is"
+            " not one of this host's"
+        )
     await server.start()
     return port
 

@@ -199,6 +199,21 @@ async def test_stream_log_batches_is_unavailable_without_kafka() -> None:
     assert rpcs("StreamLogBatches", "UNAVAILABLE") == unavailable_before + 1
 
 
+async def test_a_second_logging_service_on_a_taken_port_refuses_to_start() -> None:
+    # given a logging service listening on a port
+    first = LoggingServiceApp(log_settings(f"127.0.0.1:{free_port()}"))
+    port = await first.start()
+    second = LoggingServiceApp(log_settings(f"127.0.0.1:{free_port()}", listen=f"127.0.0.1:{port}"))
+    try:
+        # when another one is started on the same port; then it fails to start, instead of
+        # silently taking a share of the first one's connections (gRPC's SO_REUSEPORT default)
+        with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{port}:"):
+            await second.start()
+    finally:
+        await second.stop(0)
+        await first.stop(0)
+
+
 async def test_health_is_serving_for_both_names_once_kafka_is_up(logging_app: App) -> None:
     _, target = logging_app
 

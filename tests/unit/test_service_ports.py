@@ -1,0 +1,47 @@
+"""logging_service started on a port something else listens on says so in one line and exits."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another program listens on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_logging_service_on_a_taken_port_exits_with_one_line_saying_so(taken_port: int) -> None:
+    # given a port in use; when the service is started on it
+    env = {
+        **os.environ,
+        "MERCH_ENV": "development",
+        "LOGGING_SERVICE_LISTEN": f"127.0.0.1:{taken_port}",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "LOGGING_METRICS_PORT": "0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "logging_service"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # then it stops with an error naming the address, and no traceback
+    assert result.returncode == 1, result.stderr
+    assert f"cannot listen on 127.0.0.1:{taken_port}" in result.stderr
+    assert "Traceback" not in result.stderr
