@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "test-secret-0123456789-0123456789-0123456789"
 ADMIN = {"sid": "A0000001", "username": "root_admin", "password": "admin-password-123"}
 LOGIN_WINDOW_S = 2
+# For the tests' own gRPC servers on a port the kernel picks ("127.0.0.1:0"): without
+# SO_REUSEPORT (gRPC's default is on), two servers asking at once cannot be given one port and
+# share each other's clients (grpc/grpc#10755), which once made a fake see no call at all.
+FAKE_SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
 
 
 @dataclass

@@ -15,7 +15,7 @@ from gateway.backends import CHANNEL_OPTIONS, KEYED_WRITE_ATTEMPTS, READ_ATTEMPT
 from gateway.errors import ApiError
 from protos import db_service_pb2 as pb
 from scripts.processes import free_port
-from tests.conftest import Stack
+from tests.conftest import FAKE_SERVER_OPTIONS, Stack
 from tests.faults.conftest import GRPC_TIMEOUT_S, REQUESTS, Faulty, customer_token, send
 from tests.ownstack import OwnStack, own_services
 
@@ -149,7 +149,7 @@ class _Refusing:
 @pytest.fixture
 async def refusing() -> AsyncIterator[tuple[_Refusing, str]]:
     fake = _Refusing(grpc.StatusCode.UNAVAILABLE)
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=FAKE_SERVER_OPTIONS)
     methods = {
         "ListProducts": pb.ListProductsRequest,
         "PlaceOrder": pb.PlaceOrderRequest,

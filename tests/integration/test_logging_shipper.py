@@ -20,6 +20,7 @@ from logging_service.kafka import LogProducer
 from logging_service.server import LoggingServiceApp
 from logging_service.settings import Settings
 from scripts.infra import TansuBroker, free_port
+from tests.conftest import FAKE_SERVER_OPTIONS
 from tests.integration.conftest import event_ids, log_settings, read_topic, wait_for, wait_serving
 
 
@@ -80,7 +81,9 @@ class OlderService:
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> str:
-        self._server = server = grpc.aio.server(interceptors=[self.counter])
+        self._server = server = grpc.aio.server(
+            interceptors=[self.counter], options=FAKE_SERVER_OPTIONS
+        )
         handlers: dict[str, Any] = {}
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler("merch.v1.LoggingService", handlers),)

@@ -15,6 +15,7 @@ import pytest
 
 from db_service.interceptors import CallRecordInterceptor
 from protos import db_service_pb2 as pb
+from tests.conftest import FAKE_SERVER_OPTIONS
 
 METHOD = "/merch.v1.DBService/GetProduct"
 
@@ -59,7 +60,9 @@ async def serve(spy: Spy, durable: Callable[[], Awaitable[None]] | None) -> grpc
         request_deserializer=pb.GetProductRequest.FromString,
         response_serializer=spy.serialize,
     )
-    server = grpc.aio.server(interceptors=[CallRecordInterceptor(spy, durable)])
+    server = grpc.aio.server(
+        interceptors=[CallRecordInterceptor(spy, durable)], options=FAKE_SERVER_OPTIONS
+    )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("merch.v1.DBService", {"GetProduct": handler}),)
     )

@@ -21,6 +21,7 @@ from logging_service.settings import Settings as LoggingSettings
 from logging_service.spool import DiskSpool
 from protos import logging_service_pb2 as pb
 from protos import logging_service_pb2_grpc
+from tests.conftest import FAKE_SERVER_OPTIONS
 from tests.unit.test_log_spool import until
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -57,7 +58,7 @@ class Collector(logging_service_pb2_grpc.LoggingServiceServicer):
 @pytest.fixture
 async def service() -> AsyncIterator[tuple[Collector, str]]:
     """A fake logging service that keeps what it is sent, and its address."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=FAKE_SERVER_OPTIONS)
     collector = Collector()
     logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(collector, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -193,7 +194,7 @@ async def test_the_largest_batch_with_a_drop_report_fits_one_stream() -> None:
     # given the real logging service (on a Kafka taking everything) and a shipper sending the
     # largest batches it allows
     kafka = _Kafka()
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=FAKE_SERVER_OPTIONS)
     servicer = LoggingServiceServicer(kafka, LoggingSettings())  # type: ignore[arg-type]
     logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
