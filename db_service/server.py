@@ -63,9 +63,15 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_receive_message_length", 1 * 1024 * 1024),
     ("grpc.max_concurrent_streams", 1000),
-    # Several workers (DB_SERVICE_WORKERS) each bind the same port; the kernel spreads connections.
-    ("grpc.so_reuseport", 1),
 ]
+
+
+def server_options(worker_index: int | None) -> list[tuple[str, int]]:
+    """SERVER_OPTIONS, and SO_REUSEPORT for the workers of one db_service (DB_SERVICE_WORKERS),
+    which each bind the same port while the kernel spreads connections over them. Nothing else
+    shares a port: a second db_service started on a taken one must fail to start, not silently
+    take a share of the first one's calls."""
+    return [*SERVER_OPTIONS, ("grpc.so_reuseport", 0 if worker_index is None else 1)]
 
 
 class DBServiceApp:
@@ -153,7 +159,7 @@ class DBServiceApp:
                     self.shipper, self.shipper.durable if self.shipper.sync else None
                 )
             ],
-            options=SERVER_OPTIONS,
+            options=server_options(s.worker_index),
         )
         db_service_pb2_grpc.add_DBServiceServicer_to_server(DBServiceServicer(services), server)
         port = await start_server(server, s.db_service_listen, self.health)

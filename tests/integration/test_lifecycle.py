@@ -53,6 +53,34 @@ def test_service_exits_zero_on_sigterm(stack: Stack, name: str) -> None:
     assert code == 0, "\n".join(proc.tail())
 
 
+def test_a_second_db_service_on_a_taken_port_refuses_to_start(stack: Stack) -> None:
+    # given a db_service (one process, no workers) serving on a port
+    port = free_port()
+    env = dict(
+        stack.env,
+        DB_SERVICE_LISTEN=f"127.0.0.1:{port}",
+        ADMIN_SID="",
+        ADMIN_USERNAME="",
+        ADMIN_PASSWORD="",
+    )
+    first = start_service("db_service", env, stack.log_dir)
+    second = None
+    try:
+        wait_until(lambda: _serving("db_service", port), timeout=30, message="no db_service")
+
+        # when another one is started on the same port
+        second = start_service("db_service", env, stack.log_dir)
+        code = second.wait(timeout=30)
+    finally:
+        for proc in (second, first):
+            if proc is not None:
+                proc.stop(timeout=10)
+
+    # then it exits saying so, instead of silently taking a share of the first one's calls
+    assert code == 1
+    assert any(f"cannot listen on 127.0.0.1:{port}" in line for line in second.tail())
+
+
 def test_readiness_is_503_naming_unreachable_dependencies(stack: Stack) -> None:
     port = free_port()
     env = dict(
