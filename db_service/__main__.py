@@ -152,8 +152,15 @@ def _supervise(settings: Settings) -> int:
         env=os.environ,
         grace_s=settings.shutdown_grace_s,
         on_started=serve_metrics,
+        address=_host_and_port(settings.db_service_listen),
     )
     return pool.run()
+
+
+def _host_and_port(listen: str) -> tuple[str, int] | None:
+    """DB_SERVICE_LISTEN as (host, port); None when it is not one (gRPC then says so)."""
+    host, _, port = listen.rpartition(":")
+    return (host, int(port)) if port.isdigit() else None
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             count=settings.gateway_workers,
             env=os.environ,
             grace_s=settings.shutdown_grace_s,
+            address=(settings.gateway_host, settings.gateway_port),
         )
         return pool.run()
     config = uvicorn.Config(

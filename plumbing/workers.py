@@ -19,6 +19,7 @@ import ctypes
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -89,11 +90,19 @@ class WorkerPool:
     grace_s: float
     # Called with the metrics directory once it exists (db_service serves its port from here).
     on_started: Callable[[Path], None] | None = None
+    # (host, port) the workers will share: refused at start when something listens there.
+    address: tuple[str, int] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _exit_code: int = 0
 
     def run(self) -> int:
         """Start the workers, supervise them, stop them all; the exit code for the parent."""
+        taken = _taken(self.address) if self.address is not None else None
+        if taken is not None:
+            # Workers bind with SO_REUSEPORT: next to another instance's workers, which set it
+            # too, they would silently take a share of its connections instead of failing.
+            self._say(f"refusing to start: {taken}")
+            return 1
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         metrics_dir = self._metrics_dir()
@@ -192,6 +201,21 @@ class WorkerPool:
 
     def _say(self, line: str) -> None:
         print(f"{self.name}: {line}", file=sys.stderr, flush=True)
+
+
+def _taken(address: tuple[str, int]) -> str | None:
+    """Why nothing may listen on `address` now (something else does), or None when it is free."""
+    host, port = address
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # A connection of an earlier run in TIME_WAIT does not make the port taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return f"cannot listen on {address[0]}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def _describe(code: int) -> str:

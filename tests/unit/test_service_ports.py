@@ -45,3 +45,41 @@ def test_logging_service_on_a_taken_port_exits_with_one_line_saying_so(taken_por
     assert result.returncode == 1, result.stderr
     assert f"cannot listen on 127.0.0.1:{taken_port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "variables"),
+    [
+        ("gateway", {"GATEWAY_WORKERS": "2", "GATEWAY_PORT": "{port}"}),
+        ("db_service", {"DB_SERVICE_WORKERS": "2", "DB_SERVICE_LISTEN": "127.0.0.1:{port}"}),
+    ],
+)
+def test_workers_do_not_join_another_instance_s_port(
+    module: str, variables: dict[str, str]
+) -> None:
+    # given a port that another instance's worker listens on, with SO_REUSEPORT as workers do
+    with socket.socket() as worker:
+        worker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        worker.bind(("127.0.0.1", 0))
+        worker.listen()
+        port = worker.getsockname()[1]
+
+        # when a service with two workers is started on that port
+        env = {
+            **os.environ,
+            "MERCH_ENV": "development",
+            **{name: value.format(port=port) for name, value in variables.items()},
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", module],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    # then its supervisor refuses in one line, before any worker silently shares the port
+    assert result.returncode == 1, result.stderr
+    assert f"refusing to start: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "workers started" not in result.stderr
