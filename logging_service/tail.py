@@ -72,6 +72,8 @@ class TopicTail:
             batches = await self._consumer.getmany(
                 timeout_ms=int(timeout_s * 1000), max_records=_MAX_RECORDS_PER_POLL
             )
+            if not batches:
+                await self._rewind_if_past_the_end()
         except KafkaError as exc:
             raise KafkaUnavailable(f"reading the topic failed: {type(exc).__name__}") from exc
         records: list[pb.LogRecord] = []
@@ -82,6 +84,22 @@ class TopicTail:
                 except ValueError:
                     log.debug("skipping non-JSON value at offset %d", message.offset)
         return records
+
+    async def _rewind_if_past_the_end(self) -> None:
+        """Start a partition again at its oldest record when its end fell behind our position.
+
+        A real Kafka answers such a fetch with OFFSET_OUT_OF_RANGE (auto_offset_reset applies);
+        Tansu, restarted empty under an open tail, answers it with nothing, for ever, so the
+        tail would go silent until the new topic grows past the old position, and then skip
+        what came before. The end a fetch reports (its high watermark) tells. Bounded: a
+        position still being reset waits for the broker, and the poll loop must go on."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.kafka_request_timeout_s):
+                for tp in self._partitions:
+                    end = self._consumer.highwater(tp)
+                    if end is not None and await self._consumer.position(tp) > end:
+                        log.info("the end of %s went back to %d: from the oldest", tp, end)
+                        await self._consumer.seek_to_beginning(tp)
 
     async def close(self) -> None:
         """Stop the consumer; bounded, and safe to call after a failed `open()`."""

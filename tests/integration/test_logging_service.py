@@ -360,6 +360,40 @@ async def test_tail_from_an_offset_starts_there_or_at_the_oldest_past_the_end(
     assert [r.offset for r in got] == expected
 
 
+async def test_an_open_tail_goes_on_after_the_broker_restarts_empty(
+    own_broker: TansuBroker,
+) -> None:
+    # given a tail that has read the 5 records of the topic (one batch)
+    app = LoggingServiceApp(log_settings(own_broker.bootstrap_servers))
+    target = f"127.0.0.1:{await app.start()}"
+    try:
+        await wait_serving(target)
+        await stream(target, [make_record(n) for n in range(5)])
+        async with grpc.aio.insecure_channel(target) as channel:
+            call = logging_service_pb2_grpc.LoggingServiceStub(channel).TailLogs(
+                pb.TailLogsRequest(from_beginning=True), timeout=30
+            )
+            assert [(await call.read()).offset for _ in range(5)] == [0, 1, 2, 3, 4]
+
+            # when the development broker restarts empty and the next records come
+            await asyncio.to_thread(own_broker.stop)
+            await asyncio.to_thread(own_broker.start)
+            await wait_serving(target)
+            later = [make_record(n) for n in range(5, 8)]
+            await stream(target, later)
+
+            # then the open tail reads them from the new topic's start (what a real Kafka's
+            # OFFSET_OUT_OF_RANGE does), instead of waiting silently for offset 5
+            async with asyncio.timeout(10):
+                got = [await call.read() for _ in later]
+            call.cancel()
+    finally:
+        await app.stop(1.0)
+
+    assert [r.event_id for r in got] == [r.event_id for r in later]
+    assert [r.offset for r in got] == [0, 1, 2]
+
+
 async def test_console_tail_prints_report_style_lines(logging_app: App) -> None:
     _, target = logging_app
     await stream(target, [make_record(0, message="User 'peter' is created", kind="rest")])
