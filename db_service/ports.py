@@ -28,6 +28,11 @@ class LastAdmin(Exception):
     """The change would leave no active admin (deactivating the last one)."""
 
 
+class Revoked(Exception):
+    """The acting user's token no longer holds where the change would commit: the user was
+    deactivated, or their token version moved on, after the call was authenticated."""
+
+
 class KeyTaken(Exception):
     """Another request with the same idempotency key committed first."""
 
@@ -98,9 +103,14 @@ class UserStore(Protocol):
         role: Role | None = None,
         deactivate: bool = False,
         activate: bool = False,
+        actor: User | None = None,
     ) -> User | None:
         """Change the given fields; a new password or deactivation revokes every token (the
-        token version goes up). None for no such user; raises Taken like `insert`."""
+        token version goes up). None for no such user; raises Taken like `insert`.
+
+        `actor`: the authenticated caller making the change, checked again in the change's
+        transaction (still active, the same token version, still an admin when the account is
+        another's); raises Revoked when that no longer holds."""
         ...
 
     async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[User]: ...

@@ -10,7 +10,7 @@ import asyncpg
 
 from db_service.models import Role, User
 from db_service.outbox import UNBOUNDED, Outbox
-from db_service.ports import LastAdmin, Taken
+from db_service.ports import LastAdmin, Revoked, Taken
 from db_service.repositories import outbox, windows
 
 COLUMNS = (
@@ -26,8 +26,14 @@ COLUMNS = (
 )
 _COLUMNS = "id, sid, username, email, role, is_active, token_version, created_at, updated_at"
 _IS_ACTIVE_ADMIN = "SELECT true FROM users WHERE sid = $1 AND role = 'admin' AND is_active"
-_LOCK_ACTIVE_ADMINS = (
-    "SELECT sid FROM users WHERE role = 'admin' AND is_active ORDER BY id FOR UPDATE"
+# The rows an identity change locks, in id order and in one statement, so that two changes
+# (or a change and a placement, which share-locks its callers by id) wait for each other but
+# never deadlock: the target ($1), the acting user ($2, NULL for none) and, when the last
+# active admin may be deactivated ($3), every active admin. A lock that waited reads the row as
+# last committed.
+_LOCK_FOR_CHANGE = (
+    "SELECT id, sid, role, is_active, token_version FROM users"
+    " WHERE sid = $1 OR id = $2 OR ($3 AND role = 'admin' AND is_active) ORDER BY id FOR UPDATE"
 )
 
 # Which field a unique-constraint violation is about, by constraint name.
@@ -49,6 +55,19 @@ def user_from_row(row: asyncpg.Record | Mapping[str, Any]) -> User:
         token_version=row["token_version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+    )
+
+
+def _still_acting(locked: list[asyncpg.Record], actor: User, target_sid: str) -> bool:
+    """Whether the actor, as its locked row has it now, may still make the change it was
+    authenticated for: active, with the token's version, and an admin when the account is
+    another's."""
+    row = next((r for r in locked if r["id"] == actor.id), None)
+    return (
+        row is not None
+        and row["is_active"]
+        and row["token_version"] == actor.token_version
+        and (row["sid"] == target_sid or row["role"] == "admin")
     )
 
 
@@ -137,8 +156,10 @@ class UserRepository:
         role: Role | None = None,
         deactivate: bool = False,
         activate: bool = False,
+        actor: User | None = None,
     ) -> User | None:
-        """Change the given fields; a new password or deactivation revokes every token."""
+        """Change the given fields; a new password or deactivation revokes every token.
+        With an `actor`, only while its token still holds (see UserStore.update)."""
         sets: list[str] = []
         args: list[Any] = [sid]
         for column, value in (
@@ -166,6 +187,7 @@ class UserRepository:
                 identity=password_hash is not None or role is not None or deactivate or activate,
                 new_password=password_hash is not None,
                 deactivate=deactivate,
+                actor=actor,
             )
 
     async def _update(
@@ -177,25 +199,30 @@ class UserRepository:
         identity: bool,
         new_password: bool,
         deactivate: bool = False,
+        actor: User | None = None,
     ) -> User | None:
         """Run `update`; with an identity change, in one transaction with its outbox records.
-        Raises LastAdmin rather than deactivate the only active admin."""
-        if not identity:
+        Raises LastAdmin rather than deactivate the only active admin, and Revoked when the
+        actor's token no longer holds once its row is locked."""
+        if not identity and actor is None:
             row = await self._pool.fetchrow(update, *args)  # no identity change to record
             return user_from_row(row) if row else None
         async with self._pool.acquire() as conn, conn.transaction():
-            if deactivate and await conn.fetchval(_IS_ACTIVE_ADMIN, sid):
-                # The active admins' rows, locked in id order before the target's (which is
-                # one of them), so that two deactivations of the last two admins wait for
-                # each other instead of each seeing the other still active.
-                admins = await conn.fetch(_LOCK_ACTIVE_ADMINS)
-                if [a["sid"] for a in admins] == [sid]:
-                    raise LastAdmin
-            before = await conn.fetchrow(
-                "SELECT role, is_active FROM users WHERE sid = $1 FOR UPDATE", sid
-            )
+            # The active admins' rows too when the target is one of them, so that two
+            # deactivations of the last two admins wait for each other instead of each seeing
+            # the other still active.
+            admins = bool(deactivate and await conn.fetchval(_IS_ACTIVE_ADMIN, sid))
+            locked = await conn.fetch(_LOCK_FOR_CHANGE, sid, actor.id if actor else None, admins)
+            if actor is not None and not _still_acting(locked, actor, sid):
+                raise Revoked
+            active_admins = [r["sid"] for r in locked if r["role"] == "admin" and r["is_active"]]
+            if admins and active_admins == [sid]:
+                raise LastAdmin
+            before = next((r for r in locked if r["sid"] == sid), None)
+            if before is None:
+                return None
             row = await conn.fetchrow(update, *args)
-            if row is None or before is None:
+            if row is None:
                 return None
             user = user_from_row(row)
             await outbox.write(conn, self._identity_events(user, before, new_password))

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Page, Role, User
-from db_service.ports import LastAdmin, PasswordHasher, Taken, UserStore
-from db_service.services.auth import require_admin, require_self_or_admin
+from db_service.ports import LastAdmin, PasswordHasher, Revoked, Taken, UserStore
+from db_service.services.auth import refused, require_admin, require_self_or_admin
 from protos.page_tokens import encode_token
 from protos.tokens import TokenCodec
 
@@ -145,13 +145,17 @@ class UserService:
         password = validation.password(password) if password is not None else None
         if caller.sid == sid and (password is not None or email is not None):
             await self._check_current_password(caller, current_password, client)
+        # The hash may wait for a slot: the caller's token is checked again where the change
+        # commits, so a revocation answered meanwhile is not overtaken by it.
         password_hash = await self._passwords.hash(password) if password is not None else None
         try:
             user = await self._users.update(
-                sid, username=username, email=email, password_hash=password_hash
+                sid, username=username, email=email, password_hash=password_hash, actor=caller
             )
         except Taken as exc:
             raise _already_exists(exc) from None
+        except Revoked:
+            raise refused() from None
         if user is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         return user
@@ -175,8 +179,12 @@ class UserService:
         require_self_or_admin(caller, sid)
         try:
             user = (
-                await self._users.update(sid, deactivate=True) if validation.is_sid(sid) else None
+                await self._users.update(sid, deactivate=True, actor=caller)
+                if validation.is_sid(sid)
+                else None
             )
+        except Revoked:
+            raise refused() from None
         except LastAdmin:
             # Nobody could make another admin through the API afterwards.
             raise DomainError(

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from db_service.models import Order, OrderStatus, Product, ProductView, Role, User
-from db_service.ports import KeyTaken, PlaceAttempt, Placement, Taken
+from db_service.ports import KeyTaken, PlaceAttempt, Placement, Revoked, Taken
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -96,7 +96,17 @@ class InMemoryUsers:
         role: Role | None = None,
         deactivate: bool = False,
         activate: bool = False,
+        actor: User | None = None,
     ) -> User | None:
+        if actor is not None:
+            now = self.rows.get(actor.sid, (None, ""))[0]
+            if (
+                now is None
+                or not now.is_active
+                or now.token_version != actor.token_version
+                or (now.sid != sid and not now.is_admin)
+            ):
+                raise Revoked
         if sid not in self.rows:
             return None
         user, current_hash = self.rows[sid]

@@ -375,7 +375,7 @@ async def test_a_batch_of_two_admins_orders_and_an_admin_deactivation_do_not_dea
         # when the third admin is deactivated (which locks the active admins' rows in order)
         deactivating = asyncio.create_task(users.update(third.sid, deactivate=True))
         await wait_for(
-            lambda: _waiting_on_lock(pool, "%role = 'admin' AND is_active ORDER BY id FOR UPDATE"),
+            lambda: _waiting_on_lock(pool, "%role = 'admin' AND is_active) ORDER BY id FOR UPDATE"),
             within=10,
             message="the deactivation never waited for the admins' rows",
         )
