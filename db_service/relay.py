@@ -49,12 +49,16 @@ class OutboxRelay:
         channel: LogChannel,
         *,
         batch_max: int = 500,
+        hold_max_s: float = 15.0,
     ) -> None:
+        """`hold_max_s`: how long a batch's transaction may sit idle (waiting for `channel`'s
+        acknowledgement, whose deadline must be shorter) before PostgreSQL ends it."""
         self._outbox = outbox
         self._repo = repo
         self._pool = pool
         self._channel = channel
         self._batch_max = batch_max
+        self._hold_max_s = hold_max_s
         self._task: asyncio.Task[None] | None = None
         self._counted_at = 0.0
         self.relayed = 0
@@ -97,7 +101,7 @@ class OutboxRelay:
         if not await self._repo.any():
             return 0
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._repo.lock(conn):
+            if not await self._repo.lock(conn, hold_max_s=self._hold_max_s):
                 return 0
             rows = await self._repo.oldest(conn, self._batch_max)
             if not rows:

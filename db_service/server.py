@@ -55,6 +55,10 @@ class PooledConnection(asyncpg.Connection):
         return ""
 
 
+# The relay's wait for logging_service's acknowledgement of a batch; its transaction, which
+# holds the relay lock meanwhile, is ended by PostgreSQL after three times that idle.
+RELAY_CALL_TIMEOUT_S = 5.0
+
 SERVICE_NAME = db_service_pb2.DESCRIPTOR.services_by_name["DBService"].full_name
 SERVER_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -113,8 +117,9 @@ class DBServiceApp:
                 self.outbox,
                 OutboxRepository(self.pool),
                 self.pool,
-                LogChannel(s.logging_service_addr, call_timeout_s=5.0),
+                LogChannel(s.logging_service_addr, call_timeout_s=RELAY_CALL_TIMEOUT_S),
                 batch_max=s.log_batch_max,
+                hold_max_s=3 * RELAY_CALL_TIMEOUT_S,
             )
             self._relay.start()
         codec = TokenCodec(s.jwt_secret.get_secret_value(), s.jwt_issuer, s.jwt_ttl_s)

@@ -43,9 +43,21 @@ class OutboxRepository:
         )
         return int(value or 0)
 
-    async def lock(self, conn: Conn) -> bool:
-        """Take the relay lock for this transaction; False when another replica holds it."""
-        return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_ID))
+    async def lock(self, conn: Conn, *, hold_max_s: float) -> bool:
+        """Take the relay lock for this transaction; False when another replica holds it.
+
+        The transaction waits on logging_service with the lock and its rows held; PostgreSQL
+        ends it (and its session) should it sit idle longer than `hold_max_s`: a replica that
+        froze or lost its network there (nothing closes its connection) would otherwise stop
+        every replica's relay for as long as TCP takes to notice, hours by default."""
+        return bool(
+            await conn.fetchval(
+                "SELECT set_config('idle_in_transaction_session_timeout', $2, true) IS NOT NULL"
+                " AND pg_try_advisory_xact_lock($1)",
+                _RELAY_LOCK_ID,
+                f"{round(hold_max_s * 1000)}ms",
+            )
+        )
 
     async def oldest(self, conn: Conn, limit: int) -> list[tuple[int, str]]:
         rows = await conn.fetch(

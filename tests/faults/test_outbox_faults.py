@@ -184,3 +184,74 @@ async def test_the_relay_goes_on_after_postgres_drops_its_connection_mid_batch(
         found = await _wait_for_placed(stack, topic, {second, third}, within=30)
     assert {first, second, third} <= found, f"records of orders {first, second, third}: {found}"
     assert shop.processes["db_service"].running
+
+
+async def _relay_holder(conn: asyncpg.Connection) -> int:
+    """How many sessions hold the relay's advisory lock, idle in their transaction."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+        " WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted"
+        " AND a.state = 'idle in transaction'",
+        0x6C6F6773,
+    )
+    return count
+
+
+async def test_a_replica_frozen_mid_batch_does_not_stop_the_other_ones_relay(
+    stack: Stack, shop: OwnStack
+) -> None:
+    # given a shop whose db_service took a batch of the outbox and waits for logging_service's
+    # acknowledgement of it, holding the relay lock
+    topic = shop.env["KAFKA_TOPIC"]
+    async with httpx.AsyncClient(base_url=shop.gateway_url, timeout=30) as c:
+        shopper = await make_user(c)
+        product = await make_product(c, await admin_token(c), stock=100)
+    frozen = shop.processes["db_service"]
+    conn = await asyncpg.connect(shop.env["DATABASE_URL"])
+    try:
+        shop.processes["logging_service"].pause()
+        try:
+            async with httpx.AsyncClient(base_url=shop.gateway_url, timeout=30) as c:
+                r = await c.post(
+                    "/graphql",
+                    json={"query": PLACE, "variables": {"p": product["id"]}},
+                    headers={"Authorization": f"Bearer {shopper.token}"},
+                )
+            first = int(r.json()["data"]["placeOrder"]["id"])
+            deadline = time.monotonic() + 20
+            while not await _relay_holder(conn):
+                assert time.monotonic() < deadline, "the relay never began the batch"
+                await asyncio.sleep(0.05)  # polls pg_locks, bounded by the deadline
+
+            # when that db_service's host freezes there (a VM paused, a partition: its
+            # connection stays open, nothing closes it), and another replica serves on
+            frozen.pause()
+        finally:
+            shop.processes["logging_service"].resume()
+        try:
+            with own_services(
+                stack,
+                ("db_service", "gateway"),
+                DATABASE_URL=shop.env["DATABASE_URL"],
+                LOGGING_SERVICE_ADDR=shop.logging_addr,
+                KAFKA_TOPIC=topic,
+                ORDER_RATE_LIMIT="1000000",
+            ) as other:
+                async with httpx.AsyncClient(base_url=other.gateway_url, timeout=30) as c:
+                    r = await c.post(
+                        "/graphql",
+                        json={"query": PLACE, "variables": {"p": product["id"]}},
+                        headers={"Authorization": f"Bearer {shopper.token}"},
+                    )
+                second = int(r.json()["data"]["placeOrder"]["id"])
+
+                # then the other replica relays the outbox (the frozen batch too) within
+                # bounded time, rather than for as long as the frozen one stays frozen
+                found = await _wait_for_placed(stack, topic, {first, second}, within=45)
+                waiting = await conn.fetchval("SELECT count(*) FROM log_outbox")
+        finally:
+            frozen.resume()
+    finally:
+        await conn.close()
+    assert {first, second} <= found, f"records of orders {first, second}: {found}"
+    assert waiting == 0
