@@ -149,9 +149,17 @@ class ProductStore(Protocol):
         price: Decimal,
         slogan: str,
         stock: int,
-    ) -> Product: ...
+        actor: User | None = None,
+    ) -> Product:
+        """`actor`, the caller, is checked again where the product commits: raises Revoked
+        when it is no longer active, on its token's version, or an admin."""
+        ...
 
-    async def update(self, product_id: int, changes: dict[str, Any]) -> Product | None: ...
+    async def update(
+        self, product_id: int, changes: dict[str, Any], actor: User | None = None
+    ) -> Product | None:
+        """None for no such product; `actor` as for `insert`."""
+        ...
 
 
 class OrderStore(Protocol):
@@ -210,9 +218,12 @@ class OrderStore(Protocol):
         first, this one is its replay (and, like every replay, not counted)."""
         ...
 
-    async def cancel(self, order_id: int, *, user_id: int | None) -> Order | None:
+    async def cancel(
+        self, order_id: int, *, user_id: int | None, actor: User | None = None
+    ) -> Order | None:
         """Cancel a placed order (of `user_id` only, unless None) and put its stock back,
-        exactly once; None if there is no such placed order."""
+        exactly once; None if there is no such placed order. `actor`, the caller, is checked
+        again first: raises Revoked when its token no longer holds."""
         ...
 
     async def count_order_attempt(self, user_id: int, *, window_s: int) -> tuple[int, int]: ...

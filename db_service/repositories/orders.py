@@ -264,12 +264,17 @@ class OrderRepository:
             self._pool, product_id, requests, max_attempts=max_attempts, window_s=window_s
         )
 
-    async def cancel(self, order_id: int, *, user_id: int | None) -> Order | None:
+    async def cancel(
+        self, order_id: int, *, user_id: int | None, actor: User | None = None
+    ) -> Order | None:
         """Cancel a placed order and put its stock back, exactly once; None if not placed.
 
-        `user_id` limits the cancel to that owner (None: any owner, for admins).
+        `user_id` limits the cancel to that owner (None: any owner, for admins); `actor`, the
+        caller, is checked again first (raises Revoked, see users.lock_actor).
         """
         async with self._pool.acquire() as conn, conn.transaction():
+            if actor is not None:
+                await user_sql.lock_actor(conn, actor)
             row = await conn.fetchrow(
                 "UPDATE orders SET status = 'cancelled', cancelled_at = now()"
                 " WHERE id = $1 AND status = 'placed' AND ($2::int IS NULL OR user_id = $2)"

@@ -8,7 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from db_service.models import Product, ProductView
+from db_service.models import Product, ProductView, User
+from db_service.repositories.users import lock_actor
 
 COLUMNS = (
     "id",
@@ -105,27 +106,39 @@ class ProductRepository:
         price: Decimal,
         slogan: str,
         stock: int,
+        actor: User | None = None,
     ) -> Product:
-        row = await self._pool.fetchrow(
-            "INSERT INTO products (name, description, category, price, slogan, stock)"
-            f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
-            name,
-            description,
-            category,
-            price,
-            slogan,
-            stock,
-        )
+        """A new product; with `actor` (the caller), only while its token still holds
+        (raises Revoked, see users.lock_actor)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if actor is not None:
+                await lock_actor(conn, actor)
+            row = await conn.fetchrow(
+                "INSERT INTO products (name, description, category, price, slogan, stock)"
+                f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
+                name,
+                description,
+                category,
+                price,
+                slogan,
+                stock,
+            )
         assert row is not None
         return product_from_row(row)
 
-    async def update(self, product_id: int, changes: dict[str, Any]) -> Product | None:
-        """Set the given columns (names come from the service, never from a client)."""
+    async def update(
+        self, product_id: int, changes: dict[str, Any], actor: User | None = None
+    ) -> Product | None:
+        """Set the given columns (names come from the service, never from a client); with
+        `actor`, only while its token still holds (raises Revoked, see users.lock_actor)."""
         sets = [f"{column} = ${i}" for i, column in enumerate(changes, start=2)]
         sets.append("updated_at = now()")
-        row = await self._pool.fetchrow(
-            f"UPDATE products SET {', '.join(sets)} WHERE id = $1 RETURNING {_COLUMNS}",
-            product_id,
-            *changes.values(),
-        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            if actor is not None:
+                await lock_actor(conn, actor)
+            row = await conn.fetchrow(
+                f"UPDATE products SET {', '.join(sets)} WHERE id = $1 RETURNING {_COLUMNS}",
+                product_id,
+                *changes.values(),
+            )
         return product_from_row(row) if row else None

@@ -36,6 +36,15 @@ _LOCK_FOR_CHANGE = (
     " WHERE sid = $1 OR id = $2 OR ($3 AND role = 'admin' AND is_active) ORDER BY id FOR UPDATE"
 )
 
+# The acting user's row, share-locked for a write's transaction while its token still holds
+# (an admin still, $3, when it acted as one). Taken before any other row the write locks, as
+# a placement takes its callers' rows first: a revocation (which locks the row for update)
+# then waits for the write, or the write sees the revocation.
+_ACTOR_HOLDS = (
+    "SELECT true FROM users WHERE id = $1 AND is_active AND token_version = $2"
+    " AND (role = 'admin' OR NOT $3) FOR SHARE"
+)
+
 # Which field a unique-constraint violation is about, by constraint name.
 UNIQUE_FIELD = {
     "users_sid_key": "sid",
@@ -56,6 +65,15 @@ def user_from_row(row: asyncpg.Record | Mapping[str, Any]) -> User:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+async def lock_actor(conn: outbox.Conn, actor: User) -> None:
+    """In `conn`'s transaction: raise Revoked unless the actor, authenticated before it, is
+    still active with the same token version (and an admin, when it acted as one); otherwise
+    its row stays share-locked until the transaction ends, so no revocation commits before
+    the write."""
+    if not await conn.fetchval(_ACTOR_HOLDS, actor.id, actor.token_version, actor.is_admin):
+        raise Revoked
 
 
 def _still_acting(locked: list[asyncpg.Record], actor: User, target_sid: str) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Order, Product, User
-from db_service.ports import KeyTaken, OrderStore, Placement, ProductStore, UserStore
+from db_service.ports import KeyTaken, OrderStore, Placement, ProductStore, Revoked, UserStore
 from db_service.services.auth import refused, require_self_or_admin
 from protos.page_tokens import encode_token
 from protos.tokens import Claims
@@ -238,9 +238,12 @@ class OrderService:
     async def cancel_order(self, caller: User, order_id: int) -> Order:
         if not 1 <= order_id <= 2**31 - 1:
             raise _not_found(order_id)
-        cancelled = await self._orders.cancel(
-            order_id, user_id=None if caller.is_admin else caller.id
-        )
+        try:
+            cancelled = await self._orders.cancel(
+                order_id, user_id=None if caller.is_admin else caller.id, actor=caller
+            )
+        except Revoked:
+            raise refused() from None
         if cancelled is not None:
             return cancelled
         existing = await self._orders.get(order_id)

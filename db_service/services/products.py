@@ -8,8 +8,8 @@ from typing import Any
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Page, Product, ProductView, User
-from db_service.ports import ProductStore
-from db_service.services.auth import require_admin
+from db_service.ports import ProductStore, Revoked
+from db_service.services.auth import refused, require_admin
 from protos.page_tokens import encode_token
 
 MAX_STOCK = 1_000_000
@@ -60,14 +60,18 @@ class ProductService:
         stock: int,
     ) -> Product:
         require_admin(caller)
-        return await self._products.insert(
-            name=validation.text("name", name, min_length=1, max_length=100),
-            description=validation.text("description", description, max_length=MAX_DESCRIPTION),
-            category=validation.text("category", category, min_length=1, max_length=50),
-            price=validation.price(price),
-            slogan=validation.text("slogan", slogan, max_length=255),
-            stock=_stock(stock),
-        )
+        try:
+            return await self._products.insert(
+                name=validation.text("name", name, min_length=1, max_length=100),
+                description=validation.text("description", description, max_length=MAX_DESCRIPTION),
+                category=validation.text("category", category, min_length=1, max_length=50),
+                price=validation.price(price),
+                slogan=validation.text("slogan", slogan, max_length=255),
+                stock=_stock(stock),
+                actor=caller,
+            )
+        except Revoked:
+            raise refused() from None
 
     async def update_product(self, caller: User, product_id: int, **fields: Any) -> Product:
         """Change any of name, description, category, price, slogan, stock (None = keep)."""
@@ -81,7 +85,10 @@ class ProductService:
             "stock": _stock,
         }
         changes = {name: checks[name](v) for name, v in fields.items() if v is not None}
-        product = await self._products.update(_id(product_id), changes)
+        try:
+            product = await self._products.update(_id(product_id), changes, actor=caller)
+        except Revoked:
+            raise refused() from None
         if product is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
         return product

@@ -99,14 +99,7 @@ class InMemoryUsers:
         actor: User | None = None,
     ) -> User | None:
         if actor is not None:
-            now = self.rows.get(actor.sid, (None, ""))[0]
-            if (
-                now is None
-                or not now.is_active
-                or now.token_version != actor.token_version
-                or (now.sid != sid and not now.is_admin)
-            ):
-                raise Revoked
+            self.check_actor(actor, as_admin=actor.sid != sid)
         if sid not in self.rows:
             return None
         user, current_hash = self.rows[sid]
@@ -126,6 +119,18 @@ class InMemoryUsers:
         )
         self.rows[sid] = (user, password_hash or current_hash)
         return user
+
+    def check_actor(self, actor: User, *, as_admin: bool) -> None:
+        """Revoked unless `actor` is still active on its token's version, and still an admin
+        when it acts as one."""
+        now = self.rows.get(actor.sid, (None, ""))[0]
+        if (
+            now is None
+            or not now.is_active
+            or now.token_version != actor.token_version
+            or (as_admin and not now.is_admin)
+        ):
+            raise Revoked
 
     async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[User]:
         users = sorted((u for u, _ in self.rows.values() if u.id > after_id), key=lambda u: u.id)
@@ -156,7 +161,8 @@ def _micros(value: datetime) -> int:
 
 
 class InMemoryProducts:
-    def __init__(self) -> None:
+    def __init__(self, users: InMemoryUsers | None = None) -> None:
+        self.users = users  # where an actor is checked again; None: not checked
         self.rows: dict[int, Product] = {}
         self._ids = itertools.count(1)
 
@@ -186,17 +192,26 @@ class InMemoryProducts:
         price: Decimal,
         slogan: str,
         stock: int,
+        actor: User | None = None,
     ) -> Product:
+        self._check(actor)
         product_id = next(self._ids)
         product = Product(product_id, name, description, category, price, slogan, stock, NOW, NOW)
         self.rows[product_id] = product
         return product
 
-    async def update(self, product_id: int, changes: dict[str, Any]) -> Product | None:
+    async def update(
+        self, product_id: int, changes: dict[str, Any], actor: User | None = None
+    ) -> Product | None:
+        self._check(actor)
         if product_id not in self.rows:
             return None
         self.rows[product_id] = dataclasses.replace(self.rows[product_id], **changes)
         return self.rows[product_id]
+
+    def _check(self, actor: User | None) -> None:
+        if actor is not None and self.users is not None:
+            self.users.check_actor(actor, as_admin=actor.is_admin)
 
 
 class InMemoryOrders:
@@ -325,7 +340,11 @@ class InMemoryOrders:
         )
         return PlaceAttempt(caller, None, attempts, retry_after, product.stock, order)
 
-    async def cancel(self, order_id: int, *, user_id: int | None) -> Order | None:
+    async def cancel(
+        self, order_id: int, *, user_id: int | None, actor: User | None = None
+    ) -> Order | None:
+        if actor is not None:
+            self.users.check_actor(actor, as_admin=actor.is_admin)
         order = self.rows.get(order_id)
         if order is None or order.status is not OrderStatus.PLACED:
             return None

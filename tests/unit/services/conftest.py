@@ -54,7 +54,8 @@ class World:
 
 @pytest.fixture
 def world() -> World:
-    users, products = InMemoryUsers(), InMemoryProducts()
+    users = InMemoryUsers()
+    products = InMemoryProducts(users)
     orders = InMemoryOrders(products, users)
     # The fakes stand where the repositories stand: the protocols say what that takes.
     stores: tuple[UserStore, ProductStore, OrderStore] = (users, products, orders)
