@@ -15,6 +15,7 @@ from db_service.repositories import products as product_sql
 from db_service.repositories import users as user_sql
 from db_service.repositories.batches import Batcher
 from db_service.repositories.failures import DB_REFUSED_VALUE
+from db_service.repositories.transactions import transaction
 
 _SELECT = (
     "SELECT o.id, o.user_id, u.sid AS user_sid, o.product_id, o.quantity, o.unit_price,"
@@ -272,7 +273,7 @@ class OrderRepository:
         `user_id` limits the cancel to that owner (None: any owner, for admins); `actor`, the
         caller, is checked again first (raises Revoked, see users.lock_actor).
         """
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with transaction(self._pool) as conn:
             if actor is not None:
                 await user_sql.lock_actor(conn, actor)
             row = await conn.fetchrow(

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from db_service.models import Product, ProductView, User
+from db_service.repositories.transactions import transaction
 from db_service.repositories.users import lock_actor
 
 COLUMNS = (
@@ -110,7 +111,7 @@ class ProductRepository:
     ) -> Product:
         """A new product; with `actor` (the caller), only while its token still holds
         (raises Revoked, see users.lock_actor)."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with transaction(self._pool) as conn:
             if actor is not None:
                 await lock_actor(conn, actor)
             row = await conn.fetchrow(
@@ -133,7 +134,7 @@ class ProductRepository:
         `actor`, only while its token still holds (raises Revoked, see users.lock_actor)."""
         sets = [f"{column} = ${i}" for i, column in enumerate(changes, start=2)]
         sets.append("updated_at = now()")
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with transaction(self._pool) as conn:
             if actor is not None:
                 await lock_actor(conn, actor)
             row = await conn.fetchrow(

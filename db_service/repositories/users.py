@@ -12,6 +12,7 @@ from db_service.models import Role, User
 from db_service.outbox import UNBOUNDED, Outbox
 from db_service.ports import LastAdmin, Revoked, Taken
 from db_service.repositories import outbox, windows
+from db_service.repositories.transactions import transaction
 
 COLUMNS = (
     "id",
@@ -147,7 +148,7 @@ class UserRepository:
     async def _insert(
         self, *, sid: str, username: str, email: str, password_hash: str, role: Role
     ) -> User:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with transaction(self._pool) as conn:
             row = await conn.fetchrow(
                 "INSERT INTO users (sid, username, email, password_hash, role)"
                 f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
@@ -225,7 +226,7 @@ class UserRepository:
         if not identity and actor is None:
             row = await self._pool.fetchrow(update, *args)  # no identity change to record
             return user_from_row(row) if row else None
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with transaction(self._pool) as conn:
             # The active admins' rows too when the target is one of them, so that two
             # deactivations of the last two admins wait for each other instead of each seeing
             # the other still active.
