@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ class UserService:
         self._passwords = passwords
         self._codec = codec
         self._policy = login_policy
+        # The sids, usernames and emails being registered in this process now, each with the
+        # registration's end: one alike waits for it instead of hashing too (see create_user).
+        self._registering: dict[str, asyncio.Future[None]] = {}
 
     async def register(
         self, *, sid: str, username: str, email: str, password: str, client: str
@@ -66,16 +70,30 @@ class UserService:
         username = validation.username(username)
         email = validation.email(email)
         password = validation.password(password)
-        # Checked before hashing so a duplicate costs no Argon2 work; the unique indexes
-        # still decide when two registrations race.
-        await self._refuse_taken(sid=sid, username=username, email=email)
-        password_hash = await self._passwords.hash(password)
+        # A registration of the same sid, username or email already under way here is waited
+        # for, then the names are checked: 20 clicks of "register" cost one Argon2 hash, not
+        # 20 queued for two slots (the last ones ran out of time). Across replicas the unique
+        # indexes decide.
+        keys = (f"sid:{sid}", f"username:{username.lower()}", f"email:{email.lower()}")
+        while under_way := {self._registering[k] for k in keys if k in self._registering}:
+            await asyncio.wait(under_way)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self._registering[key] = done
         try:
+            # Checked before hashing so a duplicate costs no Argon2 work.
+            await self._refuse_taken(sid=sid, username=username, email=email)
+            password_hash = await self._passwords.hash(password)
             return await self._users.insert(
                 sid=sid, username=username, email=email, password_hash=password_hash, role=role
             )
         except Taken as exc:
             raise _already_exists(exc) from None
+        finally:
+            for key in keys:
+                if self._registering.get(key) is done:
+                    del self._registering[key]
+            done.set_result(None)
 
     async def login(self, *, username: str, password: str, client: str) -> LoginResult:
         if not username or len(username) > 50 or "\x00" in username:

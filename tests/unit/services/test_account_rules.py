@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from db_service.errors import DomainError, ErrorCode
 from db_service.services.orders import OrderPageRequest
+from db_service.services.users import LoginPolicy, UserService
+from tests.unit.fakes import FakePasswords
 from tests.unit.services.conftest import LOGIN_MAX_ATTEMPTS, World
 
 CLIENT = "192.0.2.1"
@@ -161,3 +165,47 @@ async def test_a_revoked_token_lists_no_orders_on_the_one_statement_path(world: 
 
     # then the old token version is refused
     assert refused.value.code is ErrorCode.UNAUTHENTICATED
+
+
+class _CountingPasswords(FakePasswords):
+    """Hashes like the fake, counting them and giving the event loop a turn as Argon2's
+    thread would, so that concurrent registrations really overlap."""
+
+    def __init__(self) -> None:
+        self.hashed = 0
+
+    async def hash(self, password: str) -> str:
+        self.hashed += 1
+        await asyncio.sleep(0)
+        return await super().hash(password)
+
+
+async def test_concurrent_registrations_of_one_name_hash_one_password(world: World) -> None:
+    # given a db_service whose Argon2 slots are scarce (two per core)
+    passwords = _CountingPasswords()
+    service = UserService(world.users, passwords, world.codec, LoginPolicy(5, 60))
+
+    # when 20 registrations of one username (and email) arrive at once, a double-click times ten
+    outcomes = await asyncio.gather(
+        *(
+            service.create_user(
+                sid=f"3000{n:04d}",
+                username="carol",
+                email="carol@example.com",
+                password="pw-12345678",
+            )
+            for n in range(20)
+        ),
+        return_exceptions=True,
+    )
+
+    # then one account exists, the others are told the name is taken at once: only one of them
+    # waited for a hash (they queued for Argon2 slots, and under load ran out of time: 504s)
+    created = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, DomainError)]
+    assert len(created) == 1, outcomes
+    assert len(refused) == 19, outcomes
+    assert {(e.code, e.message) for e in refused} == {
+        (ErrorCode.ALREADY_EXISTS, "username is already taken")
+    }
+    assert passwords.hashed == 1
