@@ -188,7 +188,10 @@ class _Measurer:
             if argument.name.value != "first":
                 continue
             if isinstance(argument.value, IntValueNode):
-                value = int(argument.value.value)
+                # A literal of thousands of digits is beyond int()'s limit (a ValueError, a 500):
+                # anything past 18 digits is out of range anyway, so it counts as the largest.
+                text = argument.value.value
+                value = int(text) if len(text) <= 18 else self._max_first
             elif isinstance(argument.value, VariableNode):
                 value = self._variables.get(argument.value.name.value)
         if not isinstance(value, int) or isinstance(value, bool):

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import Stack
+from tests.graphqlws import GraphQLSocket
 from tests.security.conftest import Actors, assert_safe, graphql_codes, unchanged
 
 PRODUCT = {"name": "Valid name", "category": "Valid", "price": "1.00", "stock": 1}
@@ -311,3 +312,40 @@ async def test_a_cursor_beyond_any_id_is_not_valid(
     # then it is refused as a cursor, before it reaches the database
     assert graphql_codes(response) == ["BAD_USER_INPUT"]
     assert response.json()["errors"][0]["message"] == "page token is not valid"
+
+
+# A literal past CPython's int-conversion limit (4,300 digits): int() raises ValueError.
+HUGE = "9" * 4301
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"{{ products(first: {HUGE}) {{ edges {{ node {{ id }} }} }} }}",
+        f"{{ me {{ orders(first: {HUGE}) {{ edges {{ node {{ id }} }} }} }} }}",
+    ],
+    ids=["products", "User.orders"],
+)
+async def test_a_huge_first_literal_is_bad_user_input_not_a_500(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    # given an anonymous client; when `first` is an integer literal of 4,301 digits
+    response = await client.post("/graphql", json={"query": query})
+
+    # then it is refused like any other out-of-range `first`, not answered with a 500
+    assert response.status_code == 200, response.text[:300]
+    codes = {e["extensions"]["code"] for e in response.json()["errors"]}
+    assert codes <= {"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"}, codes
+
+
+async def test_a_huge_first_literal_over_a_websocket_gets_an_answer(stack: Stack) -> None:
+    # given an acknowledged socket; when it subscribes to the same document
+    async with GraphQLSocket.open(stack.gateway_url, None) as socket_:
+        await socket_.subscribe(
+            "1", f"{{ products(first: {HUGE}) {{ edges {{ node {{ id }} }} }} }}"
+        )
+        message = await socket_.receive(within=10)
+
+    # then the operation ends with an error message, not a bare `complete`
+    assert message["type"] == "error", message
+    assert [e["extensions"]["code"] for e in message["payload"]] == ["BAD_USER_INPUT"]
