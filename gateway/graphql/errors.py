@@ -25,6 +25,12 @@ MASKED_MESSAGE = "Unexpected error."
 # " Did you mean …?", which spells out the schema to someone who may not see it.
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 _ABORTED = "Validation aborted."  # graphql-core's whole message when its validation budget runs out
+# graphql-core ends a message about a bad value with the value itself ("…unknown field 'role',
+# found: {…, password: "…"}.", "String cannot represent a non string value: 12345678"): a
+# password sent with a typo would come back in the response. The values are cut off; the
+# error's locations and path still point at them.
+_FOUND = re.compile(r"[,;]?\s*\b[Ff]ound: .*\Z", re.DOTALL)
+_REPRESENT = re.compile(r"( cannot represent [^:]*): .*\Z", re.DOTALL)
 
 
 class ErrorCodes(SchemaExtension):
@@ -119,12 +125,20 @@ def request_error(error: GraphQLError, code: ApiCode, *, field_suggestions: bool
             " selection; send fewer"
         )
     elif field_suggestions:
-        message = error.message
+        message = _without_values(error.message)
     else:
-        message = _SUGGESTION.sub("", error.message)
+        message = _without_values(_SUGGESTION.sub("", error.message))
     extensions = dict(error.extensions or {})
     extensions.setdefault("code", code)
     return _with(error, message, extensions, keep_original=False)
+
+
+def _without_values(message: str) -> str:
+    """`message` without the input value graphql-core quotes at its end (see _FOUND)."""
+    cut = _FOUND.sub("", message)
+    if cut != message:
+        message = cut if cut.endswith(("?", ".")) else f"{cut}."
+    return _REPRESENT.sub(r"\1.", message)
 
 
 def coded_errors(errors: list[GraphQLError], *, field_suggestions: bool) -> list[dict[str, Any]]:

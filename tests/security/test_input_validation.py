@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Stack
+from tests.factories import make_user
 from tests.graphqlws import GraphQLSocket
 from tests.security.conftest import Actors, assert_safe, graphql_codes, unchanged
 
@@ -349,3 +351,48 @@ async def test_a_huge_first_literal_over_a_websocket_gets_an_answer(stack: Stack
     # then the operation ends with an error message, not a bare `complete`
     assert message["type"] == "error", message
     assert [e["extensions"]["code"] for e in message["payload"]] == ["BAD_USER_INPUT"]
+
+
+@pytest.mark.parametrize("as_variable", [False, True], ids=["in the document", "as a variable"])
+async def test_graphql_input_errors_do_not_echo_the_password(
+    client: httpx.AsyncClient, as_variable: bool
+) -> None:
+    # given a registration with one field too many (a client trying `role: "admin"`)
+    password = f"echo-{uuid.uuid4().hex}"
+    fields = {"sid": "1", "username": "abc", "email": "a@b.c", "password": password}
+    if as_variable:
+        body = {
+            "query": "mutation($i: RegisterInput!) { register(input: $i) { sid } }",
+            "variables": {"i": {**fields, "role": "admin"}},
+        }
+    else:
+        literal = ", ".join(f'{k}: "{v}"' for k, v in fields.items())
+        body = {"query": f'mutation {{ register(input: {{{literal}, role: "admin"}}) {{ sid }} }}'}
+
+    # when it is sent
+    response = await client.post("/graphql", json=body)
+
+    # then it is refused without repeating the password (REST already answers "unknown field")
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert password not in response.text
+
+
+async def test_update_user_errors_do_not_echo_the_current_password(
+    client: httpx.AsyncClient,
+) -> None:
+    # given a customer who sends their current and new password with an unknown field
+    alice = await make_user(client)
+    body = {
+        "query": "mutation($s: String!, $i: UpdateUserInput!)"
+        " { updateUser(sid: $s, input: $i) { sid } }",
+        "variables": {
+            "s": alice.sid,
+            "i": {"password": "a new password 1", "currentPassword": alice.password, "x": 1},
+        },
+    }
+
+    # when it is sent
+    response = await client.post("/graphql", json=body, headers=alice.auth)
+
+    # then neither password comes back in the message
+    assert_safe(response, secrets=[alice.password, "a new password 1"])
