@@ -153,6 +153,7 @@ class DiskSpool:
         # The writer thread's side; plain ints read by the others.
         self._taken = self._taken_bytes = self._written = self._settled = 0
         self._disk_bytes = self._lost = 0
+        self._sync_failures = 0  # turns written but not made durable (a failed fdatasync)
         self.syncs = 0  # fsyncs made: group commit shows as far fewer than records
         self._degraded = ""
         self._read_failures = 0
@@ -296,15 +297,15 @@ class DiskSpool:
         """Append records of an abandoned segment; True once every one is on disk here.
 
         Appended in steps the memory bound has room for. False when they do not fit under the
-        size bound or a write failed meanwhile: the segment then stays in its slot, and what was
-        appended already is sent from both places (at least once, never lost)."""
+        size bound or a write or its fsync failed meanwhile: the segment then stays in its slot,
+        and what was appended already is sent from both places (at least once, never lost)."""
         size = sum(FRAME_OVERHEAD + len(payload) for _, payload in records)
         if (
             self._closed
             or self._appended_bytes - self._taken_bytes + self._disk_bytes + size > self._max_bytes
         ):
             return False
-        lost = self._lost
+        lost, sync_failures = self._lost, self._sync_failures
         step = self._kick_at
         for start in range(0, len(records), step):
             chunk = records[start : start + step]
@@ -318,7 +319,8 @@ class DiskSpool:
             await self.settled()
         if records and self._oldest_ts is not None:
             self._oldest_ts = min(self._oldest_ts, records[0][0])
-        return not self._closed and self._lost == lost
+        # Written but not durable is not "on disk here": the slot keeps its copy, as at open.
+        return not self._closed and self._lost == lost and self._sync_failures == sync_failures
 
     def stats(self) -> BufferStats:
         return BufferStats(
@@ -487,6 +489,7 @@ class DiskSpool:
             try:
                 os.fdatasync(self._fd)
             except OSError as exc:
+                self._sync_failures += 1
                 self._degrade(f"cannot fsync in {self.directory}: {exc.strerror or exc}")
             else:
                 self.syncs += 1

@@ -938,3 +938,28 @@ async def test_a_slot_left_while_running_stays_when_it_does_not_fit(tmp_path: Pa
     assert taken == 0
     assert [f.payload for f in frames] == own
     assert list((tmp_path / "slot-1").glob("*.seg"))
+
+
+async def test_a_slot_left_while_running_keeps_records_whose_copy_is_not_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a running spool, and a process on slot 1 that left 20 records behind
+    s = spool(tmp_path, slot=0)
+    await s.open()
+    try:
+        await fill(s, 10, start=5000)
+        await _leave_records_in_slot(tmp_path, slot=1, count=20)
+
+        # when the spool takes them over while its disk fails to make writes durable
+        def fails(fd: int) -> None:
+            raise OSError(errno.EIO, "Input/output error")
+
+        monkeypatch.setattr(os, "fdatasync", fails)
+        taken = await s.adopt_orphans()
+        monkeypatch.undo()
+    finally:
+        await s.close()
+
+    # then the slot keeps them (as at open): a power loss could take the copy written here
+    assert taken == 0
+    assert list((tmp_path / "slot-1").glob("*.seg"))
