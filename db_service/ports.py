@@ -33,6 +33,12 @@ class Revoked(Exception):
     deactivated, or their token version moved on, after the call was authenticated."""
 
 
+class Demoted(Exception):
+    """The acting admin is an admin no more where the change would commit (its role changed
+    after the call was authenticated). No token is revoked by that: the caller is answered as
+    its next call would be, FORBIDDEN, not UNAUTHENTICATED."""
+
+
 class KeyTaken(Exception):
     """Another request with the same idempotency key committed first."""
 
@@ -110,7 +116,8 @@ class UserStore(Protocol):
 
         `actor`: the authenticated caller making the change, checked again in the change's
         transaction (still active, the same token version, still an admin when the account is
-        another's); raises Revoked when that no longer holds."""
+        another's); raises Revoked when the token no longer holds, Demoted when only the admin
+        role does not."""
         ...
 
     async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[User]: ...
@@ -152,7 +159,7 @@ class ProductStore(Protocol):
         actor: User | None = None,
     ) -> Product:
         """`actor`, the caller, is checked again where the product commits: raises Revoked
-        when it is no longer active, on its token's version, or an admin."""
+        when it is no longer active or on its token's version, Demoted when no admin."""
         ...
 
     async def update(
@@ -223,7 +230,8 @@ class OrderStore(Protocol):
     ) -> Order | None:
         """Cancel a placed order (of `user_id` only, unless None) and put its stock back,
         exactly once; None if there is no such placed order. `actor`, the caller, is checked
-        again first: raises Revoked when its token no longer holds."""
+        again first: raises Revoked when its token no longer holds, Demoted when it acted as an
+        admin and is one no more."""
         ...
 
     async def count_order_attempt(self, user_id: int, *, window_s: int) -> tuple[int, int]: ...

@@ -10,7 +10,7 @@ import asyncpg
 
 from db_service.models import Role, User
 from db_service.outbox import UNBOUNDED, Outbox
-from db_service.ports import LastAdmin, Revoked, Taken
+from db_service.ports import Demoted, LastAdmin, Revoked, Taken
 from db_service.repositories import outbox, windows
 from db_service.repositories.transactions import transaction
 
@@ -37,14 +37,11 @@ _LOCK_FOR_CHANGE = (
     " WHERE sid = $1 OR id = $2 OR ($3 AND role = 'admin' AND is_active) ORDER BY id FOR UPDATE"
 )
 
-# The acting user's row, share-locked for a write's transaction while its token still holds
-# (an admin still, $3, when it acted as one). Taken before any other row the write locks, as
+# The acting user's row, share-locked for a write's transaction while its token still holds;
+# its role, for a caller that acted as an admin. Taken before any other row the write locks, as
 # a placement takes its callers' rows first: a revocation (which locks the row for update)
 # then waits for the write, or the write sees the revocation.
-_ACTOR_HOLDS = (
-    "SELECT true FROM users WHERE id = $1 AND is_active AND token_version = $2"
-    " AND (role = 'admin' OR NOT $3) FOR SHARE"
-)
+_ACTOR_HOLDS = "SELECT role FROM users WHERE id = $1 AND is_active AND token_version = $2 FOR SHARE"
 
 # Which field a unique-constraint violation is about, by constraint name.
 UNIQUE_FIELD = {
@@ -70,24 +67,25 @@ def user_from_row(row: asyncpg.Record | Mapping[str, Any]) -> User:
 
 async def lock_actor(conn: outbox.Conn, actor: User) -> None:
     """In `conn`'s transaction: raise Revoked unless the actor, authenticated before it, is
-    still active with the same token version (and an admin, when it acted as one); otherwise
-    its row stays share-locked until the transaction ends, so no revocation commits before
-    the write."""
-    if not await conn.fetchval(_ACTOR_HOLDS, actor.id, actor.token_version, actor.is_admin):
+    still active with the same token version, and Demoted when it acted as an admin and is
+    one no more; otherwise its row stays share-locked until the transaction ends, so no
+    revocation commits before the write."""
+    role = await conn.fetchval(_ACTOR_HOLDS, actor.id, actor.token_version)
+    if role is None:
         raise Revoked
+    if actor.is_admin and role != Role.ADMIN.value:
+        raise Demoted
 
 
-def _still_acting(locked: list[asyncpg.Record], actor: User, target_sid: str) -> bool:
-    """Whether the actor, as its locked row has it now, may still make the change it was
-    authenticated for: active, with the token's version, and an admin when the account is
-    another's."""
+def _check_acting(locked: list[asyncpg.Record], actor: User, target_sid: str) -> None:
+    """Raise unless the actor, as its locked row has it now, may still make the change it
+    was authenticated for: Revoked unless it is active with the token's version, Demoted
+    unless it is still an admin when the account is another's."""
     row = next((r for r in locked if r["id"] == actor.id), None)
-    return (
-        row is not None
-        and row["is_active"]
-        and row["token_version"] == actor.token_version
-        and (row["sid"] == target_sid or row["role"] == "admin")
-    )
+    if row is None or not row["is_active"] or row["token_version"] != actor.token_version:
+        raise Revoked
+    if row["sid"] != target_sid and row["role"] != Role.ADMIN.value:
+        raise Demoted
 
 
 @contextmanager
@@ -221,8 +219,8 @@ class UserRepository:
         actor: User | None = None,
     ) -> User | None:
         """Run `update`; with an identity change, in one transaction with its outbox records.
-        Raises LastAdmin rather than deactivate the only active admin, and Revoked when the
-        actor's token no longer holds once its row is locked."""
+        Raises LastAdmin rather than deactivate the only active admin, and Revoked (Demoted)
+        when the actor's token (admin role) no longer holds once its row is locked."""
         if not identity and actor is None:
             row = await self._pool.fetchrow(update, *args)  # no identity change to record
             return user_from_row(row) if row else None
@@ -232,8 +230,8 @@ class UserRepository:
             # the other still active.
             admins = bool(deactivate and await conn.fetchval(_IS_ACTIVE_ADMIN, sid))
             locked = await conn.fetch(_LOCK_FOR_CHANGE, sid, actor.id if actor else None, admins)
-            if actor is not None and not _still_acting(locked, actor, sid):
-                raise Revoked
+            if actor is not None:
+                _check_acting(locked, actor, sid)
             active_admins = [r["sid"] for r in locked if r["role"] == "admin" and r["is_active"]]
             if admins and active_admins == [sid]:
                 raise LastAdmin

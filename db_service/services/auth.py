@@ -53,9 +53,17 @@ def refused() -> DomainError:
 def require_self_or_admin(caller: User, sid: str) -> None:
     """Customers act only on their own account; asking about another one is forbidden."""
     if not caller.is_admin and caller.sid != sid:
-        raise DomainError(ErrorCode.FORBIDDEN, "you may only act on your own account")
+        raise not_yours()
+
+
+def not_yours() -> DomainError:
+    return DomainError(ErrorCode.FORBIDDEN, "you may only act on your own account")
 
 
 def require_admin(caller: User) -> None:
     if not caller.is_admin:
-        raise DomainError(ErrorCode.FORBIDDEN, "this operation is for administrators")
+        raise not_admin()
+
+
+def not_admin() -> DomainError:
+    return DomainError(ErrorCode.FORBIDDEN, "this operation is for administrators")

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
-from db_service.models import Order, Product, User
-from db_service.ports import KeyTaken, OrderStore, Placement, ProductStore, Revoked, UserStore
+from db_service.models import Order, Product, Role, User
+from db_service.ports import (
+    Demoted,
+    KeyTaken,
+    OrderStore,
+    Placement,
+    ProductStore,
+    Revoked,
+    UserStore,
+)
 from db_service.services.auth import refused, require_self_or_admin
 from protos.page_tokens import encode_token
 from protos.tokens import Claims
@@ -244,6 +253,12 @@ class OrderService:
             )
         except Revoked:
             raise refused() from None
+        except Demoted:
+            # An admin no more since the call was authenticated, its token still valid: the
+            # cancel goes on as the customer it now is (its own order, or NOT_FOUND).
+            return await self.cancel_order(
+                dataclasses.replace(caller, role=Role.CUSTOMER), order_id
+            )
         if cancelled is not None:
             return cancelled
         existing = await self._orders.get(order_id)

@@ -8,8 +8,8 @@ from typing import Any
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Page, Product, ProductView, User
-from db_service.ports import ProductStore, Revoked
-from db_service.services.auth import refused, require_admin
+from db_service.ports import Demoted, ProductStore, Revoked
+from db_service.services.auth import not_admin, refused, require_admin
 from protos.page_tokens import encode_token
 
 MAX_STOCK = 1_000_000
@@ -72,6 +72,8 @@ class ProductService:
             )
         except Revoked:
             raise refused() from None
+        except Demoted:  # an admin no more since the call was authenticated; its token holds
+            raise not_admin() from None
 
     async def update_product(self, caller: User, product_id: int, **fields: Any) -> Product:
         """Change any of name, description, category, price, slogan, stock (None = keep)."""
@@ -89,6 +91,8 @@ class ProductService:
             product = await self._products.update(_id(product_id), changes, actor=caller)
         except Revoked:
             raise refused() from None
+        except Demoted:  # an admin no more since the call was authenticated; its token holds
+            raise not_admin() from None
         if product is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"product {product_id} not found")
         return product

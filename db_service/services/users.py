@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from db_service import validation
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Page, Role, User
-from db_service.ports import LastAdmin, PasswordHasher, Revoked, Taken, UserStore
-from db_service.services.auth import refused, require_admin, require_self_or_admin
+from db_service.ports import Demoted, LastAdmin, PasswordHasher, Revoked, Taken, UserStore
+from db_service.services.auth import not_yours, refused, require_admin, require_self_or_admin
 from protos.page_tokens import encode_token
 from protos.tokens import TokenCodec
 
@@ -174,6 +174,8 @@ class UserService:
             raise _already_exists(exc) from None
         except Revoked:
             raise refused() from None
+        except Demoted:  # an admin no more since the call was authenticated; its token holds
+            raise not_yours() from None
         if user is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"user {sid!r} not found")
         return user
@@ -203,6 +205,8 @@ class UserService:
             )
         except Revoked:
             raise refused() from None
+        except Demoted:  # an admin no more since the call was authenticated; its token holds
+            raise not_yours() from None
         except LastAdmin:
             # Nobody could make another admin through the API afterwards.
             raise DomainError(

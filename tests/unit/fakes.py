@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from db_service.models import Order, OrderStatus, Product, ProductView, Role, User
-from db_service.ports import KeyTaken, PlaceAttempt, Placement, Revoked, Taken
+from db_service.ports import Demoted, KeyTaken, PlaceAttempt, Placement, Revoked, Taken
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -121,16 +121,13 @@ class InMemoryUsers:
         return user
 
     def check_actor(self, actor: User, *, as_admin: bool) -> None:
-        """Revoked unless `actor` is still active on its token's version, and still an admin
-        when it acts as one."""
+        """Revoked unless `actor` is still active on its token's version; Demoted unless still
+        an admin when it acts as one."""
         now = self.rows.get(actor.sid, (None, ""))[0]
-        if (
-            now is None
-            or not now.is_active
-            or now.token_version != actor.token_version
-            or (as_admin and not now.is_admin)
-        ):
+        if now is None or not now.is_active or now.token_version != actor.token_version:
             raise Revoked
+        if as_admin and not now.is_admin:
+            raise Demoted
 
     async def list_page(self, *, after_id: int, offset: int, limit: int) -> list[User]:
         users = sorted((u for u, _ in self.rows.values() if u.id > after_id), key=lambda u: u.id)

@@ -12,11 +12,14 @@ import pytest
 
 from db_service.errors import DomainError, ErrorCode
 from db_service.models import Order, OrderStatus, Product, Role, User
+from db_service.passwords import Passwords
 from db_service.repositories.orders import OrderRepository
 from db_service.repositories.products import ProductRepository
 from db_service.repositories.users import UserRepository
 from db_service.services.orders import OrderService
 from db_service.services.products import ProductService
+from db_service.services.users import LoginPolicy, UserService
+from protos.tokens import TokenCodec
 from tests.integration.conftest import wait_for
 
 # What the test's own transaction holds so that the write, once under way, waits there.
@@ -118,3 +121,61 @@ async def _unchanged(pool: asyncpg.Pool, order: Order, mug: Product, unique: str
         f"pen {unique}",
     )
     return (status, stock, price, pens) == (OrderStatus.PLACED.value, 3, mug.price, 0)
+
+
+@pytest.mark.parametrize(
+    "write", ["cancel another's order", "update a product", "create a product", "rename a user"]
+)
+async def test_an_admin_demoted_after_authenticating_is_forbidden_not_unauthenticated(
+    pool: asyncpg.Pool, unique: str, write: str
+) -> None:
+    # given an admin authenticated for a write, and a customer with an order
+    users, products = UserRepository(pool), ProductRepository(pool)
+    orders = OrderService(OrderRepository(pool), products, users)
+    catalog = ProductService(products)
+    accounts = UserService(
+        users,
+        Passwords(2),
+        TokenCodec("a-test-secret-0123456789-0123456789-0123", "merch-store", 600),
+        LoginPolicy(max_attempts=5, window_s=60),
+    )
+    actor, _ = await _admin(users, f"{unique}1"), await _admin(users, f"{unique}2")
+    customer = await users.insert(
+        sid=f"{unique}3", username=f"c{unique}", email=f"c{unique}@example.com",
+        password_hash="h", role=Role.CUSTOMER,
+    )  # fmt: skip
+    mug = await products.insert(
+        name=f"mug {unique}", description="", category="c", price=Decimal("9.50"), slogan="",
+        stock=5,
+    )  # fmt: skip
+    order = await OrderRepository(pool).place(
+        user_id=customer.id, user_sid=customer.sid, product_id=mug.id, quantity=2, key=None
+    )
+    assert order is not None
+    writes = {
+        "cancel another's order": lambda: orders.cancel_order(actor, order.id),
+        "update a product": lambda: catalog.update_product(actor, mug.id, price="1.00"),
+        "create a product": lambda: catalog.create_product(
+            actor, name=f"pen {unique}", description="", category="c", price="1.00",
+            slogan="", stock=1,
+        ),
+        "rename a user": lambda: accounts.update_user(
+            actor, customer.sid, username=f"r{unique}", email=None, password=None,
+            current_password=None, client="192.0.2.1",
+        ),
+    }  # fmt: skip
+
+    # when the admin role is taken away before the write commits (which revokes no token:
+    # the next call with it is authenticated, and told it is no admin)
+    demoted = await users.update(actor.sid, role=Role.CUSTOMER)
+    assert demoted is not None
+    assert demoted.token_version == actor.token_version
+    with pytest.raises(DomainError) as refused:
+        await writes[write]()
+
+    # then the write is refused as that next call would be, not as if the token were revoked
+    # (401 tells the client to log in again), and changes nothing
+    expected = ErrorCode.NOT_FOUND if write == "cancel another's order" else ErrorCode.FORBIDDEN
+    assert refused.value.code is expected
+    assert await _unchanged(pool, order, mug, unique)
+    assert (await users.get_by_sid(customer.sid)) == customer
