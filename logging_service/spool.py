@@ -289,9 +289,13 @@ class DiskSpool:
                 taken.cancel()
                 return False
 
-        moved, lost = await asyncio.to_thread(adopt_orphans, self.base, self.directory, sink)
-        self._taken_over_lost += lost
-        return moved
+        def adopt() -> int:  # in the worker thread, which a stopping shipper does not wait for
+            moved, lost = adopt_orphans(self.base, self.directory, sink)
+            with self._lock:  # counted here, so that records found unreadable are counted even
+                self._taken_over_lost += lost  # when the task awaiting this was cancelled
+            return moved
+
+        return await asyncio.to_thread(adopt)
 
     async def _take_over(self, records: list[tuple[float, bytes]]) -> bool:
         """Append records of an abandoned segment; True once every one is on disk here.

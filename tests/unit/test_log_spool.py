@@ -963,3 +963,36 @@ async def test_a_slot_left_while_running_keeps_records_whose_copy_is_not_durable
     # then the slot keeps them (as at open): a power loss could take the copy written here
     assert taken == 0
     assert list((tmp_path / "slot-1").glob("*.seg"))
+
+
+async def test_a_damaged_record_found_by_a_take_over_whose_waiter_stopped_is_still_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a running spool, and a slot left with 10 records, the 3rd damaged
+    s = spool(tmp_path, slot=0)
+    await s.open()
+    try:
+        await _leave_records_in_slot(tmp_path, slot=1, count=10)
+        (segment,) = (tmp_path / "slot-1").glob("*.seg")
+        _damage_record(segment, 2)
+        # whose take-over (in a worker thread) starts only once its caller has gone
+        started, caller_gone = threading.Event(), threading.Event()
+        adopt = spool_module.adopt_orphans
+
+        def adopt_later(*args: Any) -> tuple[int, int]:
+            started.set()
+            caller_gone.wait(5)
+            return adopt(*args)
+
+        monkeypatch.setattr(spool_module, "adopt_orphans", adopt_later)
+
+        # when the shipper stops looking for abandoned slots (cancels the call) meanwhile
+        call = asyncio.create_task(s.adopt_orphans())
+        assert await asyncio.to_thread(started.wait, 5)
+        call.cancel()
+        caller_gone.set()
+
+        # then the damaged record is still counted lost once the thread is done
+        await until(lambda: s.stats().lost == 1, "the damaged record was not counted")
+    finally:
+        await s.close()
