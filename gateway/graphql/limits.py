@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema
+from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
 
 from gateway.errors import ApiCode
@@ -34,6 +35,18 @@ from gateway.graphql.pagination import DEFAULT_PAGE, MAX_PAGE
 # GraphiQL's introspection query nests list fields three deep (types → fields → args); any
 # deeper is a query that multiplies the schema by itself.
 MAX_INTROSPECTION_LISTS = 3
+# graphql-core compares every pair of same-named fields of a selection (its rule
+# OverlappingFieldsCanBeMerged), in time quadratic in their number: at its default budget
+# (500,000) an anonymous document of 700 `welcome`s, within every other limit, cost 100 ms of
+# CPU to validate. Real documents spend almost none of it (GraphiQL's introspection query 0, a
+# page of orders with fragments 19); past this budget validation stops, GRAPHQL_VALIDATION_FAILED.
+VALIDATION_BUDGET = 10_000
+
+
+def bound_validation() -> None:
+    """Give graphql-core's comparison of same-named fields VALIDATION_BUDGET (the rule's
+    documented module attribute, read when each validation starts; one per process)."""
+    overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = VALIDATION_BUDGET
 
 
 @dataclass(frozen=True, slots=True)

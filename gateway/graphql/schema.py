@@ -15,7 +15,7 @@ from gateway.graphql.catalog.mutations import CatalogMutations
 from gateway.graphql.catalog.queries import CatalogQueries
 from gateway.graphql.context import ContextPerOperation
 from gateway.graphql.errors import ErrorCodes
-from gateway.graphql.limits import GraphQLLimits, limit_extensions
+from gateway.graphql.limits import GraphQLLimits, bound_validation, limit_extensions
 from gateway.graphql.logs.subscriptions import LogSubscriptions
 from gateway.graphql.orders.mutations import OrderMutations
 from gateway.graphql.orders.queries import OrderQueries
@@ -74,6 +74,7 @@ def build_schema(limits: GraphQLLimits | None = None) -> Schema:
     pipeline (gateway.graphql.pipeline), which applies the same limits, records and codes.
     """
     limits = limits or GraphQLLimits()
+    bound_validation()
     schema = Schema(
         query=Query,
         mutation=Mutation,

@@ -275,6 +275,13 @@ DOCUMENTS: list[tuple[str, str, dict[str, Any], str | None, str | None]] = [
      "{ id } }", {"i": {"password": "new-password"}}, "GRAPHQL_VALIDATION_FAILED",
      "accountMutations"),
     ("over 2000 tokens", "{ " + "welcome " * 2001 + "}", {}, "GRAPHQL_PARSE_FAILED", None),
+    # Within every limit above, yet each pair of the 300 is compared: quadratic validation.
+    ("300 copies of one field", "{ " + "welcome " * 300 + "}", {}, "GRAPHQL_VALIDATION_FAILED",
+     None),
+    ("300 copies through nested selections", "{ " + "products { edges { node { id id id id id "
+     "id id id id id } } } " * 30 + "}", {}, "GRAPHQL_VALIDATION_FAILED", None),
+    ("one field twice, in a fragment and beside it", "query { welcome ...W } fragment W on "
+     "Query { welcome }", {}, None, None),
     ("nested 400 selections deep", "{" + " me {" * 400 + " sid" + " }" * 401, {},
      "GRAPHQL_PARSE_FAILED", None),
     ("a fragment bomb (2^60 expansions)", _fragment_bomb(60), {}, "GRAPHQL_VALIDATION_FAILED",
