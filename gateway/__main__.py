@@ -13,7 +13,7 @@ from types import FrameType
 import uvicorn
 
 from gateway.app import create_app
-from gateway.onewrite import OneWriteHttpProtocol
+from gateway.httplimits import bounded_protocol
 from gateway.settings import Settings
 from plumbing.settings import read_settings
 from plumbing.workers import WorkerPool
@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         host=settings.gateway_host,
         port=settings.gateway_port,
         loop="auto",
-        # httptools (what "auto" picks) with each response written to its socket once.
-        http=OneWriteHttpProtocol,
+        # httptools (what "auto" picks) with each response written to its socket once, and
+        # each request's line and headers bounded in size and time (gateway.httplimits).
+        http=bounded_protocol(settings.request_max_bytes),
         ws="websockets-sansio",
         lifespan="on",
         log_level="info",

@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -179,3 +180,21 @@ async def test_a_client_that_hangs_up_mid_body_is_no_internal_error(
     new_log = (stack.log_dir / "gateway.log").read_text()[len(log_before) :]
     assert "ClientDisconnect" not in new_log
     assert "unexpected error" not in new_log
+
+
+async def test_request_headers_are_bounded(stack: Stack) -> None:
+    # given one anonymous request whose header block is 8 MB
+    url = urlsplit(stack.gateway_url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(b"GET /api/v1 HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 8_000_000 + b"\r\n\r\n")
+    try:
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 10)
+    except (ConnectionError, OSError):
+        status = b"closed"
+    finally:
+        writer.close()
+
+    # then the gateway refuses it instead of buffering it all and answering 200: with 431, or
+    # by closing while the client still sends (which resets the connection before it can read)
+    assert status.startswith(b"HTTP/1.1 431 ") or status in (b"", b"closed"), status

@@ -1,0 +1,118 @@
+"""The gateway's HTTP protocol bounds each request's line and headers in size and in time, and a
+handler bounds how long a body may take (gateway.httplimits, gateway.jsonbody)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import uvicorn
+from starlette.types import Receive, Scope, Send
+from uvicorn.server import ServerState
+
+from gateway import jsonbody
+from gateway.errors import ApiError
+from gateway.httplimits import BoundedHttpProtocol, bounded_protocol
+from tests.unit.test_one_write import RecordingTransport
+
+OK = b"HTTP/1.1 200 OK\r\n"
+
+
+async def _app(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+class _Quick(BoundedHttpProtocol):
+    head_max_bytes = 1024
+    head_timeout_s = 0.05
+
+
+def _connect() -> tuple[_Quick, RecordingTransport]:
+    config = uvicorn.Config(_app, lifespan="off", log_level="warning")
+    config.load()
+    protocol = _Quick(config=config, server_state=ServerState(), app_state={})
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+async def _until(predicate: Callable[[], bool], message: str) -> None:
+    deadline = time.monotonic() + 5
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out: {message}")
+        await asyncio.sleep(0.01)
+
+
+async def test_headers_over_the_bound_are_431_and_the_connection_closed() -> None:
+    # given a connection; when a request's headers run past the bound
+    protocol, transport = _connect()
+    protocol.data_received(b"GET /api/v1 HTTP/1.1\r\nhost: t\r\nx-padding: " + b"a" * 2000)
+
+    # then it is answered 431 and closed, without waiting for the rest
+    assert b"".join(transport.writes).startswith(b"HTTP/1.1 431 ")
+    assert transport.closing
+    protocol.connection_lost(None)
+
+
+async def test_a_kept_alive_connection_s_next_request_is_bounded_too() -> None:
+    # given a connection that was answered once
+    protocol, transport = _connect()
+    protocol.data_received(b"GET /api/v1 HTTP/1.1\r\nhost: t\r\n\r\n")
+    await _until(lambda: b"".join(transport.writes).startswith(OK), "no answer")
+
+    # when its next request's headers run past the bound, in pieces
+    protocol.data_received(b"GET /api/v1 HTTP/1.1\r\nhost: t\r\nx-padding: ")
+    for _ in range(4):
+        protocol.data_received(b"a" * 500)
+
+    # then that one is 431, and the connection closed
+    assert b"HTTP/1.1 431 " in b"".join(transport.writes)
+    assert transport.closing
+    protocol.connection_lost(None)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET /api/v1 HTTP/1.1\r\nhost: t\r\n"],
+    ids=["nothing", "half the headers"],
+)
+async def test_a_head_that_does_not_arrive_in_time_closes_the_connection(sent: bytes) -> None:
+    # given a connection that sends `sent` and then nothing (slowloris)
+    protocol, transport = _connect()
+    protocol.data_received(sent)
+
+    # then it is closed once the head's time is up, without an answer
+    await _until(lambda: transport.closing, "the connection was kept open")
+    assert transport.writes == []
+    protocol.connection_lost(None)
+
+
+def test_the_head_bound_leaves_room_for_the_largest_query_string() -> None:
+    assert bounded_protocol(65_536).head_max_bytes == 65_536 + 64 * 1024
+
+
+class _Trickle:
+    """A request whose body never finishes arriving."""
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        yield b"{"
+        await asyncio.Event().wait()
+        yield b"}"  # pragma: no cover
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a handler reading a body that trickles in and stops
+    monkeypatch.setattr(jsonbody, "BODY_TIMEOUT_S", 0.05)
+
+    # when its time is up; then the request is refused with 408
+    with pytest.raises(ApiError) as refused:
+        async with asyncio.timeout(5):  # the test's own bound: without one it would wait for ever
+            await jsonbody.read_body(_Trickle(), 65_536)  # type: ignore[arg-type]
+    assert (refused.value.http_status, refused.value.code) == (408, "REQUEST_TIMEOUT")
