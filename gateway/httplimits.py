@@ -42,20 +42,24 @@ class BoundedHttpProtocol(OneWriteHttpProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._loop = asyncio.get_running_loop()
         self._head_bytes = 0
         self._in_head = True
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._arm_head_timer()
+        self._head_started = self._loop.time()
+        self._head_timer: asyncio.TimerHandle | None = self._loop.call_later(
+            self.head_timeout_s, self._check_head
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.head_max_bytes:
-                self._cancel_head_timer()
                 self._in_head = False
                 self.transport.write(_TOO_LARGE)
                 self.transport.close()
@@ -67,28 +71,25 @@ class BoundedHttpProtocol(OneWriteHttpProtocol):
         if not self._in_head:  # the next request of a kept-alive connection
             self._in_head = True
             self._head_bytes = 0
-        if self._head_timer is None:
-            self._arm_head_timer()
+            self._head_started = self._loop.time()
+            # One timer per connection, not one per request (2 µs each): a timer still pending
+            # from an earlier request checks this head when it fires.
+            if self._head_timer is None:
+                self._head_timer = self._loop.call_later(self.head_timeout_s, self._check_head)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
-        self._cancel_head_timer()
         super().on_headers_complete()
 
-    def _arm_head_timer(self) -> None:
-        self._head_timer = asyncio.get_running_loop().call_later(
-            self.head_timeout_s, self._head_too_slow
-        )
-
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_too_slow(self) -> None:
+    def _check_head(self) -> None:
         self._head_timer = None
-        if self._in_head and not self.transport.is_closing():
+        if not self._in_head or self.transport.is_closing():
+            return
+        left = self._head_started + self.head_timeout_s - self._loop.time()
+        if left > 0:
+            self._head_timer = self._loop.call_later(left, self._check_head)
+        else:
             self.transport.close()
 
 

@@ -116,3 +116,16 @@ async def test_a_body_that_does_not_arrive_in_time_is_408(monkeypatch: pytest.Mo
         async with asyncio.timeout(5):  # the test's own bound: without one it would wait for ever
             await jsonbody.read_body(_Trickle(), 65_536)  # type: ignore[arg-type]
     assert (refused.value.http_status, refused.value.code) == (408, "REQUEST_TIMEOUT")
+
+
+async def test_a_kept_alive_connection_s_next_head_must_arrive_in_time_too() -> None:
+    # given a connection that was answered once, and sends half its next request's headers
+    protocol, transport = _connect()
+    protocol.data_received(b"GET /api/v1 HTTP/1.1\r\nhost: t\r\n\r\n")
+    await _until(lambda: b"".join(transport.writes).startswith(OK), "no answer")
+    protocol.data_received(b"GET /api/v1 HTTP/1.1\r\nhost: t\r\n")
+
+    # then it is closed once that head's time is up, with no second answer
+    await _until(lambda: transport.closing, "the connection was kept open")
+    assert b"".join(transport.writes).count(b"HTTP/1.1 ") == 1
+    protocol.connection_lost(None)
