@@ -64,7 +64,7 @@ class Runtime:
         request_id = getattr(conn.state, "request_id", None) or new_request_id()
         return RequestScope(
             db=self.backends.db,
-            credentials=self.tokens.check(conn.headers.get("authorization")),
+            credentials=self.tokens.check(_one_authorization(conn)),
             request_id=request_id,
             client=client_address(conn.scope, self.settings.trusted_proxies),
         )
@@ -93,3 +93,10 @@ class Runtime:
             request_id=request_id,
             message=message,
         )
+
+
+def _one_authorization(conn: HTTPConnection) -> str | None:
+    """The request's Authorization header; None for none, or for several: a proxy that reads
+    the last one would see another caller than one reading the first, so neither counts."""
+    values = conn.headers.getlist("authorization")
+    return values[0] if len(values) == 1 else None

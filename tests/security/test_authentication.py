@@ -124,6 +124,34 @@ async def test_bad_credentials_are_401_in_both_apis(
         assert graphql_codes(response) == ["UNAUTHENTICATED"]
 
 
+@pytest.mark.parametrize("valid_first", [True, False], ids=["valid first", "valid second"])
+@pytest.mark.parametrize("api", ["rest", "graphql"])
+async def test_two_authorization_headers_are_no_credential(
+    client: httpx.AsyncClient, stack: Stack, actors: Actors, api: str, valid_first: bool
+) -> None:
+    # given alice's token and another value, each in an Authorization header of its own (a
+    # proxy that reads the last one would see another caller than the gateway, which read
+    # the first)
+    pair = [f"Bearer {actors.alice.token}", "Bearer not-a-token"]
+    headers = [("Authorization", value) for value in (pair if valid_first else pair[::-1])]
+
+    # when they are used to read her account
+    async with unchanged(stack):
+        if api == "rest":
+            response = await client.get(f"/api/v1/users/{actors.alice.sid}", headers=headers)
+        else:
+            response = await client.post(
+                "/graphql", json={"query": "{ me { sid } }"}, headers=headers
+            )
+
+    # then neither counts: refused as unauthenticated, whichever came first
+    assert_safe(response, secrets=[actors.alice.token])
+    if api == "rest":
+        assert response.status_code == 401
+    else:
+        assert graphql_codes(response) == ["UNAUTHENTICATED"]
+
+
 PUBLIC_OPERATIONS = ["REST product", "REST login", "GraphQL product", "GraphQL login"]
 GRAPHQL_LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
 
