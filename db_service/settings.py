@@ -12,6 +12,7 @@ from plumbing.settings import (
     DEV_JWT_SECRET,
     MerchEnv,
     check_jwt_secret,
+    check_listen_address,
     refuse_public_development,
 )
 from plumbing.settings import is_loopback as is_loopback
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
     def _refuse_insecure_production(self) -> Settings:
         check_jwt_secret(self.jwt_secret, self.merch_env)
         refuse_public_development(self.merch_env, "DB_SERVICE_LISTEN", self.db_service_listen)
+        check_listen_address("DB_SERVICE_LISTEN", self.db_service_listen)
         admin = (self.admin_sid, self.admin_username, self.admin_password)
         if any(admin) and not all(admin):
             raise ValueError("ADMIN_SID, ADMIN_USERNAME and ADMIN_PASSWORD go together")

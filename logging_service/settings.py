@@ -7,7 +7,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from plumbing.settings import DEFAULT_ENV, MerchEnv, refuse_public_development
+from plumbing.settings import (
+    DEFAULT_ENV,
+    MerchEnv,
+    check_listen_address,
+    refuse_public_development,
+)
 from plumbing.settings import is_loopback as is_loopback
 
 
@@ -46,6 +51,7 @@ class Settings(BaseSettings):
             self.logging_service_listen,
             needs_jwt_secret=False,
         )
+        check_listen_address("LOGGING_SERVICE_LISTEN", self.logging_service_listen)
         return self
 
     @property

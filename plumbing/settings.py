@@ -55,6 +55,22 @@ def refuse_public_development(
         )
 
 
+def check_listen_address(variable: str, address: str) -> None:
+    """Raise ValueError, in one line naming `variable`, unless `address` is `host:port` (IPv6
+    in brackets) with a TCP port of 0 to 65535.
+
+    gRPC binds a larger port modulo 65536 (`:70000` listens on 4464), and fails on a missing
+    host or port only with a traceback from deep inside the server's start."""
+    host, colon, port = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not (colon and host and port.isascii() and port.isdigit() and int(port) <= 65535):
+        raise ValueError(
+            f"{variable} must be host:port with a port of 0 to 65535 "
+            f"(e.g. 127.0.0.1:50051), not {address!r}"
+        )
+
+
 def check_jwt_secret(secret: SecretStr, merch_env: MerchEnv) -> None:
     """Raise ValueError for a secret too short to sign with, or development's in production."""
     value = secret.get_secret_value()

@@ -1,0 +1,67 @@
+"""Bad configuration is refused at start, in one line naming the variable.
+
+Not a traceback from gRPC, asyncpg or aiokafka later on, and not a value the service quietly
+replaces with another: each service reads its settings before it opens anything, so these run
+the real `python -m <service>` and need no PostgreSQL, broker or peer.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "a-real-production-secret-0123456789-abcdef"
+
+
+def _start(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", module],
+            env={"PATH": "/usr/bin:/bin", "JWT_SECRET": SECRET, "LOG_SPOOL_DIR": "", **env},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{module} accepted {env} and went on starting")
+
+
+def _assert_refused(result: subprocess.CompletedProcess[str], variable: str) -> None:
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert "invalid configuration" in line
+    assert variable in line
+
+
+@pytest.mark.parametrize(
+    ("module", "variable"),
+    [("db_service", "DB_SERVICE_LISTEN"), ("logging_service", "LOGGING_SERVICE_LISTEN")],
+)
+@pytest.mark.parametrize(
+    "address",
+    [
+        # gRPC would bind these ports modulo 65536 (70000 -> 4464), not refuse them
+        "127.0.0.1:70000",
+        "0.0.0.0:99999",
+        # and fail on these only deep inside the server's start, with a traceback
+        "127.0.0.1",
+        "127.0.0.1:",
+        ":50051",
+        "127.0.0.1:5oo51",
+        "",
+    ],
+)
+def test_a_listen_address_grpc_would_not_bind_as_written_is_refused(
+    module: str, variable: str, address: str
+) -> None:
+    # given production mode (where any host may be bound) and a listen address that is not
+    # host:port with a TCP port; when the service starts
+    result = _start(module, {variable: address})
+
+    # then it refuses in one line naming the variable, before binding anything
+    _assert_refused(result, variable)
