@@ -86,8 +86,11 @@ def read_settings(settings_class: Callable[[], S], service: str) -> S | None:
         return settings_class()
     except ValidationError as exc:
         # Messages only: pydantic's own text repeats the values given, secrets among them.
+        # A field is named as its environment variable, the name the operator set and searches.
         reasons = "; ".join(
-            ".".join(map(str, e["loc"])) + ": " + e["msg"] if e["loc"] else e["msg"]
+            ".".join(map(str, e["loc"])).upper() + ": " + e["msg"]
+            if e["loc"]
+            else e["msg"].removeprefix("Value error, ")
             for e in exc.errors(include_input=False, include_url=False)
         )
         print(f"{service}: invalid configuration: {reasons}", file=sys.stderr)

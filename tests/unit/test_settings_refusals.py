@@ -36,6 +36,32 @@ def _assert_refused(result: subprocess.CompletedProcess[str], variable: str) -> 
     (line,) = result.stderr.strip().splitlines()
     assert "invalid configuration" in line
     assert variable in line
+    # pydantic's wording, which says nothing to an operator
+    assert "Value error" not in line
+
+
+@pytest.mark.parametrize(
+    ("module", "variable", "value"),
+    [
+        ("gateway", "LOG_SPOOL_SYNC_MS", "0"),
+        ("gateway", "GATEWAY_WORKERS", "-1"),
+        ("gateway", "GRAPHIQL", "maybe"),
+        ("gateway", "REQUEST_MAX_BYTES", ""),
+        ("db_service", "DB_POOL_MAX", "ten"),
+        ("db_service", "LOG_SPOOL_SYNC_MS", "0"),
+        ("logging_service", "KAFKA_TOPIC_PARTITIONS", "1.5"),
+        ("logging_service", "KAFKA_IDEMPOTENCE", "yes"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable_as_it_is_set(
+    module: str, variable: str, value: str
+) -> None:
+    # given a value out of range, of the wrong type or empty; when the service starts
+    result = _start(module, {variable: value, "GATEWAY_PORT": "0"})
+
+    # then its one line names the environment variable as the operator wrote it, so that a
+    # search of the deployment's configuration finds it
+    _assert_refused(result, variable)
 
 
 @pytest.mark.parametrize(
