@@ -11,6 +11,7 @@ from plumbing.settings import (
     DEFAULT_ENV,
     DEV_JWT_SECRET,
     MerchEnv,
+    NonBlank,
     check_jwt_secret,
     check_listen_address,
     refuse_public_development,
@@ -25,9 +26,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     merch_env: MerchEnv = DEFAULT_ENV
-    database_url: str = "postgresql://postgres@127.0.0.1:55432/merch"
+    database_url: NonBlank = "postgresql://postgres@127.0.0.1:55432/merch"
     db_service_listen: str = "127.0.0.1:50051"
-    logging_service_addr: str = "127.0.0.1:50052"
+    logging_service_addr: NonBlank = "127.0.0.1:50052"
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)

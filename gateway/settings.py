@@ -12,6 +12,7 @@ from plumbing.settings import (
     DEFAULT_ENV,
     DEV_JWT_SECRET,
     MerchEnv,
+    NonBlank,
     check_jwt_secret,
     refuse_public_development,
 )
@@ -26,8 +27,8 @@ class Settings(BaseSettings):
     merch_env: MerchEnv = DEFAULT_ENV
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8081, ge=0, le=65535)
-    db_service_addr: str = "127.0.0.1:50051"
-    logging_service_addr: str = "127.0.0.1:50052"
+    db_service_addr: NonBlank = "127.0.0.1:50051"
+    logging_service_addr: NonBlank = "127.0.0.1:50052"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "merch-store"
     grpc_timeout_s: float = Field(default=5.0, gt=0, le=60)
@@ -89,6 +90,9 @@ class Settings(BaseSettings):
     def _refuse_insecure_production(self) -> Settings:
         check_jwt_secret(self.jwt_secret, self.merch_env)
         refuse_public_development(self.merch_env, "GATEWAY_HOST", self.gateway_host)
+        if not self.gateway_host.strip():
+            # asyncio would bind every interface for it, not the default 127.0.0.1
+            raise ValueError("GATEWAY_HOST must be an address to bind, e.g. 127.0.0.1 or 0.0.0.0")
         return self
 
     @property

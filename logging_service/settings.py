@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from plumbing.settings import (
     DEFAULT_ENV,
     MerchEnv,
+    NonBlank,
     check_listen_address,
     refuse_public_development,
 )
@@ -26,8 +27,8 @@ class Settings(BaseSettings):
     merch_env: MerchEnv = DEFAULT_ENV
     logging_service_listen: str = "127.0.0.1:50052"
     # Where the tail CLI connects; the same variable the gateway and db_service ship to.
-    logging_service_addr: str = "127.0.0.1:50052"
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    logging_service_addr: NonBlank = "127.0.0.1:50052"
+    kafka_bootstrap_servers: NonBlank = "127.0.0.1:9092"
     kafka_topic: str = Field(default="log-channel", min_length=1, max_length=249)
     kafka_topic_partitions: int = Field(default=1, ge=1)
     kafka_topic_replication: int = Field(default=1, ge=1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 import sys
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr, StringConstraints, ValidationError
 
 MerchEnv = Literal["development", "production"]
 # Production is the default: a deployment that forgets MERCH_ENV must not run on the public
@@ -23,6 +23,11 @@ PRODUCTION_REFUSAL = (
 )
 
 S = TypeVar("S")
+
+# An address or DSN a service cannot work without. Empty (as `VAR: ${VAR:-}` in a compose file
+# makes it when the shell lacks VAR) it is refused at start: gRPC, asyncpg and aiokafka would
+# take it and fail every call later, or quietly dial a default of their own instead.
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 def is_loopback(address: str) -> bool:

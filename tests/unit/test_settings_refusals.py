@@ -91,3 +91,30 @@ def test_a_listen_address_grpc_would_not_bind_as_written_is_refused(
 
     # then it refuses in one line naming the variable, before binding anything
     _assert_refused(result, variable)
+
+
+@pytest.mark.parametrize(
+    ("module", "variable"),
+    [
+        # every request answered 500: gRPC cannot make a channel to ''
+        ("gateway", "DB_SERVICE_ADDR"),
+        # every record waits in the spool for a channel that can never be made
+        ("gateway", "LOGGING_SERVICE_ADDR"),
+        # asyncio binds every interface for an empty host, not the default 127.0.0.1
+        ("gateway", "GATEWAY_HOST"),
+        # asyncpg falls back to libpq's defaults (localhost:5432 as the OS user) and retries
+        ("db_service", "DATABASE_URL"),
+        ("db_service", "LOGGING_SERVICE_ADDR"),
+        # aiokafka dials ('', 9092) for ever, "not ready"
+        ("logging_service", "KAFKA_BOOTSTRAP_SERVERS"),
+        ("logging_service", "LOGGING_SERVICE_ADDR"),
+    ],
+)
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_address_is_refused(module: str, variable: str, value: str) -> None:
+    # given an address a service cannot work without set to nothing, as `VAR: ${VAR:-}` in a
+    # compose file does when the shell lacks it; when the service starts in production
+    result = _start(module, {variable: value, "GATEWAY_PORT": "0"})
+
+    # then it refuses in one line naming the variable, rather than start and fail every call
+    _assert_refused(result, variable)
