@@ -10,6 +10,7 @@ kernel kills them even if this process is SIGKILLed. `DATABASE_URL` or
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -71,7 +72,10 @@ class DevstackConfig:
         try:
             ready_timeout_s = float(timeout)
         except ValueError:
-            raise ValueError(f"MERCH_READY_TIMEOUT must be seconds, not {timeout!r}") from None
+            ready_timeout_s = math.nan
+        # NaN and infinity would wait for ever, zero or less give up before the first check.
+        if not (math.isfinite(ready_timeout_s) and ready_timeout_s > 0):
+            raise ValueError(f"MERCH_READY_TIMEOUT must be seconds, not {timeout!r}")
         return cls(
             data_dir=Path(environ.get("MERCH_DATA_DIR") or REPO / ".merch"),
             pg_port=port("MERCH_PG_PORT", 55432),
