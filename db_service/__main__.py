@@ -125,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _run(serve(settings))
-    except (StartupRefused, CannotListen) as exc:
+    except StartupRefused as exc:
         print(f"db_service: refusing to start: {exc}", file=sys.stderr)
+        return 1
+    except CannotListen as exc:
+        print(f"db_service: refusing to start: {exc} (DB_SERVICE_LISTEN)", file=sys.stderr)
         return 1
     except SpoolInUse as exc:
         print(f"db_service refuses to start: {exc}", file=sys.stderr)

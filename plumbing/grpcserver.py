@@ -12,11 +12,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 
-class CannotListen(RuntimeError):
-    """The service's listen address is taken or not this host's; the message says which, in
-    one line."""
-
-
 class Service(Protocol):
     """A service's long-lived resources: `start` opens them and returns the bound port."""
 
@@ -43,6 +38,10 @@ class HealthStatus:
             await self.servicer.set(name, status)
 
 
+class CannotListen(RuntimeError):
+    """The server's address could not be bound (a port in use, a host not of this machine)."""
+
+
 async def start_server(server: grpc.aio.Server, address: str, status: HealthStatus) -> int:
     """Add health and reflection to `server`, bind `address` and start; the bound port."""
     health_pb2_grpc.add_HealthServicer_to_server(status.servicer, server)
@@ -51,12 +50,12 @@ async def start_server(server: grpc.aio.Server, address: str, status: HealthStat
     )
     try:
         port = server.add_insecure_port(address)
-    except RuntimeError:  # grpc's own words point at GRPC_VERBOSITY, not at the cause
+    except RuntimeError:
         port = 0
     if port == 0:
         raise CannotListen(
-            f"cannot listen on {address}: another process listens there, or the address is"
-            " not one of this host's"
+            f"cannot listen on {address}: the port is in use, or the host is not "
+            "an address of this machine"
         )
     await server.start()
     return port

@@ -112,3 +112,32 @@ def test_readiness_is_503_naming_unreachable_dependencies(stack: Stack) -> None:
         "dependencies": {"db_service": "UNREACHABLE", "logging_service": "SERVING"},
         "log_spool": "ok",
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "variable"),
+    [("db_service", "DB_SERVICE_LISTEN"), ("logging_service", "LOGGING_SERVICE_LISTEN")],
+)
+def test_a_second_service_on_a_port_in_use_refuses_to_start(
+    stack: Stack, name: str, variable: str
+) -> None:
+    # given the stack's own db_service and logging_service serving on their ports
+    taken = stack.db_addr if name == "db_service" else stack.logging_addr
+
+    # when another copy of the service is started on the same port, as a forgotten old one
+    # or a second `python -m` would be
+    env = dict(stack.env, **{variable: taken}, ADMIN_SID="", ADMIN_USERNAME="", ADMIN_PASSWORD="")
+    proc = start_service(name, env, stack.log_dir)
+    try:
+        code = proc.wait(timeout=30)
+    finally:
+        proc.stop(timeout=5)
+
+    # then it refuses at once with a line naming the port's variable (as the gateway does),
+    # rather than share the port and take half of the first one's calls
+    assert code is not None, f"{name} started on {taken}, which {name} already serves"
+    assert code != 0
+    refusal = [line for line in proc.tail() if variable in line]
+    assert refusal, "\n".join(proc.tail())
+    assert taken in refusal[0]
+    assert "Traceback" not in "\n".join(proc.tail())
