@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"db_service: refusing to start: {exc}", file=sys.stderr)
         return 1
     except CannotListen as exc:
-        print(f"db_service: refusing to start: {exc} (DB_SERVICE_LISTEN)", file=sys.stderr)
+        print(f"db_service: refusing to start: {exc}", file=sys.stderr)
         return 1
     except SpoolInUse as exc:
         print(f"db_service refuses to start: {exc}", file=sys.stderr)

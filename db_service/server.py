@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 import grpc
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY
 from prometheus_client.registry import Collector
 
 from db_service import metrics
@@ -32,7 +32,12 @@ from db_service.services.users import LoginPolicy, UserService
 from db_service.settings import Settings
 from db_service.sweeper import WindowSweeper
 from logging_service.client import LogChannel, LogShipper
-from plumbing.grpcserver import HealthStatus, serve_until_signalled, start_server
+from plumbing.grpcserver import (
+    HealthStatus,
+    serve_until_signalled,
+    start_metrics_server,
+    start_server,
+)
 from plumbing.workermetrics import CollectorMirror
 from plumbing.workers import STOP_MARGIN_S
 from protos import db_service_pb2, db_service_pb2_grpc
@@ -110,7 +115,9 @@ class DBServiceApp:
             self._mirror.start()
         elif s.db_metrics_port:
             self._pool_metrics = metrics.register_pool(self.pool, self.shipper, self.outbox)
-            self._metrics_server, _ = start_http_server(s.db_metrics_port)
+            self._metrics_server, _ = start_metrics_server(
+                s.db_metrics_port, variable="DB_METRICS_PORT"
+            )
         await apply_migrations(self.pool)
         if s.log_shipping:
             self._relay = OutboxRelay(
@@ -167,7 +174,9 @@ class DBServiceApp:
             options=server_options(s.worker_index),
         )
         db_service_pb2_grpc.add_DBServiceServicer_to_server(DBServiceServicer(services), server)
-        port = await start_server(server, s.db_service_listen, self.health)
+        port = await start_server(
+            server, s.db_service_listen, self.health, variable="DB_SERVICE_LISTEN"
+        )
         self._server = server
         await self.health.set_serving(True)
         # From now on health follows PostgreSQL: NOT_SERVING while it is down, SERVING again after.

@@ -55,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _run(serve(settings))
     except CannotListen as exc:
-        print(
-            f"logging_service: refusing to start: {exc} (LOGGING_SERVICE_LISTEN)", file=sys.stderr
-        )
+        print(f"logging_service: refusing to start: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -6,12 +6,16 @@ import logging
 from typing import Any
 
 import grpc
-from prometheus_client import start_http_server
 
 from logging_service.kafka import LogProducer
 from logging_service.servicer import LoggingServiceServicer
 from logging_service.settings import Settings
-from plumbing.grpcserver import HealthStatus, serve_until_signalled, start_server
+from plumbing.grpcserver import (
+    HealthStatus,
+    serve_until_signalled,
+    start_metrics_server,
+    start_server,
+)
 from protos import logging_service_pb2, logging_service_pb2_grpc
 
 log = logging.getLogger("logging_service")
@@ -52,10 +56,14 @@ class LoggingServiceApp:
         await self.health.set_serving(False)
         server = grpc.aio.server(options=SERVER_OPTIONS)
         logging_service_pb2_grpc.add_LoggingServiceServicer_to_server(self.servicer, server)
-        port = await start_server(server, s.logging_service_listen, self.health)
+        port = await start_server(
+            server, s.logging_service_listen, self.health, variable="LOGGING_SERVICE_LISTEN"
+        )
         self._server = server
         if s.logging_metrics_port:
-            self._metrics_server, _ = start_http_server(s.logging_metrics_port)
+            self._metrics_server, _ = start_metrics_server(
+                s.logging_metrics_port, variable="LOGGING_METRICS_PORT"
+            )
         await self.producer.start()
         log.info("logging_service listening on port %d", port)
         return port

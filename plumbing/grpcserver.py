@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 
 
 class Service(Protocol):
@@ -39,11 +40,17 @@ class HealthStatus:
 
 
 class CannotListen(RuntimeError):
-    """The server's address could not be bound (a port in use, a host not of this machine)."""
+    """An address the service was told to listen on could not be bound; says which variable."""
+
+    def __init__(self, variable: str, address: str, reason: str) -> None:
+        super().__init__(f"cannot listen on {address} ({variable}): {reason}")
 
 
-async def start_server(server: grpc.aio.Server, address: str, status: HealthStatus) -> int:
-    """Add health and reflection to `server`, bind `address` and start; the bound port."""
+async def start_server(
+    server: grpc.aio.Server, address: str, status: HealthStatus, *, variable: str
+) -> int:
+    """Add health and reflection to `server`, bind `address` (the value of `variable`) and
+    start; the bound port."""
     health_pb2_grpc.add_HealthServicer_to_server(status.servicer, server)
     reflection.enable_server_reflection(
         (status.service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -54,11 +61,18 @@ async def start_server(server: grpc.aio.Server, address: str, status: HealthStat
         port = 0
     if port == 0:
         raise CannotListen(
-            f"cannot listen on {address}: the port is in use, or the host is not "
-            "an address of this machine"
+            variable, address, "the port is in use, or the host is not an address of this machine"
         )
     await server.start()
     return port
+
+
+def start_metrics_server(port: int, *, variable: str) -> tuple[Any, Any]:
+    """prometheus-client's HTTP server on `port` (the value of `variable`): (server, thread)."""
+    try:
+        return start_http_server(port)
+    except OSError as exc:
+        raise CannotListen(variable, f"port {port}", exc.strerror or str(exc)) from None
 
 
 async def serve_until_signalled(service: Service) -> None:

@@ -116,28 +116,46 @@ def test_readiness_is_503_naming_unreachable_dependencies(stack: Stack) -> None:
 
 @pytest.mark.parametrize(
     ("name", "variable"),
-    [("db_service", "DB_SERVICE_LISTEN"), ("logging_service", "LOGGING_SERVICE_LISTEN")],
+    [
+        ("db_service", "DB_SERVICE_LISTEN"),
+        ("logging_service", "LOGGING_SERVICE_LISTEN"),
+        ("db_service", "DB_METRICS_PORT"),
+        ("logging_service", "LOGGING_METRICS_PORT"),
+    ],
 )
-def test_a_second_service_on_a_port_in_use_refuses_to_start(
+def test_a_service_told_to_listen_on_a_port_in_use_refuses_to_start(
     stack: Stack, name: str, variable: str
 ) -> None:
-    # given the stack's own db_service and logging_service serving on their ports
-    taken = stack.db_addr if name == "db_service" else stack.logging_addr
+    # given the stack serving on its ports: a listen address of the service's own kind (as a
+    # forgotten old copy or a second `python -m` would meet), or a metrics port the gateway has
+    listen = {"db_service": "DB_SERVICE_LISTEN", "logging_service": "LOGGING_SERVICE_LISTEN"}
+    env = dict(
+        stack.env,
+        **{listen[name]: f"127.0.0.1:{free_port()}"},
+        ADMIN_SID="",
+        ADMIN_USERNAME="",
+        ADMIN_PASSWORD="",
+    )
+    if variable.endswith("_LISTEN"):
+        taken = stack.db_addr if name == "db_service" else stack.logging_addr
+    else:
+        taken = stack.gateway_url.rpartition(":")[2]
+    env[variable] = taken
 
-    # when another copy of the service is started on the same port, as a forgotten old one
-    # or a second `python -m` would be
-    env = dict(stack.env, **{variable: taken}, ADMIN_SID="", ADMIN_USERNAME="", ADMIN_PASSWORD="")
+    # when the service starts
     proc = start_service(name, env, stack.log_dir)
     try:
         code = proc.wait(timeout=30)
     finally:
         proc.stop(timeout=5)
 
-    # then it refuses at once with a line naming the port's variable (as the gateway does),
-    # rather than share the port and take half of the first one's calls
-    assert code is not None, f"{name} started on {taken}, which {name} already serves"
+    # then it refuses at once with one line naming the variable and the port (as the gateway
+    # does), rather than share a gRPC port and take half of the first one's calls, or die
+    # with a traceback
+    output = "\n".join(proc.tail())
+    assert code is not None, f"{name} started with {variable}={taken}, which is in use"
     assert code != 0
     refusal = [line for line in proc.tail() if variable in line]
-    assert refusal, "\n".join(proc.tail())
+    assert refusal, output
     assert taken in refusal[0]
-    assert "Traceback" not in "\n".join(proc.tail())
+    assert "Traceback" not in output
