@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from db_service.settings import Settings
+from plumbing.grpcserver import CannotListen, start_metrics_server
 from plumbing.settings import read_settings
 
 # The most create-admin reads from standard input (passwords are at most 1,024 characters).
@@ -117,11 +118,14 @@ def main(argv: list[str] | None = None) -> int:
             # Each worker would pick a port of its own.
             print("db_service: DB_SERVICE_WORKERS > 1 needs a fixed port", file=sys.stderr)
             return 2
-        return _supervise(settings)
+        try:
+            return _supervise(settings)
+        except CannotListen as exc:
+            print(f"db_service: refusing to start: {exc}", file=sys.stderr)
+            return 1
 
     from db_service.server import StartupRefused, serve
     from logging_service.client import SpoolInUse
-    from plumbing.grpcserver import CannotListen
 
     try:
         _run(serve(settings))
@@ -139,14 +143,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _supervise(settings: Settings) -> int:
     """Run DB_SERVICE_WORKERS copies of db_service on one port; serve their summed metrics."""
-    from prometheus_client import start_http_server
-
     from plumbing.workermetrics import summing_registry
     from plumbing.workers import WorkerPool
 
     def serve_metrics(metrics_dir: Path) -> None:
         if settings.db_metrics_port:
-            start_http_server(settings.db_metrics_port, registry=summing_registry(metrics_dir))
+            start_metrics_server(
+                settings.db_metrics_port,
+                variable="DB_METRICS_PORT",
+                registry=summing_registry(metrics_dir),
+            )
 
     pool = WorkerPool(
         "db_service",

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 
 class Service(Protocol):
@@ -67,10 +67,12 @@ async def start_server(
     return port
 
 
-def start_metrics_server(port: int, *, variable: str) -> tuple[Any, Any]:
+def start_metrics_server(
+    port: int, *, variable: str, registry: CollectorRegistry = REGISTRY
+) -> tuple[Any, Any]:
     """prometheus-client's HTTP server on `port` (the value of `variable`): (server, thread)."""
     try:
-        return start_http_server(port)
+        return start_http_server(port, registry=registry)
     except OSError as exc:
         raise CannotListen(variable, f"port {port}", exc.strerror or str(exc)) from None
 

@@ -115,16 +115,18 @@ def test_readiness_is_503_naming_unreachable_dependencies(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "variable"),
+    ("name", "variable", "workers"),
     [
-        ("db_service", "DB_SERVICE_LISTEN"),
-        ("logging_service", "LOGGING_SERVICE_LISTEN"),
-        ("db_service", "DB_METRICS_PORT"),
-        ("logging_service", "LOGGING_METRICS_PORT"),
+        ("db_service", "DB_SERVICE_LISTEN", "1"),
+        ("logging_service", "LOGGING_SERVICE_LISTEN", "1"),
+        ("db_service", "DB_METRICS_PORT", "1"),
+        # served by the supervisor, for the sum over its workers
+        ("db_service", "DB_METRICS_PORT", "2"),
+        ("logging_service", "LOGGING_METRICS_PORT", "1"),
     ],
 )
 def test_a_service_told_to_listen_on_a_port_in_use_refuses_to_start(
-    stack: Stack, name: str, variable: str
+    stack: Stack, name: str, variable: str, workers: str
 ) -> None:
     # given the stack serving on its ports: a listen address of the service's own kind (as a
     # forgotten old copy or a second `python -m` would meet), or a metrics port the gateway has
@@ -135,6 +137,7 @@ def test_a_service_told_to_listen_on_a_port_in_use_refuses_to_start(
         ADMIN_SID="",
         ADMIN_USERNAME="",
         ADMIN_PASSWORD="",
+        DB_SERVICE_WORKERS=workers,
     )
     if variable.endswith("_LISTEN"):
         taken = stack.db_addr if name == "db_service" else stack.logging_addr
