@@ -207,7 +207,7 @@ async def test_a_second_logging_service_on_a_taken_port_refuses_to_start() -> No
     try:
         # when another one is started on the same port; then it fails to start, instead of
         # silently taking a share of the first one's connections (gRPC's SO_REUSEPORT default)
-        with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{port}:"):
+        with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{port} "):
             await second.start()
     finally:
         await second.stop(0)
