@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from plumbing.settings import (
@@ -29,7 +29,11 @@ class Settings(BaseSettings):
     # Where the tail CLI connects; the same variable the gateway and db_service ship to.
     logging_service_addr: NonBlank = "127.0.0.1:50052"
     kafka_bootstrap_servers: NonBlank = "127.0.0.1:9092"
-    kafka_topic: str = Field(default="log-channel", min_length=1, max_length=249)
+    # Kafka's own rule for topic names; a broker refuses others only with an error code to
+    # CreateTopics, which would leave the service retrying "Kafka not ready" for ever.
+    kafka_topic: str = Field(
+        default="log-channel", min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$"
+    )
     kafka_topic_partitions: int = Field(default=1, ge=1)
     kafka_topic_replication: int = Field(default=1, ge=1)
     # auto: try an idempotent producer, fall back to a plain one if the broker refuses it.
@@ -43,6 +47,13 @@ class Settings(BaseSettings):
     kafka_retry_backoff_max_s: float = Field(default=5.0, gt=0)
     shutdown_grace_s: float = Field(default=5.0, ge=0)
     logging_metrics_port: int = Field(default=0, ge=0, le=65535)  # 0 = no metrics endpoint
+
+    @field_validator("kafka_topic")
+    @classmethod
+    def _not_dot_or_dot_dot(cls, topic: str) -> str:
+        if topic in (".", ".."):
+            raise ValueError("a Kafka topic may not be '.' or '..'")
+        return topic
 
     @model_validator(mode="after")
     def _refuse_public_development(self) -> Settings:

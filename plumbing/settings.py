@@ -93,10 +93,15 @@ def read_settings(settings_class: Callable[[], S], service: str) -> S | None:
         # Messages only: pydantic's own text repeats the values given, secrets among them.
         # A field is named as its environment variable, the name the operator set and searches.
         reasons = "; ".join(
-            ".".join(map(str, e["loc"])).upper() + ": " + e["msg"]
+            ".".join(map(str, e["loc"])).upper() + ": " + _reason(e["msg"])
             if e["loc"]
-            else e["msg"].removeprefix("Value error, ")
+            else _reason(e["msg"])
             for e in exc.errors(include_input=False, include_url=False)
         )
         print(f"{service}: invalid configuration: {reasons}", file=sys.stderr)
         return None
+
+
+def _reason(message: str) -> str:
+    # Our validators' ValueErrors come with pydantic's prefix, which tells an operator nothing.
+    return message.removeprefix("Value error, ")

@@ -118,3 +118,20 @@ def test_an_empty_address_is_refused(module: str, variable: str, value: str) -> 
 
     # then it refuses in one line naming the variable, rather than start and fail every call
     _assert_refused(result, variable)
+
+
+@pytest.mark.parametrize("topic", ["log channel", "log/channel", "lög-channel", ".", ".."])
+def test_a_topic_name_kafka_would_refuse_is_refused(topic: str) -> None:
+    # given a KAFKA_TOPIC outside Kafka's rule (1 to 249 of a-z A-Z 0-9 . _ -, not . or ..),
+    # which a real broker answers only with an error code to CreateTopics, so that the
+    # service would retry "Kafka not ready" for ever; when logging_service starts
+    result = _start("logging_service", {"KAFKA_TOPIC": topic})
+
+    # then it refuses in one line naming the variable
+    _assert_refused(result, "KAFKA_TOPIC")
+
+
+def test_kafka_topic_names_of_every_allowed_character_are_taken() -> None:
+    from logging_service.settings import Settings
+
+    assert Settings(kafka_topic="log-channel_v2.prod").kafka_topic == "log-channel_v2.prod"
