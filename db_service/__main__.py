@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "create-admin":
+        import asyncpg
+
         from db_service.errors import DomainError
 
         if args.password_stdin:
@@ -110,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         except DomainError as exc:
             print(f"db_service: {exc.message}", file=sys.stderr)
+            return 1
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Not the URL itself: it may hold a password.
+            reason = str(exc) or type(exc).__name__
+            print(f"db_service: cannot use the database of DATABASE_URL: {reason}", file=sys.stderr)
             return 1
         return 0
 

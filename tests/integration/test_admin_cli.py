@@ -7,6 +7,7 @@ import sys
 
 import httpx
 
+from scripts.processes import free_port
 from tests.conftest import ROOT, Stack
 from tests.factories import login
 
@@ -93,3 +94,35 @@ def test_create_admin_takes_one_source_of_password(stack: Stack) -> None:
 
     assert both.returncode == 2
     assert "not allowed with argument" in both.stderr
+
+
+def test_create_admin_without_a_database_says_so_in_one_line(stack: Stack) -> None:
+    # given DATABASE_URL naming a PostgreSQL that is not running (the usual slip: `make run`
+    # is not up, or the URL is another machine's); when create-admin runs
+    env = {**stack.env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/merch"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "db_service",
+            "create-admin",
+            "--sid",
+            "A9",
+            "--username",
+            "boss9",
+            "--password-stdin",
+        ],
+        input="boss9-password-1\n",
+        env={**env, "ADMIN_SID": "", "ADMIN_USERNAME": "", "ADMIN_PASSWORD": ""},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    # then it fails with one line naming the variable to check, not asyncpg's traceback
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "DATABASE_URL" in line
+    assert "Traceback" not in result.stderr
