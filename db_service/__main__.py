@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from db_service.settings import Settings
 from plumbing.grpcserver import CannotListen, start_metrics_server
 from plumbing.settings import read_settings
+from plumbing.workers import EXIT_BAD_CONFIG
 
 # The most create-admin reads from standard input (passwords are at most 1,024 characters).
 _STDIN_PASSWORD_MAX = 4096
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         _run(serve(settings))
     except StartupRefused as exc:
         print(f"db_service: refusing to start: {exc}", file=sys.stderr)
-        return 1
+        # A restart cannot change the configuration: a supervisor stops all its workers on it.
+        return EXIT_BAD_CONFIG
     except CannotListen as exc:
         print(f"db_service: refusing to start: {exc}", file=sys.stderr)
         return 1

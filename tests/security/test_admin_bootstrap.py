@@ -28,7 +28,9 @@ COLLISIONS: list[tuple[str, Callable[[Account], tuple[str, str]]]] = [
 ]
 
 
-def _start_db_service(stack: Stack, sid: str, username: str) -> subprocess.CompletedProcess[str]:
+def _start_db_service(
+    stack: Stack, sid: str, username: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
     """Run db_service until it exits by itself, or for 15 s (then it is killed)."""
     port = free_port()
     env = dict(
@@ -37,6 +39,7 @@ def _start_db_service(stack: Stack, sid: str, username: str) -> subprocess.Compl
         ADMIN_SID=sid,
         ADMIN_USERNAME=username,
         ADMIN_PASSWORD="bootstrap-password-1",
+        **extra,
     )
     try:
         return subprocess.run(
@@ -113,3 +116,21 @@ def test_the_configured_admin_itself_still_starts(stack: Stack) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+async def test_workers_refusing_the_admin_configuration_stop_their_supervisor(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given an admin configuration naming a customer's sid, which no restart can change
+    customer = await make_user(client)
+
+    # when db_service starts it with two workers
+    result = _start_db_service(
+        stack, customer.sid, f"{customer.username}_boss", DB_SERVICE_WORKERS="2"
+    )
+
+    # then the workers' refusal stops the supervisor too (README: "a worker that rejects its
+    # configuration stops them all"), rather than restarting them with a backoff for ever
+    assert result.returncode not in (0, -9), "the supervisor kept restarting refusing workers"
+    assert "refusing to start" in result.stderr
+    assert await _role(stack.database_url, customer.sid) == "customer"
