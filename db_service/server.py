@@ -50,6 +50,15 @@ class StartupRefused(Exception):
     """db_service must not start with this configuration; the message says why, in one line."""
 
 
+# What PostgreSQL (or asyncpg reading the URL) answers to a DATABASE_URL that cannot work.
+_REFUSED_DATABASE_URL = (
+    asyncpg.ClientConfigurationError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidPasswordError,
+)
+
+
 class PooledConnection(asyncpg.Connection):
     """A pool connection released without asyncpg's reset query (advisory unlock, CLOSE ALL,
     UNLISTEN, RESET ALL): a second round trip after every pooled query, while db_service keeps
@@ -246,6 +255,10 @@ class DBServiceApp:
                 log.warning("PostgreSQL not reachable (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            except _REFUSED_DATABASE_URL as exc:
+                # PostgreSQL answered, and no retry changes its answer; the message names the
+                # database or role, never the URL's password.
+                raise StartupRefused(f"DATABASE_URL: {exc}") from None
 
 
 async def serve(settings: Settings) -> None:

@@ -162,3 +162,41 @@ def test_a_service_told_to_listen_on_a_port_in_use_refuses_to_start(
     assert refusal, output
     assert taken in refusal[0]
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "database_url",
+    [
+        "postgresql://postgres@{host}/no_such_database",
+        "postgresql://no_such_role@{host}/merch_test",
+        "mysql://postgres@{host}/merch_test",
+    ],
+    ids=["database", "role", "scheme"],
+)
+def test_a_database_url_postgresql_refuses_stops_db_service_in_one_line(
+    stack: Stack, database_url: str
+) -> None:
+    # given a DATABASE_URL the running PostgreSQL answers with a refusal no retry changes
+    host = stack.database_url.split("@", 1)[1].split("/", 1)[0]
+    env = dict(
+        stack.env,
+        DB_SERVICE_LISTEN=f"127.0.0.1:{free_port()}",
+        DATABASE_URL=database_url.format(host=host),
+        ADMIN_SID="",
+        ADMIN_USERNAME="",
+        ADMIN_PASSWORD="",
+    )
+
+    # when db_service starts
+    proc = start_service("db_service", env, stack.log_dir)
+    try:
+        code = proc.wait(timeout=30)
+    finally:
+        proc.stop(timeout=5)
+
+    # then it refuses with one line naming DATABASE_URL, as for any invalid configuration,
+    # not asyncpg's traceback
+    output = "\n".join(proc.tail())
+    assert code == 2, output
+    assert [line for line in proc.tail() if "DATABASE_URL" in line], output
+    assert "Traceback" not in output
