@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -15,6 +16,10 @@ from plumbing.settings import (
     refuse_public_development,
 )
 from plumbing.settings import is_loopback as is_loopback
+
+# One KAFKA_BOOTSTRAP_SERVERS entry: a host name, IPv4 or bracketed IPv6 address, and a port
+# (aiokafka's 9092 when none is given).
+_BROKER = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>[0-9]{1,5}))?")
 
 
 class Settings(BaseSettings):
@@ -47,6 +52,20 @@ class Settings(BaseSettings):
     kafka_retry_backoff_max_s: float = Field(default=5.0, gt=0)
     shutdown_grace_s: float = Field(default=5.0, ge=0)
     logging_metrics_port: int = Field(default=0, ge=0, le=65535)  # 0 = no metrics endpoint
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _hosts_and_ports(cls, servers: str) -> str:
+        # aiokafka takes any string and reports what it cannot use only as a failed connection,
+        # "Kafka not ready" on every retry for ever.
+        for entry in (item.strip() for item in servers.split(",")):
+            match = _BROKER.fullmatch(entry)
+            if match is None or not 0 < int(match["port"] or 9092) < 65536:
+                raise ValueError(
+                    "must be host:port entries separated by commas (an IPv6 host in brackets, "
+                    f"a port of 1 to 65535), not {entry!r}"
+                )
+        return servers
 
     @field_validator("kafka_topic")
     @classmethod

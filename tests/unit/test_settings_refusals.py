@@ -135,3 +135,22 @@ def test_kafka_topic_names_of_every_allowed_character_are_taken() -> None:
     from logging_service.settings import Settings
 
     assert Settings(kafka_topic="log-channel_v2.prod").kafka_topic == "log-channel_v2.prod"
+
+
+@pytest.mark.parametrize(
+    "servers", ["127.0.0.1:abc", "127.0.0.1:99999", "http://kafka:9092", "kafka:9092,:9093"]
+)
+def test_bootstrap_servers_that_are_not_host_port_are_refused(servers: str) -> None:
+    # given a KAFKA_BOOTSTRAP_SERVERS entry aiokafka could never connect to, which it would
+    # only report as "Kafka not ready" on every retry; when logging_service starts
+    result = _start("logging_service", {"KAFKA_BOOTSTRAP_SERVERS": servers})
+
+    # then it refuses in one line naming the variable
+    _assert_refused(result, "KAFKA_BOOTSTRAP_SERVERS")
+
+
+def test_bootstrap_servers_of_several_brokers_are_taken() -> None:
+    from logging_service.settings import Settings
+
+    servers = "kafka-1:9092, kafka-2:9092,[::1]:9092,localhost"
+    assert Settings(kafka_bootstrap_servers=servers).kafka_bootstrap_servers == servers
