@@ -140,6 +140,27 @@ async def test_a_record_that_cannot_be_built_is_counted_dropped_and_the_rest_sti
     assert records[2].message == "1 log records were dropped: 1 could not be encoded"
 
 
+def _readme_log_field(name: str) -> str:
+    """The meaning README's "Log records" table gives the record field `name`."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{name}` |")]
+    return row
+
+
+async def test_readme_names_the_user_and_outcome_of_the_shippers_own_report(
+    collected: tuple[Collector, LogShipper],
+) -> None:
+    # given the record a shipper writes of its own, made by no request (a drop report)
+    collector, shipper = collected
+    shipper.record_each(["\ud800"], duration_ms=1.0, **FIELDS)
+    (report,) = await received(collector, 1)
+
+    # then README's table of record fields lists its `user` and `outcome` among their values,
+    # so that a reader of log-channel filtering on them knows what they mean
+    assert f"`{report.user}`" in _readme_log_field("user")
+    assert f"`{report.outcome}`" in _readme_log_field("outcome")
+
+
 async def test_the_sender_outlives_a_failure_to_read_its_buffer(
     service: tuple[Collector, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
