@@ -14,6 +14,7 @@ from plumbing.settings import (
     NonBlank,
     check_jwt_secret,
     check_listen_address,
+    check_target,
     refuse_public_development,
 )
 from plumbing.settings import is_loopback as is_loopback
@@ -80,6 +81,7 @@ class Settings(BaseSettings):
         check_jwt_secret(self.jwt_secret, self.merch_env)
         refuse_public_development(self.merch_env, "DB_SERVICE_LISTEN", self.db_service_listen)
         check_listen_address("DB_SERVICE_LISTEN", self.db_service_listen)
+        check_target("LOGGING_SERVICE_ADDR", self.logging_service_addr)
         admin = (self.admin_sid, self.admin_username, self.admin_password)
         if any(admin) and not all(admin):
             raise ValueError("ADMIN_SID, ADMIN_USERNAME and ADMIN_PASSWORD go together")

@@ -13,6 +13,7 @@ from plumbing.settings import (
     MerchEnv,
     NonBlank,
     check_listen_address,
+    check_target,
     refuse_public_development,
 )
 from plumbing.settings import is_loopback as is_loopback
@@ -83,6 +84,8 @@ class Settings(BaseSettings):
             needs_jwt_secret=False,
         )
         check_listen_address("LOGGING_SERVICE_LISTEN", self.logging_service_listen)
+        # Where the tail CLI (make logs) connects.
+        check_target("LOGGING_SERVICE_ADDR", self.logging_service_addr)
         return self
 
     @property

@@ -66,14 +66,52 @@ def check_listen_address(variable: str, address: str) -> None:
 
     gRPC binds a larger port modulo 65536 (`:70000` listens on 4464), and fails on a missing
     host or port only with a traceback from deep inside the server's start."""
-    host, colon, port = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not (colon and host and port.isascii() and port.isdigit() and int(port) <= 65535):
+    parts = _host_and_port(address)
+    if parts is None or not parts[0] or not _is_port(parts[1], lowest=0):
         raise ValueError(
             f"{variable} must be host:port with a port of 0 to 65535 "
             f"(e.g. 127.0.0.1:50051), not {address!r}"
         )
+
+
+def _host_and_port(address: str) -> tuple[str, str] | None:
+    """`host:port` (IPv6 in brackets) split in two, or None without a colon."""
+    host, colon, port = address.rpartition(":")
+    if not colon:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
+def _is_port(port: str, *, lowest: int) -> bool:
+    return port.isascii() and port.isdigit() and lowest <= int(port) <= 65535
+
+
+def check_target(variable: str, target: str) -> None:
+    """Raise ValueError, in one line naming `variable`, unless the gRPC target `target` names
+    a port of 1 to 65535 for each of its addresses.
+
+    gRPC dials port 443 for an address without one (`db-service`, `dns:///db-service`) and a
+    larger port modulo 65536: a typo would quietly call another port for ever. Unix sockets
+    (`unix:`, `unix-abstract:`, `vsock:`) have no port and pass as written."""
+    if target.startswith(("unix:", "unix-abstract:", "vsock:")):
+        return
+    if target.startswith(("ipv4:", "ipv6:")):
+        addresses = target.partition(":")[2].split(",")
+    elif target.startswith("dns:"):
+        name = target.removeprefix("dns:")
+        # dns:///name:port, or dns://<resolver>/name:port
+        addresses = [name[2:].partition("/")[2] if name.startswith("//") else name]
+    else:
+        addresses = [target]
+    for address in addresses:
+        parts = _host_and_port(address)
+        if parts is None or not parts[0] or not _is_port(parts[1], lowest=1):
+            raise ValueError(
+                f"{variable} must name a host and a port of 1 to 65535 "
+                f"(e.g. 127.0.0.1:50051 or dns:///db-service:50051), not {target!r}"
+            )
 
 
 def check_jwt_secret(secret: SecretStr, merch_env: MerchEnv) -> None:

@@ -154,3 +154,42 @@ def test_bootstrap_servers_of_several_brokers_are_taken() -> None:
 
     servers = "kafka-1:9092, kafka-2:9092,[::1]:9092,localhost"
     assert Settings(kafka_bootstrap_servers=servers).kafka_bootstrap_servers == servers
+
+
+@pytest.mark.parametrize(
+    ("module", "variable"),
+    [
+        ("gateway", "DB_SERVICE_ADDR"),
+        ("gateway", "LOGGING_SERVICE_ADDR"),
+        ("db_service", "LOGGING_SERVICE_ADDR"),
+    ],
+)
+# gRPC dials port 443 for a target without one, and a port over 65535 modulo 65536
+@pytest.mark.parametrize("target", ["db-service", "dns:///db-service", "127.0.0.1:70000"])
+def test_a_grpc_target_without_a_usable_port_is_refused(
+    module: str, variable: str, target: str
+) -> None:
+    # given a peer's address gRPC would quietly dial another port of; when the service starts
+    result = _start(module, {variable: target, "GATEWAY_PORT": "0"})
+
+    # then it refuses in one line naming the variable
+    _assert_refused(result, variable)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "127.0.0.1:50051",
+        "localhost:50051",
+        "[::1]:50051",
+        "db-service:50051",
+        "dns:///db-service:50051",
+        "dns://10.0.0.2/db-service:50051",
+        "ipv4:10.0.0.1:50051,10.0.0.2:50051",
+        "unix:/run/merch/db.sock",
+    ],
+)
+def test_grpc_targets_in_every_form_gateways_use_are_taken(target: str) -> None:
+    from gateway.settings import Settings
+
+    assert Settings(jwt_secret=SECRET, db_service_addr=target).db_service_addr == target
