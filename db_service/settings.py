@@ -11,6 +11,7 @@ from plumbing.settings import (
     DEFAULT_ENV,
     DEV_JWT_SECRET,
     MerchEnv,
+    MetricsDirectory,
     NonBlank,
     check_jwt_secret,
     check_listen_address,
@@ -65,7 +66,7 @@ class Settings(BaseSettings):
     # Set by the supervisor in each worker it starts (0, 1, …); unset in a lone process.
     worker_index: int | None = Field(default=None, ge=0)
     # Set by the supervisor: where the workers' metrics meet (prometheus-client multiprocess).
-    prometheus_multiproc_dir: str | None = None
+    prometheus_multiproc_dir: MetricsDirectory = None
     # The disk spool records wait in until acknowledged (logging_service.spool); "" = memory only.
     log_spool_dir: str = ".merch/spool/db_service"
     log_spool_sync_ms: int = Field(default=50, ge=1, le=10_000)

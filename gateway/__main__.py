@@ -12,7 +12,6 @@ from types import FrameType
 
 import uvicorn
 
-from gateway.app import create_app
 from gateway.httplimits import bounded_protocol
 from gateway.settings import Settings
 from plumbing.settings import read_settings
@@ -60,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             address=(settings.gateway_host, settings.gateway_port),
         )
         return pool.run()
+    # Only once the settings stand: importing the app creates its metrics, and prometheus-client
+    # then writes to PROMETHEUS_MULTIPROC_DIR, which the settings check.
+    from gateway.app import create_app
+
     config = uvicorn.Config(
         create_app(settings),
         host=settings.gateway_host,

@@ -12,6 +12,7 @@ from plumbing.settings import (
     DEFAULT_ENV,
     DEV_JWT_SECRET,
     MerchEnv,
+    MetricsDirectory,
     NonBlank,
     check_jwt_secret,
     check_target,
@@ -76,7 +77,7 @@ class Settings(BaseSettings):
     # Set by the supervisor in each worker it starts (0, 1, …); unset in a lone process.
     worker_index: int | None = Field(default=None, ge=0)
     # Set by the supervisor: where the workers' metrics meet (prometheus-client multiprocess).
-    prometheus_multiproc_dir: str | None = None
+    prometheus_multiproc_dir: MetricsDirectory = None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

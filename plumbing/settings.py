@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 from collections.abc import Callable
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import SecretStr, StringConstraints, ValidationError
+from pydantic import AfterValidator, SecretStr, StringConstraints, ValidationError
 
 MerchEnv = Literal["development", "production"]
 # Production is the default: a deployment that forgets MERCH_ENV must not run on the public
@@ -28,6 +29,20 @@ S = TypeVar("S")
 # makes it when the shell lacks VAR) it is refused at start: gRPC, asyncpg and aiokafka would
 # take it and fail every call later, or quietly dial a default of their own instead.
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _existing_directory(value: str | None) -> str | None:
+    if value is not None and not os.path.isdir(value):
+        raise ValueError(
+            "must be an existing directory (a supervisor of workers sets it for them; leave it "
+            "unset)"
+        )
+    return value
+
+
+# PROMETHEUS_MULTIPROC_DIR: prometheus-client's own variable, which a deployment may set for
+# every process; naming no directory, it failed only inside prometheus-client at start.
+MetricsDirectory = Annotated[str | None, AfterValidator(_existing_directory)]
 
 
 def is_loopback(address: str) -> bool:

@@ -193,3 +193,14 @@ def test_grpc_targets_in_every_form_gateways_use_are_taken(target: str) -> None:
     from gateway.settings import Settings
 
     assert Settings(jwt_secret=SECRET, db_service_addr=target).db_service_addr == target
+
+
+@pytest.mark.parametrize("module", ["gateway", "db_service"])
+@pytest.mark.parametrize("directory", ["", "/nonexistent/merch-metrics"])
+def test_a_metrics_directory_that_is_not_one_is_refused(module: str, directory: str) -> None:
+    # given PROMETHEUS_MULTIPROC_DIR (prometheus-client's own variable, which a deployment
+    # template may set for every process) naming no directory; when the service starts
+    result = _start(module, {"PROMETHEUS_MULTIPROC_DIR": directory, "GATEWAY_PORT": "0"})
+
+    # then it refuses in one line naming the variable, not prometheus-client's traceback
+    _assert_refused(result, "PROMETHEUS_MULTIPROC_DIR")
