@@ -28,10 +28,12 @@ DESCRIPTIONS: dict[str, str] = {
     "JWT_TTL_S": "token lifetime in seconds",
     "GATEWAY_HOST": "address the gateway binds",
     "GATEWAY_PORT": "port of the gateway (GraphQL, REST, health, metrics)",
-    "DB_SERVICE_ADDR": "where the gateway finds db_service",
+    "DB_SERVICE_ADDR": "where the gateway finds db_service (`host:port`, or "
+    "`dns:///name:port` for every replica of a name)",
     "DB_SERVICE_LISTEN": "address db_service binds (`host:port`; port 0 picks a free one)",
-    "LOGGING_SERVICE_ADDR": "where log records are shipped (and `make logs` tails from)",
-    "LOGGING_SERVICE_LISTEN": "address logging_service binds",
+    "LOGGING_SERVICE_ADDR": "where log records are shipped (and `make logs` tails from); "
+    "`host:port`",
+    "LOGGING_SERVICE_LISTEN": "address logging_service binds (`host:port`)",
     "DATABASE_URL": "PostgreSQL DSN; with `make run`, set it to use your own server",
     "DB_POOL_MIN": "asyncpg pool: connections kept open",
     "DB_POOL_MAX": "asyncpg pool: most connections",
@@ -101,8 +103,10 @@ DESCRIPTIONS: dict[str, str] = {
     "the probe fails",
     "GRAPHIQL": "serve GraphiQL at `GET /graphql` (default: on in development only)",
     "INTROSPECTION": "allow schema introspection (default: on in development only)",
-    "KAFKA_BOOTSTRAP_SERVERS": "Kafka brokers; with `make run`, set it to use your own",
-    "KAFKA_TOPIC": "topic the records are produced to",
+    "KAFKA_BOOTSTRAP_SERVERS": "Kafka brokers (`host:port`, comma-separated); with `make run`, "
+    "set it to use your own",
+    "KAFKA_TOPIC": "topic the records are produced to (Kafka's rule: letters, digits, `.`, `_`, "
+    "`-`)",
     "KAFKA_TOPIC_PARTITIONS": "partitions when the topic is created",
     "KAFKA_TOPIC_REPLICATION": "replication factor when the topic is created",
     "KAFKA_IDEMPOTENCE": "`auto` (use idempotent production where the broker supports it), "
