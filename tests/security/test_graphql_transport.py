@@ -13,10 +13,12 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 from graphql import get_introspection_query
 
 from tests.conftest import Stack
@@ -25,6 +27,7 @@ from tests.graphqlws import GraphQLSocket
 from tests.security.conftest import assert_safe, graphql_codes, unchanged
 
 MAX_BYTES = 64 * 1024
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 JSON = {"Content-Type": "application/json"}
 
 
@@ -482,3 +485,24 @@ async def test_a_refused_document_is_not_kept_as_a_persisted_query(
     assert_safe(registered)
     assert set(graphql_codes(registered)) == {code}
     assert graphql_codes(later) == ["PERSISTED_QUERY_NOT_FOUND"]
+
+
+async def test_a_websocket_message_over_the_body_limit_closes_the_socket_as_readme_says(
+    stack: Stack,
+) -> None:
+    # given an acknowledged graphql-transport-ws connection
+    async with GraphQLSocket.open(stack.gateway_url, None) as socket:
+        # when one message is larger than REQUEST_MAX_BYTES (64 KiB on the session stack)
+        query = "{ welcome }" + " " * (65 * 1024)
+        await socket.subscribe("1", query)
+
+        # then the gateway closes the socket with 1009 "message too big": no HTTP status
+        # exists after the upgrade, so there is no 413 to send
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await socket.receive(within=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
+
+    # and README's table of limits says so, where it names the WebSocket message
+    (row,) = [line for line in README.splitlines() if "WebSocket message |" in line]
+    assert "1009" in row
