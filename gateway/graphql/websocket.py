@@ -9,7 +9,10 @@ errors, and the `complete` behind it is dropped.
 
 Strawberry runs the first operation of a document when no operationName is sent; the HTTP
 pipeline refuses that (GetOperation), so a subscribe message doing it is refused here with an
-`error`, before anything runs. Everything else is Strawberry's.
+`error`, before anything runs. So is a subscribe message while MAX_OPERATIONS operations of the
+connection still run, with a code (Strawberry's own bound is 100, refused without one: one socket
+ran 100 `logs` subscriptions, each a Kafka consumer in logging_service). Everything else is
+Strawberry's.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from gateway.errors import ApiCode
 from gateway.graphql.analysis import OPERATION_NAME_NEEDED
 from gateway.graphql.context import Context
+
+# Operations one connection may run at once; more is RATE_LIMITED until one ends.
+MAX_OPERATIONS = 10
 
 
 def _credentials_refused(payload: Any) -> bool:
@@ -65,23 +71,26 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         payload = message["payload"]
         # After Strawberry's own checks would pass: a socket not yet acknowledged, or an id in
         # use, is closed by it with the protocol's code.
-        if (
-            self.connection_acknowledged
-            and message["id"] not in self.operations
-            and payload.get("operationName") is None
-            and _several_operations(
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            if len(self.operations) >= MAX_OPERATIONS:
+                await self._refuse(
+                    message["id"],
+                    f"at most {MAX_OPERATIONS} operations run at once on one connection",
+                    ApiCode.RATE_LIMITED,
+                )
+                return
+            if payload.get("operationName") is None and _several_operations(
                 payload.get("query"), self.context.runtime.settings.graphql_max_tokens
-            )
-        ):
-            error = GraphQLError(OPERATION_NAME_NEEDED, extensions={"code": ApiCode.BAD_REQUEST})
-            refused: ErrorMessage = {
-                "id": message["id"],
-                "type": "error",
-                "payload": [error.formatted],
-            }
-            await super().send_message(refused)
-            return
+            ):
+                await self._refuse(message["id"], OPERATION_NAME_NEEDED, ApiCode.BAD_REQUEST)
+                return
         await super().handle_subscribe(message)
+
+    async def _refuse(self, operation_id: str, message: str, code: ApiCode) -> None:
+        """The protocol's `error` for a subscribe message refused before anything ran."""
+        error = GraphQLError(message, extensions={"code": code})
+        refused: ErrorMessage = {"id": operation_id, "type": "error", "payload": [error.formatted]}
+        await super().send_message(refused)
 
     async def send_message(self, message: Message) -> None:
         if message["type"] == "next" and _credentials_refused(message["payload"]):

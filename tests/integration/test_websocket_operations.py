@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from gateway.graphql.websocket import MAX_OPERATIONS
 from tests.conftest import Stack
 from tests.factories import Account, admin_token, error_codes, gql, make_product, make_user
 from tests.graphqlws import GraphQLSocket
@@ -139,3 +140,24 @@ async def test_a_document_over_the_token_limit_is_refused_for_its_size_over_a_so
     # more of it than the limit (a whole 64 KiB document held the event loop for ~0.3 s)
     errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
     assert [e["extensions"]["code"] for e in errors] == ["GRAPHQL_PARSE_FAILED"], refused
+
+
+async def test_a_socket_runs_a_bounded_number_of_operations_at_once(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given an admin's socket running as many `logs` subscriptions as one connection may
+    token = await admin_token(client)
+    async with GraphQLSocket.open(stack.gateway_url, token) as socket:
+        for n in range(1, MAX_OPERATIONS + 1):
+            await socket.subscribe(str(n), "subscription { logs { eventId } }")
+
+        # when it subscribes once more
+        await socket.subscribe("extra", "subscription { logs { eventId } }")
+
+        # then that one is refused with a code (the others go on: each is a Kafka consumer in
+        # logging_service, so a socket must not open them without end)
+        deadline = time.monotonic() + 10
+        while (message := await socket.receive(within=10))["id"] != "extra":
+            assert time.monotonic() < deadline, "no answer to the extra subscription"
+    assert message["type"] == "error", message
+    assert [e["extensions"]["code"] for e in message["payload"]] == ["RATE_LIMITED"]
