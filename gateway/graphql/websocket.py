@@ -17,9 +17,12 @@ Strawberry's.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, parse
+from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
+from strawberry.http.exceptions import WebSocketDisconnected as StrawberryWebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -28,6 +31,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
+from uvicorn.protocols.utils import ClientDisconnected
+from websockets.exceptions import InvalidState
 
 from gateway.errors import ApiCode
 from gateway.graphql.analysis import OPERATION_NAME_NEEDED
@@ -35,6 +40,17 @@ from gateway.graphql.context import Context
 
 # Operations one connection may run at once; more is RATE_LIMITED until one ends.
 MAX_OPERATIONS = 10
+# What sending on a socket the client has closed raises, by layer (Strawberry, Starlette,
+# uvicorn, websockets): an operation still answering then is no bug to log with a traceback.
+_GONE = (
+    StrawberryWebSocketDisconnected,
+    WebSocketDisconnect,
+    WebSocketDisconnected,
+    ClientDisconnected,
+    InvalidState,
+)
+
+log = logging.getLogger(__name__)
 
 
 def _credentials_refused(payload: Any) -> bool:
@@ -85,6 +101,15 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await self._refuse(message["id"], OPERATION_NAME_NEEDED, ApiCode.BAD_REQUEST)
                 return
         await super().handle_subscribe(message)
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        """Strawberry's hook for an operation's failure: a socket closed under an operation
+        still sending is the client leaving (a line at debug level); anything else is logged
+        with its traceback, as Strawberry does."""
+        if isinstance(error, _GONE):
+            log.debug("an operation's socket closed before its answer was sent (%r)", error)
+            return
+        await super().handle_task_exception(error)
 
     async def _refuse(self, operation_id: str, message: str, code: ApiCode) -> None:
         """The protocol's `error` for a subscribe message refused before anything ran."""
