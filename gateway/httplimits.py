@@ -58,7 +58,11 @@ class BoundedHttpProtocol(OneWriteHttpProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
-            self._head_bytes += len(data)
+            # Only the head's own bytes: a read may also carry the body behind it (413 is the
+            # app's to answer) or more pipelined requests, each a head of its own. A next head
+            # beginning inside this read is counted from the next read on.
+            end = data.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else end + 4
             if self._head_bytes > self.head_max_bytes:
                 self._in_head = False
                 self.transport.write(_TOO_LARGE)

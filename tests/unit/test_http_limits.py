@@ -129,3 +129,46 @@ async def test_a_kept_alive_connection_s_next_head_must_arrive_in_time_too() -> 
     await _until(lambda: transport.closing, "the connection was kept open")
     assert b"".join(transport.writes).count(b"HTTP/1.1 ") == 1
     protocol.connection_lost(None)
+
+
+async def test_a_body_arriving_with_its_head_is_no_part_of_the_head() -> None:
+    # given a connection whose request's head is small and whose body arrives in the same read
+    protocol, transport = _connect()
+    head = b"POST /api/v1 HTTP/1.1\r\nhost: t\r\ncontent-length: 2000\r\n\r\n"
+
+    # when head and body together run past the head's bound
+    protocol.data_received(head + b"a" * 2000)
+
+    # then the request reaches the app (which answers, or refuses the body with its own 413)
+    await _until(lambda: bool(transport.writes), "no answer")
+    assert b"".join(transport.writes).startswith(OK)
+    protocol.connection_lost(None)
+
+
+async def test_pipelined_requests_in_one_read_are_each_their_own_head() -> None:
+    # given 40 small requests a client pipelines, arriving in one read of more than the bound
+    request = b"GET /api/v1 HTTP/1.1\r\nhost: t\r\n\r\n"
+    protocol, transport = _connect()
+
+    # when they are read
+    protocol.data_received(request * 40)
+
+    # then each is answered, none refused as a head too large
+    await _until(lambda: b"".join(transport.writes).count(OK) == 40, "not all answered")
+    assert b" 431 " not in b"".join(transport.writes)
+    protocol.connection_lost(None)
+
+
+async def test_a_head_over_the_bound_is_431_even_when_it_ends_in_the_same_read() -> None:
+    # given a connection; when a whole head over the bound arrives in one read, with a body
+    protocol, transport = _connect()
+    protocol.data_received(
+        b"POST /api/v1 HTTP/1.1\r\nhost: t\r\nx-padding: "
+        + b"a" * 2000
+        + b"\r\ncontent-length: 2\r\n\r\n{}"
+    )
+
+    # then it is 431 and closed
+    assert b"".join(transport.writes).startswith(b"HTTP/1.1 431 ")
+    assert transport.closing
+    protocol.connection_lost(None)
