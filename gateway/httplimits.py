@@ -1,21 +1,25 @@
-"""The gateway's HTTP protocol: uvicorn's (writing each response once), with the request head
-bounded in size and in time.
+"""The gateway's HTTP protocol: uvicorn's (writing each response once), with each request's
+head bounded in size and time, and its body in time.
 
-    uvicorn.Config(app, http=BoundedHttpProtocol, ...)
+    uvicorn.Config(app, http=bounded_protocol(settings.request_max_bytes), ...)
 
-uvicorn (httptools) buffers a request line and headers of any size, and waits for them without
-end: one client could send a header of hundreds of megabytes (memory), or hold thousands of
-connections open by sending nothing or a byte now and then (every file descriptor, the
-"slowloris" attack). A load balancer in front usually bounds both; the gateway does too, so that
-it is safe when reached directly:
+uvicorn (httptools) buffers a request line and headers of any size, and waits for a head or a
+body without end: one client could send a header of hundreds of megabytes (memory), or hold
+thousands of connections open by sending nothing, or a byte now and then (every file
+descriptor, the "slowloris" attack). A load balancer in front usually bounds all of it; the
+gateway does too, so that it is safe when reached directly:
 
 - a head (request line and headers) over its bound is answered 431 and the connection closed
   before more of it is kept: HEADERS_MAX_BYTES for the headers, plus REQUEST_MAX_BYTES for the
   request line, which may carry a GraphQL query string (`bounded_protocol`);
-- a connection must deliver each request's whole head within HEAD_TIMEOUT_S of opening or of
-  that request's first byte, or is closed (nginx's client_header_timeout does the same).
-  Between requests, uvicorn's keep-alive timeout closes an idle connection; a body's pace is
-  bounded by the app (gateway.jsonbody.read_body).
+- each request's head must arrive whole within HEAD_TIMEOUT_S of the connection opening or of
+  its first byte (nginx's client_header_timeout), and its body within BODY_TIMEOUT_S of its
+  head; else the connection is closed, after a 408 when no response has begun.
+  Between requests, uvicorn's keep-alive timeout closes an idle connection.
+
+One timer per connection, not one per request (arming and cancelling one costs 2 µs, an
+`asyncio.timeout` around a body read 5-8 µs): when it fires it checks the head or body under way
+against its own start, and re-arms for what is left.
 """
 
 from __future__ import annotations
@@ -26,34 +30,48 @@ from gateway.onewrite import OneWriteHttpProtocol
 
 HEADERS_MAX_BYTES = 64 * 1024
 HEAD_TIMEOUT_S = 20.0
+BODY_TIMEOUT_S = 30.0
 
-_TOO_LARGE_BODY = b"the request line and headers are too large\n"
-_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TOO_LARGE_BODY), _TOO_LARGE_BODY)
+
+def _plain(status: bytes, text: bytes) -> bytes:
+    """A whole plain-text response that closes its connection."""
+    return (
+        b"HTTP/1.1 %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+        b"connection: close\r\n\r\n%s" % (status, len(text), text)
+    )
+
+
+_TOO_LARGE = _plain(
+    b"431 Request Header Fields Too Large", b"the request line and headers are too large\n"
 )
+_TOO_SLOW = _plain(b"408 Request Timeout", b"the request body did not arrive in time\n")
 
 
 class BoundedHttpProtocol(OneWriteHttpProtocol):
-    """OneWriteHttpProtocol whose request heads are bounded (see the module docstring)."""
+    """OneWriteHttpProtocol whose requests are bounded (see the module docstring)."""
 
     head_max_bytes = HEADERS_MAX_BYTES
     head_timeout_s = HEAD_TIMEOUT_S
+    body_timeout_s = BODY_TIMEOUT_S
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._loop = asyncio.get_running_loop()
         self._head_bytes = 0
-        self._in_head = True
-        self._head_started = self._loop.time()
-        self._head_timer: asyncio.TimerHandle | None = self._loop.call_later(
-            self.head_timeout_s, self._check_head
-        )
+        self._in_head, self._in_body = True, False
+        self._started = self._loop.time()  # of the head or body under way
+        self._timer: asyncio.TimerHandle | None = None
+        self._arm(self.head_timeout_s)
+
+    @property
+    def timing(self) -> bool:
+        """Whether a head or a body is under way here, with its time running."""
+        return self._in_head or self._in_body
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -75,26 +93,41 @@ class BoundedHttpProtocol(OneWriteHttpProtocol):
         if not self._in_head:  # the next request of a kept-alive connection
             self._in_head = True
             self._head_bytes = 0
-            self._head_started = self._loop.time()
-            # One timer per connection, not one per request (2 µs each): a timer still pending
-            # from an earlier request checks this head when it fires.
-            if self._head_timer is None:
-                self._head_timer = self._loop.call_later(self.head_timeout_s, self._check_head)
+            self._started = self._loop.time()
+            self._arm(self.head_timeout_s)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
+        # An upgrade (WebSocket) leaves this protocol: nothing of it is timed any more.
+        if not self.parser.should_upgrade():
+            self._in_body = True
+            self._started = self._loop.time()
+            self._arm(self.body_timeout_s)
         super().on_headers_complete()
 
-    def _check_head(self) -> None:
-        self._head_timer = None
-        if not self._in_head or self.transport.is_closing():
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        super().on_message_complete()
+
+    def _arm(self, within_s: float) -> None:
+        """Have the timer check by then; a timer already pending checks first and re-arms."""
+        if self._timer is None:
+            self._timer = self._loop.call_later(within_s, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        if self.transport.is_closing() or not (self._in_head or self._in_body):
             return
-        left = self._head_started + self.head_timeout_s - self._loop.time()
+        limit = self.head_timeout_s if self._in_head else self.body_timeout_s
+        left = self._started + limit - self._loop.time()
         if left > 0:
-            self._head_timer = self._loop.call_later(left, self._check_head)
-        else:
-            self.transport.close()
+            self._timer = self._loop.call_later(left, self._check)
+            return
+        if self._in_body and self.cycle is not None and not self.cycle.response_started:
+            self.transport.write(_TOO_SLOW)
+        self._in_head = self._in_body = False
+        self.transport.close()
 
 
 def bounded_protocol(request_max_bytes: int) -> type[BoundedHttpProtocol]:

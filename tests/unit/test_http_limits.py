@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.server import ServerState
 
-from gateway import jsonbody
-from gateway.errors import ApiError
 from gateway.httplimits import BoundedHttpProtocol, bounded_protocol
 from tests.unit.test_one_write import RecordingTransport
 
@@ -21,6 +19,8 @@ OK = b"HTTP/1.1 200 OK\r\n"
 
 
 async def _app(scope: Scope, receive: Receive, send: Send) -> None:
+    while (await receive()).get("more_body"):  # the whole body first, as the handlers read it
+        pass
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"ok"})
 
@@ -28,6 +28,7 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
 class _Quick(BoundedHttpProtocol):
     head_max_bytes = 1024
     head_timeout_s = 0.05
+    body_timeout_s = 0.05
 
 
 def _connect() -> tuple[_Quick, RecordingTransport]:
@@ -95,27 +96,28 @@ def test_the_head_bound_leaves_room_for_the_largest_query_string() -> None:
     assert bounded_protocol(65_536).head_max_bytes == 65_536 + 64 * 1024
 
 
-class _Trickle:
-    """A request whose body never finishes arriving."""
+async def test_a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closed() -> None:
+    # given a connection whose request announces 10 bytes of body and sends 2 (slowloris, body)
+    protocol, transport = _connect()
+    protocol.data_received(b"POST /graphql HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n{}")
 
-    def __init__(self) -> None:
-        self.headers: dict[str, str] = {}
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        yield b"{"
-        await asyncio.Event().wait()
-        yield b"}"  # pragma: no cover
+    # then, once the body's time is up, it is answered 408 and closed
+    await _until(lambda: transport.closing, "the connection was kept open")
+    assert b"".join(transport.writes).startswith(b"HTTP/1.1 408 ")
+    protocol.connection_lost(None)
 
 
-async def test_a_body_that_does_not_arrive_in_time_is_408(monkeypatch: pytest.MonkeyPatch) -> None:
-    # given a handler reading a body that trickles in and stops
-    monkeypatch.setattr(jsonbody, "BODY_TIMEOUT_S", 0.05)
+async def test_a_websocket_upgrade_is_not_timed_as_a_body() -> None:
+    # given a connection upgraded to a WebSocket (its protocol is uvicorn's WebSocket one now)
+    protocol, _ = _connect()
+    protocol.data_received(
+        b"GET /graphql HTTP/1.1\r\nhost: t\r\nconnection: upgrade\r\nupgrade: websocket\r\n"
+        b"sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
 
-    # when its time is up; then the request is refused with 408
-    with pytest.raises(ApiError) as refused:
-        async with asyncio.timeout(5):  # the test's own bound: without one it would wait for ever
-            await jsonbody.read_body(_Trickle(), 65_536)  # type: ignore[arg-type]
-    assert (refused.value.http_status, refused.value.code) == (408, "REQUEST_TIMEOUT")
+    # then this protocol has nothing under way to time: the socket is not closed by it
+    assert not protocol.timing
+    protocol.connection_lost(None)
 
 
 async def test_a_kept_alive_connection_s_next_head_must_arrive_in_time_too() -> None:

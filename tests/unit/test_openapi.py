@@ -201,7 +201,7 @@ GATEWAY_TABLE = sorted(
     {(m.http_status, m.code) for m in BY_STATUS.values()}
     | {(INTERNAL.http_status, INTERNAL.code)}
     | {(409, code) for code in BY_DOMAIN_CODE.values()}
-    | {(408, "REQUEST_TIMEOUT"), (413, "PAYLOAD_TOO_LARGE"), (415, "UNSUPPORTED_MEDIA_TYPE")}
+    | {(413, "PAYLOAD_TOO_LARGE"), (415, "UNSUPPORTED_MEDIA_TYPE")}
 )
 
 
