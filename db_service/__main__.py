@@ -119,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             reason = str(exc) or type(exc).__name__
             print(f"db_service: cannot use the database of DATABASE_URL: {reason}", file=sys.stderr)
             return 1
+        except ValueError:  # asyncpg could not read the URL; its words would quote part of it
+            from db_service.server import UNREADABLE_DATABASE_URL
+
+            print(f"db_service: {UNREADABLE_DATABASE_URL}", file=sys.stderr)
+            return 1
         return 0
 
     if settings.db_service_workers > 1 and settings.worker_index is None:

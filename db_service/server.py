@@ -59,6 +59,13 @@ _REFUSED_DATABASE_URL = (
 )
 
 
+# The pool's bounds are checked with the settings: a ValueError from connecting is the URL's.
+UNREADABLE_DATABASE_URL = (
+    "DATABASE_URL cannot be read as a PostgreSQL URL; percent-encode ':', '@', '/' and '%' in"
+    " its user name and password"
+)
+
+
 class PooledConnection(asyncpg.Connection):
     """A pool connection released without asyncpg's reset query (advisory unlock, CLOSE ALL,
     UNLISTEN, RESET ALL): a second round trip after every pooled query, while db_service keeps
@@ -259,6 +266,9 @@ class DBServiceApp:
                 # PostgreSQL answered, and no retry changes its answer; the message names the
                 # database or role, never the URL's password.
                 raise StartupRefused(f"DATABASE_URL: {exc}") from None
+            except ValueError:
+                # asyncpg could not read the URL; its words would quote part of it.
+                raise StartupRefused(UNREADABLE_DATABASE_URL) from None
 
 
 async def serve(settings: Settings) -> None:

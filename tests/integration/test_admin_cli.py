@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from scripts.processes import free_port
 from tests.conftest import ROOT, Stack
@@ -96,10 +97,21 @@ def test_create_admin_takes_one_source_of_password(stack: Stack) -> None:
     assert "not allowed with argument" in both.stderr
 
 
-def test_create_admin_without_a_database_says_so_in_one_line(stack: Stack) -> None:
+@pytest.mark.parametrize(
+    "database_url",
+    [
+        "postgresql://postgres@127.0.0.1:{port}/merch",
+        # ':' and '@' in the password not percent-encoded: asyncpg's error quoted part of it
+        "postgresql://postgres:p@ss:w0rd-secret@127.0.0.1:{port}/merch",
+    ],
+    ids=["not running", "password not encoded"],
+)
+def test_create_admin_without_a_database_says_so_in_one_line(
+    stack: Stack, database_url: str
+) -> None:
     # given DATABASE_URL naming a PostgreSQL that is not running (the usual slip: `make run`
-    # is not up, or the URL is another machine's); when create-admin runs
-    env = {**stack.env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/merch"}
+    # is not up, or the URL is another machine's), or one it cannot read; when create-admin runs
+    env = {**stack.env, "DATABASE_URL": database_url.format(port=free_port())}
     result = subprocess.run(
         [
             sys.executable,
@@ -126,3 +138,4 @@ def test_create_admin_without_a_database_says_so_in_one_line(stack: Stack) -> No
     (line,) = result.stderr.strip().splitlines()
     assert "DATABASE_URL" in line
     assert "Traceback" not in result.stderr
+    assert "w0rd-secret" not in result.stderr

@@ -170,8 +170,10 @@ def test_a_service_told_to_listen_on_a_port_in_use_refuses_to_start(
         "postgresql://postgres@{host}/no_such_database",
         "postgresql://no_such_role@{host}/merch_test",
         "mysql://postgres@{host}/merch_test",
+        # ':' and '@' in the password not percent-encoded: asyncpg's error quoted part of it
+        "postgresql://postgres:p@ss:w0rd-secret@{host}/merch_test",
     ],
-    ids=["database", "role", "scheme"],
+    ids=["database", "role", "scheme", "password not encoded"],
 )
 def test_a_database_url_postgresql_refuses_stops_db_service_in_one_line(
     stack: Stack, database_url: str
@@ -200,3 +202,4 @@ def test_a_database_url_postgresql_refuses_stops_db_service_in_one_line(
     assert code == 2, output
     assert [line for line in proc.tail() if "DATABASE_URL" in line], output
     assert "Traceback" not in output
+    assert "w0rd-secret" not in output
