@@ -58,15 +58,17 @@ class BoundedHttpProtocol(OneWriteHttpProtocol):
         super().connection_made(transport)
         self._loop = asyncio.get_running_loop()
         self._head_bytes = 0
-        self._in_head, self._in_body = True, False
-        self._started = self._loop.time()  # of the head or body under way
-        self._timer: asyncio.TimerHandle | None = None
-        self._arm(self.head_timeout_s)
+        self._in_head = True
+        self._body: object | None = None  # the request whose body is being timed
+        self._started: float | None = self._loop.time()  # of the head or body under way
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(
+            self.head_timeout_s, self._check
+        )
 
     @property
     def timing(self) -> bool:
         """Whether a head or a body is under way here, with its time running."""
-        return self._in_head or self._in_body
+        return self._in_head or self._body_pending()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
@@ -74,7 +76,17 @@ class BoundedHttpProtocol(OneWriteHttpProtocol):
             self._timer = None
         super().connection_lost(exc)
 
+    # The only per-request work: a few attribute reads around uvicorn's own data_received (no
+    # parser callback of ours, no clock read): a head or body is dated by the timer when it
+    # next looks, so each is bounded within its limit of that, twice its limit at most.
     def data_received(self, data: bytes) -> None:
+        cycle = self.cycle
+        if not self._in_head and (cycle is None or not cycle.more_body):
+            self._in_head = True  # no body under way: a next head begins
+            self._head_bytes = 0
+            self._started = None
+            if self._timer is None:
+                self._timer = self._loop.call_later(self.head_timeout_s, self._check)
         if self._in_head:
             # Only the head's own bytes: a read may also carry the body behind it (413 is the
             # app's to answer) or more pipelined requests, each a head of its own. A next head
@@ -87,46 +99,40 @@ class BoundedHttpProtocol(OneWriteHttpProtocol):
                 self.transport.close()
                 return
         super().data_received(data)
+        if self.cycle is not cycle:  # a head ended here: uvicorn begins a request's cycle then
+            self._in_head = False
+            if self.cycle.more_body:  # and its body is still to come
+                self._body = self.cycle
+                self._started = None
+                if self._timer is None:
+                    self._timer = self._loop.call_later(self.body_timeout_s, self._check)
+        elif self._in_head and self.transport.get_protocol() is not self:
+            self._in_head = False  # upgraded (a WebSocket): nothing of it is timed here any more
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if not self._in_head:  # the next request of a kept-alive connection
-            self._in_head = True
-            self._head_bytes = 0
-            self._started = self._loop.time()
-            self._arm(self.head_timeout_s)
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._head_bytes = 0
-        # An upgrade (WebSocket) leaves this protocol: nothing of it is timed any more.
-        if not self.parser.should_upgrade():
-            self._in_body = True
-            self._started = self._loop.time()
-            self._arm(self.body_timeout_s)
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._in_body = False
-        super().on_message_complete()
-
-    def _arm(self, within_s: float) -> None:
-        """Have the timer check by then; a timer already pending checks first and re-arms."""
-        if self._timer is None:
-            self._timer = self._loop.call_later(within_s, self._check)
+    def _body_pending(self) -> bool:
+        cycle = self.cycle
+        return cycle is not None and cycle is self._body and cycle.more_body
 
     def _check(self) -> None:
         self._timer = None
-        if self.transport.is_closing() or not (self._in_head or self._in_body):
+        if self.transport.is_closing():
             return
-        limit = self.head_timeout_s if self._in_head else self.body_timeout_s
-        left = self._started + limit - self._loop.time()
+        if self._in_head:
+            limit = self.head_timeout_s
+        elif self._body_pending():
+            limit = self.body_timeout_s
+        else:
+            return
+        now = self._loop.time()
+        if self._started is None:  # begun since the last look: dated now
+            self._started = now
+        left = self._started + limit - now
         if left > 0:
             self._timer = self._loop.call_later(left, self._check)
             return
-        if self._in_body and self.cycle is not None and not self.cycle.response_started:
+        if not self._in_head and not self.cycle.response_started:
             self.transport.write(_TOO_SLOW)
-        self._in_head = self._in_body = False
+        self._in_head, self._body = False, None
         self.transport.close()
 
 

@@ -36,6 +36,7 @@ def _connect() -> tuple[_Quick, RecordingTransport]:
     config.load()
     protocol = _Quick(config=config, server_state=ServerState(), app_state={})
     transport = RecordingTransport()
+    transport.set_protocol(protocol)  # as the event loop's own transport has it
     protocol.connection_made(transport)
     return protocol, transport
 

@@ -54,6 +54,10 @@ class RecordingTransport(asyncio.Transport):
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self.protocol = protocol
 
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        assert self.protocol is not None, "a socket's transport always has its protocol"
+        return self.protocol
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8081)}.get(
             name, default
