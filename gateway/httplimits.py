@@ -18,8 +18,9 @@ gateway does too, so that it is safe when reached directly:
   Between requests, uvicorn's keep-alive timeout closes an idle connection.
 
 One timer per connection, not one per request (arming and cancelling one costs 2 µs, an
-`asyncio.timeout` around a body read 5-8 µs): when it fires it checks the head or body under way
-against its own start, and re-arms for what is left.
+`asyncio.timeout` around a body read 5-8 µs), and no clock read per request: when the timer
+fires it dates a head or body begun since it last looked, checks the one under way against its
+start, and re-arms for what is left; so a limit holds within twice its length at worst.
 """
 
 from __future__ import annotations
