@@ -14,6 +14,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _run(module: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """`python -m module` in development mode with `variables`, until it exits."""
+    env = {**os.environ, "MERCH_ENV": "development", **variables}
+    return subprocess.run(
+        [sys.executable, "-m", module],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.fixture
 def taken_port() -> Iterator[int]:
     """A port another program listens on."""
@@ -25,20 +38,11 @@ def taken_port() -> Iterator[int]:
 
 def test_logging_service_on_a_taken_port_exits_with_one_line_saying_so(taken_port: int) -> None:
     # given a port in use; when the service is started on it
-    env = {
-        **os.environ,
-        "MERCH_ENV": "development",
-        "LOGGING_SERVICE_LISTEN": f"127.0.0.1:{taken_port}",
-        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-        "LOGGING_METRICS_PORT": "0",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "logging_service"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = _run(
+        "logging_service",
+        LOGGING_SERVICE_LISTEN=f"127.0.0.1:{taken_port}",
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1",
+        LOGGING_METRICS_PORT="0",
     )
 
     # then it stops with an error naming the address, and no traceback
@@ -65,18 +69,8 @@ def test_workers_do_not_join_another_instance_s_port(
         port = worker.getsockname()[1]
 
         # when a service with two workers is started on that port
-        env = {
-            **os.environ,
-            "MERCH_ENV": "development",
-            **{name: value.format(port=port) for name, value in variables.items()},
-        }
-        result = subprocess.run(
-            [sys.executable, "-m", module],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
+        result = _run(
+            module, **{name: value.format(port=port) for name, value in variables.items()}
         )
 
     # then its supervisor refuses in one line, before any worker silently shares the port
