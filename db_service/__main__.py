@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from db_service.settings import Settings
 from plumbing.grpcserver import CannotListen, start_metrics_server
-from plumbing.settings import read_settings
+from plumbing.settings import host_and_port, read_settings
 from plumbing.workers import EXIT_BAD_CONFIG
 
 # The most create-admin reads from standard input (passwords are at most 1,024 characters).
@@ -175,15 +175,16 @@ def _supervise(settings: Settings) -> int:
         env=os.environ,
         grace_s=settings.shutdown_grace_s,
         on_started=serve_metrics,
-        address=_host_and_port(settings.db_service_listen),
+        address=_listen_address(settings.db_service_listen),
     )
     return pool.run()
 
 
-def _host_and_port(listen: str) -> tuple[str, int] | None:
-    """DB_SERVICE_LISTEN as (host, port); None when it is not one (gRPC then says so)."""
-    host, _, port = listen.rpartition(":")
-    return (host, int(port)) if port.isdigit() else None
+def _listen_address(listen: str) -> tuple[str, int]:
+    """DB_SERVICE_LISTEN as (host, port): the settings checked that it is one."""
+    parts = host_and_port(listen)
+    assert parts is not None, "DB_SERVICE_LISTEN is checked as host:port with the settings"
+    return parts[0], int(parts[1])
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def check_listen_address(variable: str, address: str) -> None:
 
     gRPC binds a larger port modulo 65536 (`:70000` listens on 4464), and fails on a missing
     host or port only with a traceback from deep inside the server's start."""
-    parts = _host_and_port(address)
+    parts = host_and_port(address)
     if parts is None or not parts[0] or not _is_port(parts[1], lowest=0):
         raise ValueError(
             f"{variable} must be host:port with a port of 0 to 65535 "
@@ -89,7 +89,7 @@ def check_listen_address(variable: str, address: str) -> None:
         )
 
 
-def _host_and_port(address: str) -> tuple[str, str] | None:
+def host_and_port(address: str) -> tuple[str, str] | None:
     """`host:port` (IPv6 in brackets) split in two, or None without a colon."""
     host, colon, port = address.rpartition(":")
     if not colon:
@@ -121,7 +121,7 @@ def check_target(variable: str, target: str) -> None:
     else:
         addresses = [target]
     for address in addresses:
-        parts = _host_and_port(address)
+        parts = host_and_port(address)
         if parts is None or not parts[0] or not _is_port(parts[1], lowest=1):
             raise ValueError(
                 f"{variable} must name a host and a port of 1 to 65535 "

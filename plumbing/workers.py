@@ -206,7 +206,6 @@ class WorkerPool:
 def _taken(address: tuple[str, int]) -> str | None:
     """Why nothing may listen on `address` now (something else does), or None when it is free."""
     host, port = address
-    host = host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         # A connection of an earlier run in TIME_WAIT does not make the port taken.

@@ -49,6 +49,14 @@ async def _until(predicate: Callable[[], bool], message: str) -> None:
         await asyncio.sleep(0.01)
 
 
+async def _answered_once() -> tuple[_Quick, RecordingTransport]:
+    """A connection kept alive after one request was answered."""
+    protocol, transport = _connect()
+    protocol.data_received(b"GET /api/v1 HTTP/1.1\r\nhost: t\r\n\r\n")
+    await _until(lambda: b"".join(transport.writes).startswith(OK), "no answer")
+    return protocol, transport
+
+
 async def test_headers_over_the_bound_are_431_and_the_connection_closed() -> None:
     # given a connection; when a request's headers run past the bound
     protocol, transport = _connect()
@@ -62,9 +70,7 @@ async def test_headers_over_the_bound_are_431_and_the_connection_closed() -> Non
 
 async def test_a_kept_alive_connection_s_next_request_is_bounded_too() -> None:
     # given a connection that was answered once
-    protocol, transport = _connect()
-    protocol.data_received(b"GET /api/v1 HTTP/1.1\r\nhost: t\r\n\r\n")
-    await _until(lambda: b"".join(transport.writes).startswith(OK), "no answer")
+    protocol, transport = await _answered_once()
 
     # when its next request's headers run past the bound, in pieces
     protocol.data_received(b"GET /api/v1 HTTP/1.1\r\nhost: t\r\nx-padding: ")
@@ -123,9 +129,7 @@ async def test_a_websocket_upgrade_is_not_timed_as_a_body() -> None:
 
 async def test_a_kept_alive_connection_s_next_head_must_arrive_in_time_too() -> None:
     # given a connection that was answered once, and sends half its next request's headers
-    protocol, transport = _connect()
-    protocol.data_received(b"GET /api/v1 HTTP/1.1\r\nhost: t\r\n\r\n")
-    await _until(lambda: b"".join(transport.writes).startswith(OK), "no answer")
+    protocol, transport = await _answered_once()
     protocol.data_received(b"GET /api/v1 HTTP/1.1\r\nhost: t\r\n")
 
     # then it is closed once that head's time is up, with no second answer
