@@ -1,9 +1,9 @@
 """`python -m bench` (`make bench`): start, seed, check, drive with wrk, print the table.
 
-Phases: PostgreSQL + broker on .merch/bench; seed (once); the services, a logging-off twin
-and the baseline; one correctness check per scenario and target; a warm-up; `--rounds`
-interleaved rounds of `--duration` seconds each; product(id) at half its peak rate; the soak
-and the profile when asked for; the table, and .merch/bench/last.json. Ctrl-C stops
+Phases: PostgreSQL + broker on .merch/bench; seed (once); the services, their logging twins
+(on, off, sync) and the baseline; one correctness check per scenario and target; a warm-up;
+`--rounds` interleaved rounds of `--duration` seconds each; product(id) at half its peak rate;
+the soak and the profile when asked for; the table, and .merch/bench/last.json. Ctrl-C stops
 everything at any point.
 """
 
@@ -115,7 +115,7 @@ def _run(
     )
     say(
         "starting logging_service, db_service, gateway"
-        + (" and their logging-off twins" if options.logging_off_run else "")
+        + (" and their logging twins (on, off, sync)" if options.logging_off_run else "")
         + ", baseline"
     )
     stack.start_services()
@@ -220,7 +220,7 @@ def _report(
     queue_depths = [
         r.log_queue_max
         for r in [*session.runs, *session.pairs]
-        if r.target == "on" and r.log_queue_max is not None
+        if r.target in ("on", "batch", "sync") and r.log_queue_max is not None
     ]
     queue_max = max(queue_depths) if queue_depths else None
     dropped = metrics.value(gateway, metrics.LOG_DROPPED)

@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-logging-run",
         action="store_true",
-        help="skip the logging-off and LOG_DURABILITY=sync stacks (and the overhead rows)",
+        help="skip the logging twins: on, off and LOG_DURABILITY=sync (and the overhead rows)",
     )
     parser.add_argument(
         "--logging-pairs",

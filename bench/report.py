@@ -62,7 +62,7 @@ def _pct(value: float | None) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    """The main table: one line per scenario (and per logging-off twin)."""
+    """The main table: one line per scenario (and per logging twin)."""
     cpu = " ".join(f"{_CPU_HEADERS[r]:>6}" for r in ROLES)
     head = (
         f"{'scenario':<32} {'req/s':>8} {'x base':>7} {'x list':>7} {'p50 ms':>7}"
@@ -83,7 +83,7 @@ def table(rows: list[Row]) -> str:
 
 
 def overhead_table(overhead: list[dict[str, Any]], paired: str) -> str:
-    """Logging on against logging off, per scenario; `paired` says which runs were paired."""
+    """The logging twins, on against off, per scenario; `paired` says which runs were paired."""
     if not overhead:
         return "logging overhead: not measured (run without --no-logging-run)"
     lines = [

@@ -67,7 +67,7 @@ class Scenario:
     target: Literal["gateway", "baseline"]
     build: Callable[[BenchData], list[Probe]]
     graphql: bool = False
-    logging_off: bool = False  # also timed on the logging-off stack
+    logging_off: bool = False  # also timed on the logging twins (on, off, sync)
     places_orders: bool = False
     prepare: Prepare | None = None
 

@@ -14,11 +14,11 @@ from bench.options import BenchOptions
 from bench.probes import HttpRequest
 from bench.runner import Runner, RunResult
 from bench.scenarios import LIST_BASELINE, LIST_SCENARIOS, BenchData, Scenario
-from bench.stack import WORKERS_TARGET, BenchStack, Target
+from bench.stack import LOGGING_TWINS, WORKERS_TARGET, BenchStack, Target
 
 PACED_SCENARIO = "gql_product_var"
 # The targets a logging pair times, in this order (the default mode, logging off, sync mode).
-LOGGING_TARGETS = ("on", "off", "sync")
+LOGGING_TARGETS = LOGGING_TWINS
 # Timed on the gateway of --workers N processes as well (bench.workers).
 WORKER_SCENARIOS = ("gql_product_var", "gql_orders", "gql_place_order")
 _CALIBRATION_S = 3
@@ -111,7 +111,7 @@ class Session:
         for item in plan:
             if item.target.name in LOGGING_TARGETS:
                 groups.setdefault(item.scenario.key, []).append(item)
-        groups = {k: v for k, v in groups.items() if {i.target.name for i in v} >= {"on", "off"}}
+        groups = {k: v for k, v in groups.items() if {i.target.name for i in v} >= {"batch", "off"}}
         if not count or not groups:
             return
         self.say(f"logging pairs: {count} x {len(groups)} scenarios, {seconds} s per run")
@@ -215,12 +215,10 @@ class Session:
         if scenario.target == "baseline":
             return [self.stack.target("baseline")]
         targets = [self.stack.target("on")]
-        if scenario.logging_off and self.stack.has_logging_off:
-            targets.append(self.stack.target("off"))
         if scenario.key in WORKER_SCENARIOS and self.stack.has_workers:
             targets.append(self.stack.target(WORKERS_TARGET))
-        if scenario.logging_off and self.stack.has_sync:
-            targets.append(self.stack.target("sync"))
+        if scenario.logging_off and self.stack.has_logging_twins:
+            targets += [self.stack.target(twin) for twin in LOGGING_TWINS]
         return targets
 
 

@@ -12,11 +12,14 @@ from bench.data import StockLedger
 from bench.runner import RunResult
 from bench.scenarios import LIST_BASELINE, LIST_SCENARIOS
 from bench.session import PacedResult
+from bench.stack import LOGGING_TWINS
 
 ROLES = ("gateway", "db_service", "logging_service", "postgres", "broker", "wrk")
 # The shipper's bound: LOG_QUEUE_MAX queued plus one LOG_BATCH_MAX batch in flight (defaults).
 LOG_QUEUE_BOUND = 10_000 + 2000
 SOAK_TARGET_S = 300
+# The logging twins (bench.stack): the default mode against logging off, and sync mode.
+_ON, _OFF, _SYNC = LOGGING_TWINS
 
 
 @dataclass
@@ -123,8 +126,8 @@ def build_rows(
 
 
 def logging_overhead(rows: list[Row], runs: list[RunResult]) -> list[dict[str, Any]]:
-    """For each scenario timed with logging on and off: req/s of both and the cost of logging
-    (the default LOG_DURABILITY=batch), and of LOG_DURABILITY=sync where it was timed too.
+    """For each scenario timed on the logging twins: req/s with logging on and off and the cost
+    of logging (the default LOG_DURABILITY=batch), and of LOG_DURABILITY=sync where it was timed.
 
     The cost is paired: each round times on, off and sync back to back (even rounds in reverse
     order, so a drift over the round hits both sides alike), and the cost is one minus the
@@ -134,12 +137,12 @@ def logging_overhead(rows: list[Row], runs: list[RunResult]) -> list[dict[str, A
     by_key = {(r.scenario, r.target): r for r in rows}
     out = []
     for row in rows:
-        off = by_key.get((row.scenario, "off"))
-        if row.target != "on" or off is None or off.rps <= 0:
+        off = by_key.get((row.scenario, _OFF))
+        if row.target != _ON or off is None or off.rps <= 0:
             continue
         cpu_on = sum(row.cpu_ms[r] for r in ROLES if r != "wrk")
         cpu_off = sum(off.cpu_ms[r] for r in ROLES if r != "wrk")
-        ratio, paired = _paired_ratio(runs, row.scenario, "on")
+        ratio, paired = _paired_ratio(runs, row.scenario, _ON)
         out.append(
             {
                 "scenario": row.scenario,
@@ -153,8 +156,8 @@ def logging_overhead(rows: list[Row], runs: list[RunResult]) -> list[dict[str, A
                 "cpu_ms_off": cpu_off,
                 # CPU per request is steadier than req/s when the machine is shared.
                 "cpu_overhead_pct": (cpu_on / cpu_off - 1) * 100 if cpu_off else 0.0,
-                "host_skew_pct": _host_skew(runs, row.scenario, "on"),
-                **_sync_cost(by_key.get((row.scenario, "sync")), off, runs),
+                "host_skew_pct": _host_skew(runs, row.scenario, _ON),
+                **_sync_cost(by_key.get((row.scenario, _SYNC)), off, runs),
             }
         )
     return out
@@ -178,9 +181,9 @@ def _round_pairs(
     """(`target`'s value, logging-off's value) of each timed round that ran both."""
     by_round: dict[int, dict[str, float]] = {}
     for run in runs:
-        if run.scenario == scenario and run.round >= 1 and run.target in (target, "off"):
+        if run.scenario == scenario and run.round >= 1 and run.target in (target, _OFF):
             by_round.setdefault(run.round, {})[run.target] = value(run)
-    return [(sides[target], sides["off"]) for sides in by_round.values() if len(sides) == 2]
+    return [(sides[target], sides[_OFF]) for sides in by_round.values() if len(sides) == 2]
 
 
 def _paired_ratio(runs: list[RunResult], scenario: str, target: str) -> tuple[float | None, int]:
@@ -204,7 +207,7 @@ def _sync_cost(sync: Row | None, off: Row, runs: list[RunResult]) -> dict[str, A
     """LOG_DURABILITY=sync against logging off: req/s, the (paired) cost, and p50 latency."""
     if sync is None:
         return {}
-    ratio, _ = _paired_ratio(runs, off.scenario, "sync")
+    ratio, _ = _paired_ratio(runs, off.scenario, _SYNC)
     return {
         "rps_sync": sync.rps,
         "sync_overhead_pct": (1 - (ratio if ratio is not None else sync.rps / off.rps)) * 100,

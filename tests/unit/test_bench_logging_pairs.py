@@ -56,41 +56,44 @@ def _session(argv: list[str]) -> tuple[Session, _Runner]:
     return session, runner
 
 
+# As Session.check plans them: the stack every scenario runs on ("on"), then the twins.
 PLAN = [
     _planned("baseline", "baseline", logging_off=False),
     _planned("gql_product_var", "on"),
-    _planned("gql_product_var", "off"),
     _planned("gql_product_var", "workers"),
+    _planned("gql_product_var", "batch"),
+    _planned("gql_product_var", "off"),
     _planned("gql_product_var", "sync"),
     _planned("gql_orders", "on", logging_off=False),
     _planned("rest_product_get", "on"),
+    _planned("rest_product_get", "batch"),
     _planned("rest_product_get", "off"),
 ]
 
 
-def test_each_pair_times_on_off_and_sync_back_to_back_reversed_every_other_pair() -> None:
-    # given a plan with two scenarios timed with logging on and off (one also in sync mode)
+def test_each_pair_times_the_twins_on_off_and_sync_back_to_back_reversed_every_other_pair() -> None:
+    # given a plan with two scenarios timed on the logging twins (one also in sync mode)
     session, runner = _session(["--logging-pairs", "3", "--logging-pair-duration", "2"])
 
     # when the logging pairs run
     session.logging_pairs(PLAN)
 
-    # then only the logging targets of those scenarios are timed, 2 s each, in pairs 1..3
+    # then only the twins of those scenarios are timed, not "on", 2 s each, in pairs 1..3
     assert runner.timed == [
-        ("gql_product_var", "on", 1, 2),
+        ("gql_product_var", "batch", 1, 2),
         ("gql_product_var", "off", 1, 2),
         ("gql_product_var", "sync", 1, 2),
-        ("rest_product_get", "on", 1, 2),
+        ("rest_product_get", "batch", 1, 2),
         ("rest_product_get", "off", 1, 2),
         ("gql_product_var", "sync", 2, 2),
         ("gql_product_var", "off", 2, 2),
-        ("gql_product_var", "on", 2, 2),
+        ("gql_product_var", "batch", 2, 2),
         ("rest_product_get", "off", 2, 2),
-        ("rest_product_get", "on", 2, 2),
-        ("gql_product_var", "on", 3, 2),
+        ("rest_product_get", "batch", 2, 2),
+        ("gql_product_var", "batch", 3, 2),
         ("gql_product_var", "off", 3, 2),
         ("gql_product_var", "sync", 3, 2),
-        ("rest_product_get", "on", 3, 2),
+        ("rest_product_get", "batch", 3, 2),
         ("rest_product_get", "off", 3, 2),
     ]
     # and they are kept apart from the rounds, and the logging table comes from them
@@ -105,7 +108,7 @@ def test_each_pair_times_on_off_and_sync_back_to_back_reversed_every_other_pair(
 def test_no_pairs_with_zero_pairs_or_without_a_logging_off_stack() -> None:
     session, runner = _session(["--logging-pairs", "0"])
     session.logging_pairs(PLAN)
-    on_only = [p for p in PLAN if p.target.name in ("on", "baseline")]
+    on_only = [p for p in PLAN if p.target.name in ("on", "workers", "baseline")]
     other, other_runner = _session(["--logging-pairs", "4"])
     other.logging_pairs(on_only)
 
@@ -123,8 +126,8 @@ def test_a_full_run_times_ten_pairs_and_a_quick_one_none() -> None:
 
 def test_the_logging_table_comes_from_the_pairs_when_there_are_any() -> None:
     # given rounds in which logging cost 50 % and pairs in which it cost 10 %
-    rounds = [result("on", 1, 500.0), result("off", 1, 1000.0)]
-    pairs = [result("on", 1, 900.0), result("off", 1, 1000.0)]
+    rounds = [result("batch", 1, 500.0), result("off", 1, 1000.0)]
+    pairs = [result("batch", 1, 900.0), result("off", 1, 1000.0)]
 
     # when the report builds the logging table with and without pairs
     (from_pairs,), used_pairs = logging_table(rounds, pairs, {}, {})
