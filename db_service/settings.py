@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
     db_command_timeout_s: float = Field(default=10.0, gt=0)
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
-    jwt_issuer: str = "merch-store"
+    # Written into every token and required back: an empty one would be issued and checked
+    # as `iss: ""` (and `JWT_ISSUER: ${JWT_ISSUER:-}` in a compose file makes it so).
+    jwt_issuer: NonBlank = "merch-store"
     jwt_ttl_s: int = Field(default=3600, ge=60, le=86400)
     hash_concurrency: int = Field(default=2, ge=1, le=64)
     login_max_failures: int = Field(default=5, ge=1)

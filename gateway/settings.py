@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     db_service_addr: NonBlank = "127.0.0.1:50051"
     logging_service_addr: NonBlank = "127.0.0.1:50052"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
-    jwt_issuer: str = "merch-store"
+    # Written into every token and required back: an empty one would be issued and checked
+    # as `iss: ""` (and `JWT_ISSUER: ${JWT_ISSUER:-}` in a compose file makes it so).
+    jwt_issuer: NonBlank = "merch-store"
     grpc_timeout_s: float = Field(default=5.0, gt=0, le=60)
     readiness_timeout_s: float = Field(default=1.0, gt=0, le=10)
     # How long an open `logs` subscription may stream before the client must re-subscribe.

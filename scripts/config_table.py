@@ -24,7 +24,7 @@ DESCRIPTIONS: dict[str, str] = {
     "tests) binds loopback addresses only",
     "JWT_SECRET": "HS256 signing key, at least 32 bytes; required in production, a "
     "development-only value is built in",
-    "JWT_ISSUER": "`iss` claim written and required in tokens",
+    "JWT_ISSUER": "`iss` claim written and required in tokens; an empty one is refused at start",
     "JWT_TTL_S": "token lifetime in seconds",
     "GATEWAY_HOST": "address the gateway binds",
     "GATEWAY_PORT": "port of the gateway (GraphQL, REST, health, metrics)",

@@ -108,12 +108,16 @@ def test_a_listen_address_grpc_would_not_bind_as_written_is_refused(
         # aiokafka dials ('', 9092) for ever, "not ready"
         ("logging_service", "KAFKA_BOOTSTRAP_SERVERS"),
         ("logging_service", "LOGGING_SERVICE_ADDR"),
+        # tokens issued and required with `iss: ""`
+        ("gateway", "JWT_ISSUER"),
+        ("db_service", "JWT_ISSUER"),
     ],
 )
 @pytest.mark.parametrize("value", ["", "   "])
-def test_an_empty_address_is_refused(module: str, variable: str, value: str) -> None:
-    # given an address a service cannot work without set to nothing, as `VAR: ${VAR:-}` in a
-    # compose file does when the shell lacks it; when the service starts in production
+def test_an_empty_required_value_is_refused(module: str, variable: str, value: str) -> None:
+    # given an address or a name a service cannot work without set to nothing, as
+    # `VAR: ${VAR:-}` in a compose file does when the shell lacks it; when the service starts
+    # in production
     result = _start(module, {variable: value, "GATEWAY_PORT": "0"})
 
     # then it refuses in one line naming the variable, rather than start and fail every call
