@@ -8,8 +8,9 @@ Every GraphQL request over HTTP goes through `GraphQLPipeline.answer`, step by s
 1. body: a POST must be `application/json` (415: no form posts, so no CSRF by a plain HTML
    form), at most REQUEST_MAX_BYTES (413, refused before a byte is parsed), one JSON object
    (a batch or anything else is a 400) nested no deeper than JSON_MAX_DEPTH; a GET's query
-   string is bounded the same way (414) and its `variables`/`extensions` parsed with the same
-   bound. A GET with no `query` from a browser is the GraphiQL page.
+   string is bounded the same way (414), each of its fields given at most once (400,
+   gateway.queryparams), and its `variables`/`extensions` parsed with the same bound. A GET
+   with no `query` from a browser is the GraphiQL page.
 2. document: the `query` text, or the text a persisted-query hash stands for
    (gateway.graphql.persisted).
 3. parse: graphql-core's parser, stopped at GRAPHQL_MAX_TOKENS (GRAPHQL_PARSE_FAILED).
@@ -79,6 +80,7 @@ from gateway.graphql.recording import RecordedFields
 from gateway.graphql.schema import Schema
 from gateway.jsonbody import JSONRejected, loads, read_body, require_json
 from gateway.metrics import COMPILED_PATH, REFERENCE_PATH
+from gateway.queryparams import RepeatedParameter, one_value
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -218,7 +220,14 @@ class GraphQLPipeline:
         else:
             if len(request.scope.get("query_string", b"")) > self.max_bytes:
                 raise ApiError.http(414, f"the query string is over {self.max_bytes} bytes")
-            payload = dict(request.query_params)
+            payload = {}
+            for field in ("query", "variables", "operationName", "extensions"):
+                try:
+                    value = one_value(request.query_params, field)
+                except RepeatedParameter as exc:
+                    raise ApiError.http(400, str(exc)) from None
+                if value is not None:
+                    payload[field] = value
             for field in ("variables", "extensions"):
                 if payload.get(field):
                     payload[field] = self.loads(payload[field])

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from gateway.errors import CANCELLED, ApiCode, ApiError
 from gateway.jsonbody import JSONRejected, loads, read_body, require_json
+from gateway.queryparams import RepeatedParameter, one_value
 from gateway.runtime import Runtime
 from gateway.scope import RequestScope
 
@@ -117,7 +118,11 @@ def iso(ts: Timestamp) -> str:
 
 
 def query_int(request: Request, name: str, default: int, *, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
+    """Query parameter `name` as an integer from `low` to `high`, `default` when absent."""
+    try:
+        raw = one_value(request.query_params, name)
+    except RepeatedParameter as exc:
+        raise ApiError.bad_input(str(exc)) from None
     if raw is None:
         return default
     value = _integer(name, raw)

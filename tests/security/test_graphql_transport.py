@@ -118,7 +118,8 @@ async def test_hostile_posts_are_refused_with_their_status(
     assert time.monotonic() - started < 5
 
 
-def _get(query: str, **params: str) -> dict[str, Any]:
+def _get(query: str | list[str], **params: str | list[str]) -> dict[str, Any]:
+    """GET /graphql's query parameters; a list is the parameter given once per item."""
     return {"query": query, **params}
 
 
@@ -128,6 +129,14 @@ GETS: list[tuple[str, dict[str, Any], int, str | None]] = [
     ("a mutation over GET", _get('mutation { login(username: "x", password: "y") { token } }'),
      405, "METHOD_NOT_ALLOWED"),
     ("deeply nested variables over GET", _get("{ welcome }", variables=_nested(5000)), 400,
+     "BAD_REQUEST"),
+    # A field given twice has no one meaning: a proxy or cache may read the other value.
+    ("query twice over GET", _get(["{ welcome }", "{ __typename }"]), 400, "BAD_REQUEST"),
+    ("variables twice over GET", _get("{ welcome }", variables=["{}", '{"a": 1}']), 400,
+     "BAD_REQUEST"),
+    ("operationName twice over GET", _get("query A { welcome } query B { welcome }",
+     operationName=["A", "B"]), 400, "BAD_REQUEST"),
+    ("extensions twice over GET", _get("{ welcome }", extensions=["{}", "{}"]), 400,
      "BAD_REQUEST"),
 ]  # fmt: skip
 
