@@ -12,15 +12,27 @@ from protos.errors import ErrorCode as ErrorCode
 
 
 class DomainError(Exception):
-    """An expected failure: a code from the table and a message safe to show a client."""
+    """An expected failure: a code from the table and a message safe to show a client.
 
-    def __init__(self, code: ErrorCode, message: str, *, retry_after_s: int | None = None) -> None:
+    `field` names the input the failure is about ("sid", "password", …) where there is one, so
+    that a caller who took that input under another name (ADMIN_SID, --sid) can name it so.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        retry_after_s: int | None = None,
+        field: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after_s = retry_after_s
+        self.field = field
 
 
-def invalid(message: str) -> DomainError:
+def invalid(message: str, *, field: str | None = None) -> DomainError:
     """Shorthand for the most common error."""
-    return DomainError(ErrorCode.INVALID_ARGUMENT, message)
+    return DomainError(ErrorCode.INVALID_ARGUMENT, message, field=field)

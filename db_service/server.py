@@ -76,6 +76,16 @@ class PooledConnection(asyncpg.Connection):
         return ""
 
 
+# The variable behind each input of the configured admin, for its refusal to name (the admin's
+# email is made from its username). A refusal about none of them names all three.
+ADMIN_VARIABLES = {
+    "sid": "ADMIN_SID",
+    "username": "ADMIN_USERNAME",
+    "email": "ADMIN_USERNAME",
+    "password": "ADMIN_PASSWORD",
+}
+ALL_ADMIN_VARIABLES = "ADMIN_SID / ADMIN_USERNAME / ADMIN_PASSWORD"
+
 # The relay's wait for logging_service's acknowledgement of a batch; its transaction, which
 # holds the relay lock meanwhile, is ended by PostgreSQL after three times that idle.
 RELAY_CALL_TIMEOUT_S = 5.0
@@ -167,7 +177,8 @@ class DBServiceApp:
                 )
             except DomainError as exc:
                 # A restart cannot fix a configuration, so no traceback: one line says why.
-                raise StartupRefused(f"ADMIN_SID / ADMIN_USERNAME: {exc.message}") from None
+                variable = ADMIN_VARIABLES.get(exc.field or "", ALL_ADMIN_VARIABLES)
+                raise StartupRefused(f"{variable}: {exc.message}") from None
         products = ProductRepository(self.pool)
         services = Services(
             auth=Authenticator(codec, user_repo),

@@ -29,14 +29,14 @@ PRICE_MAX = (MONEY_MAX / QUANTITY_MAX).quantize(Decimal("0.01"), rounding=ROUND_
 
 def _no_nul(field: str, value: str) -> str:
     if "\x00" in value:
-        raise invalid(f"{field} must not contain NUL bytes")
+        raise invalid(f"{field} must not contain NUL bytes", field=field)
     return value
 
 
 def sid(value: str) -> str:
     _no_nul("sid", value)
     if not SID_RE.fullmatch(value):
-        raise invalid("sid must be 1 to 15 letters or digits")
+        raise invalid("sid must be 1 to 15 letters or digits", field="sid")
     return value
 
 
@@ -48,7 +48,9 @@ def is_sid(value: str) -> bool:
 def username(value: str) -> str:
     _no_nul("username", value)
     if not USERNAME_RE.fullmatch(value):
-        raise invalid("username must be 3 to 50 ASCII letters, digits, '.', '_' or '-'")
+        raise invalid(
+            "username must be 3 to 50 ASCII letters, digits, '.', '_' or '-'", field="username"
+        )
     return value
 
 
@@ -58,14 +60,18 @@ def email(value: str) -> str:
     PostgreSQL folds for ASCII only here); an internationalized domain goes in its xn-- form."""
     _no_nul("email", value)
     if len(value) > 255 or not value.isascii() or not EMAIL_RE.fullmatch(value):
-        raise invalid("email must be a valid ASCII address of at most 255 characters")
+        raise invalid(
+            "email must be a valid ASCII address of at most 255 characters", field="email"
+        )
     return value
 
 
 def password(value: str) -> str:
     _no_nul("password", value)
     if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
-        raise invalid(f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters")
+        raise invalid(
+            f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters", field="password"
+        )
     return value
 
 
@@ -73,9 +79,9 @@ def text(field: str, value: str, *, max_length: int, min_length: int = 0) -> str
     """`value` within its lengths; a required one (min_length > 0) must not be blank either."""
     _no_nul(field, value)
     if not min_length <= len(value) <= max_length:
-        raise invalid(f"{field} must be {min_length} to {max_length} characters")
+        raise invalid(f"{field} must be {min_length} to {max_length} characters", field=field)
     if min_length and value.isspace():
-        raise invalid(f"{field} must not be blank")
+        raise invalid(f"{field} must not be blank", field=field)
     return value
 
 
@@ -83,12 +89,12 @@ def money(field: str, value: str, *, maximum: Decimal = MONEY_MAX) -> Decimal:
     """A non-negative amount of at most `maximum`, with at most two decimals, from its decimal
     string."""
     if DECIMAL_RE.fullmatch(value) is None:
-        raise invalid(f"{field} must be a decimal number such as 19.99")
+        raise invalid(f"{field} must be a decimal number such as 19.99", field=field)
     amount = Decimal(value)
     if amount < 0 or amount > maximum:
-        raise invalid(f"{field} must be between 0 and {maximum}")
+        raise invalid(f"{field} must be between 0 and {maximum}", field=field)
     if len(value.partition(".")[2]) > 2:
-        raise invalid(f"{field} must have at most two decimals")
+        raise invalid(f"{field} must have at most two decimals", field=field)
     return amount.quantize(Decimal("0.01")).copy_abs()  # "-0" is 0.00
 
 

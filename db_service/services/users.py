@@ -223,7 +223,8 @@ class UserService:
         """Create the configured admin, or bring an existing one's password and role up to date.
 
         Never takes over another account: a username that belongs to another account, or a sid
-        that belongs to a customer (unless `promote` says so explicitly), is refused.
+        that belongs to a customer (unless `promote` says so explicitly), is refused. A refusal's
+        `field` says which of the three inputs ("sid", "username", "password") it is about.
         """
         try:
             return await self._ensure_admin(sid, username, password, promote)
@@ -244,22 +245,32 @@ class UserService:
             raise DomainError(
                 ErrorCode.ALREADY_EXISTS,
                 f"username {username!r} belongs to another account (sid {named[0].sid!r})",
+                field="username",
             )
         existing = await self._users.get_by_sid(sid)
         if existing is None:
-            user = await self.create_user(
-                sid=sid,
-                username=username,
-                email=f"{username}@admin.invalid",
-                password=password,
-                role=Role.ADMIN,
-            )
+            email = f"{username}@admin.invalid"
+            try:
+                user = await self.create_user(
+                    sid=sid, username=username, email=email, password=password, role=Role.ADMIN
+                )
+            except DomainError as exc:
+                if exc.field != "email":
+                    raise
+                # Nobody typed this email: say where it comes from, the username to change.
+                raise DomainError(
+                    exc.code,
+                    f"the admin's email {email!r}, made from its username, belongs to another"
+                    " account",
+                    field="username",
+                ) from None
             log.info("created admin %s", sid)
             return user
         if not existing.is_admin and not promote:
             raise DomainError(
                 ErrorCode.FAILED_PRECONDITION,
                 f"sid {sid!r} belongs to a customer account, which is never promoted implicitly",
+                field="sid",
             )
         current_hash = named[1] if named is not None else None
         if (
@@ -333,11 +344,11 @@ class UserService:
     async def _refuse_taken(self, *, sid: str, username: str, email: str) -> None:
         field = await self._users.taken_field(sid=sid, username=username, email=email)
         if field is not None:
-            raise DomainError(ErrorCode.ALREADY_EXISTS, f"{field} is already taken")
+            raise DomainError(ErrorCode.ALREADY_EXISTS, f"{field} is already taken", field=field)
 
 
 def _already_exists(exc: Taken) -> DomainError:
-    return DomainError(ErrorCode.ALREADY_EXISTS, f"{exc.field} is already taken")
+    return DomainError(ErrorCode.ALREADY_EXISTS, f"{exc.field} is already taken", field=exc.field)
 
 
 def _guesses_key(sid: str) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 import httpx
 import pytest
 
 from scripts.processes import free_port
 from tests.conftest import ROOT, Stack
-from tests.factories import login
+from tests.factories import login, make_user
 
 
 def _admin_cli(
@@ -61,6 +62,23 @@ def test_create_admin_refuses_a_short_password(stack: Stack) -> None:
 
     assert refused.returncode == 1
     assert "password must be 8 to 1024 characters" in refused.stderr
+
+
+async def test_create_admin_says_a_taken_email_comes_from_the_username(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given a customer whose email is what an admin named `name` would get: name@admin.invalid
+    name = f"boss_{uuid.uuid4().hex[:12]}"
+    await make_user(client, email=f"{name}@admin.invalid")
+
+    # when create-admin makes a new admin of that name
+    refused = _admin_cli(stack, "--sid", "ADMIN5", "--username", name, "--password", "x" * 12)
+
+    # then it is refused saying where the email comes from: the --username it was given (it
+    # was given no email)
+    assert refused.returncode == 1
+    made = f"email '{name}@admin.invalid', made from its username, belongs to another account"
+    assert made in refused.stderr
 
 
 async def test_create_admin_again_unchanged_keeps_its_tokens(
