@@ -1,11 +1,15 @@
 """graphql-transport-ws as Strawberry speaks it, plus the `error` message for a lost session,
 and the GraphQL spec's rule that a document of several operations names the one to run.
 
-When a subscription's token expires or is revoked, its source raises UNAUTHENTICATED and
-Strawberry reports that as one more `next` (no data, the error) followed by `complete`. The
-protocol has a message for exactly this, `error`: "operation execution error(s)", after which
-nothing more is sent for the operation. So such a `next` goes out as an `error` with the same
-errors, and the `complete` behind it is dropped.
+When a subscription's token expires or is revoked (UNAUTHENTICATED), or its admin becomes a
+customer (FORBIDDEN), its source raises that error and Strawberry reports it as one more `next`
+(no data, the error) followed by `complete`. The protocol has a message for exactly this,
+`error`: "operation execution error(s)", "before execution starts ... or during the execution",
+after which nothing more is sent for the operation; it is also what a subscribe message refused
+for the same reason at the start gets. So such a `next` goes out as an `error` with the same
+errors, and the `complete` behind it is dropped: a client learns that the caller may not go on
+the same way whether that is found at the start or midway, and for either reason. (A query or
+mutation on the socket refused as a whole for the caller gets the same `error`.)
 
 Strawberry runs the first operation of a document when no operationName is sent; the HTTP
 pipeline refuses that (GetOperation), so a subscribe message doing it is refused here with an
@@ -53,13 +57,18 @@ _GONE = (
 log = logging.getLogger(__name__)
 
 
-def _credentials_refused(payload: Any) -> bool:
-    """A result with no data whose every error is UNAUTHENTICATED: the operation cannot go on."""
+# The refusals of the caller: the operation cannot go on for them, whatever it would do next.
+_CALLER_REFUSED = frozenset({ApiCode.UNAUTHENTICATED, ApiCode.FORBIDDEN})
+
+
+def _caller_refused(payload: Any) -> bool:
+    """A result with no data whose every error refuses the caller (UNAUTHENTICATED, or
+    FORBIDDEN): the operation cannot go on."""
     if not isinstance(payload, dict) or payload.get("data") is not None:
         return False
     errors = payload.get("errors") or []
     return bool(errors) and all(
-        (error.get("extensions") or {}).get("code") == ApiCode.UNAUTHENTICATED for error in errors
+        (error.get("extensions") or {}).get("code") in _CALLER_REFUSED for error in errors
     )
 
 
@@ -118,7 +127,7 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().send_message(refused)
 
     async def send_message(self, message: Message) -> None:
-        if message["type"] == "next" and _credentials_refused(message["payload"]):
+        if message["type"] == "next" and _caller_refused(message["payload"]):
             self._errored.add(message["id"])
             await super().send_message(
                 {"id": message["id"], "type": "error", "payload": message["payload"]["errors"]}

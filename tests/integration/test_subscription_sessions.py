@@ -1,6 +1,7 @@
 """A subscription lasts no longer than its token: it ends, with the protocol's `error` message
 and UNAUTHENTICATED, when the token expires or db_service revokes it (deactivation, a new
-password), the latter within SESSION_RECHECK_S."""
+password), the latter within SESSION_RECHECK_S; and with the same `error` message, FORBIDDEN,
+within SESSION_RECHECK_S of its admin becoming a customer."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 import pytest
@@ -135,3 +137,38 @@ async def test_logs_subscription_ends_soon_after_the_admin_password_changes(
     # then the stream ends with UNAUTHENTICATED within the re-check interval
     assert _error_code(messages[-1]) == "UNAUTHENTICATED"
     assert time.monotonic() - revoked_at < RECHECK_S + RECHECK_SLACK_S
+
+
+async def _make_customer(database_url: str, sid: str) -> None:
+    """Make an admin a customer, as an operator would in the database (no API demotes one):
+    its tokens are not revoked by that, only its role changes."""
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        await conn.execute("UPDATE users SET role = 'customer' WHERE sid = $1", sid)
+    finally:
+        await conn.close()
+
+
+async def test_logs_subscription_ends_as_forbidden_soon_after_the_admin_becomes_a_customer(
+    client: httpx.AsyncClient, stack: Stack, quick_recheck: OwnStack
+) -> None:
+    # given a second admin streaming the log
+    admin = await _make_admin(client, stack)
+    async with GraphQLSocket.open(quick_recheck.gateway_url, admin.token) as socket:
+        await socket.subscribe("1", LOGS)
+        await socket.messages_while_calling(client, "1", until="next", within=10)
+
+        # when that admin becomes a customer, its token still standing
+        await _make_customer(stack.database_url, admin.sid)
+        demoted_at = time.monotonic()
+        messages = await socket.messages_while_calling(client, "1", until="error", within=30)
+        ended_in = time.monotonic() - demoted_at
+        after = await socket.messages_until_quiet("1", quiet_s=1, within=10)
+
+    # then the stream ends within the re-check interval as a revoked one does, with the
+    # protocol's error message (the refusal a new subscription would get) and nothing after it,
+    # not a `next` carrying the error and a `complete`
+    assert _error_code(messages[-1]) == "FORBIDDEN"
+    assert ended_in < RECHECK_S + RECHECK_SLACK_S
+    assert [m["type"] for m in messages[:-1]] == ["next"] * (len(messages) - 1)
+    assert after == []

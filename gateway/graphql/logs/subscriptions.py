@@ -1,7 +1,9 @@
 """`subscription { logs }`: admins watch every recorded call live, backed by TailLogs.
 
 The stream lasts while its token does: it ends with UNAUTHENTICATED when the token expires, and
-within SESSION_RECHECK_S of db_service revoking it (deactivation, a new password).
+within SESSION_RECHECK_S of db_service revoking it (deactivation, a new password); with FORBIDDEN
+within SESSION_RECHECK_S of its admin becoming a customer. Either goes out as the protocol's
+`error` message (gateway.graphql.websocket), as a new subscription's refusal would.
 """
 
 from __future__ import annotations
