@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from logging_service.kafka import KafkaUnavailable
@@ -18,6 +20,21 @@ from protos import logging_service_pb2 as pb
 log = logging.getLogger("logging_service.tail")
 
 _MAX_RECORDS_PER_POLL = 500
+# Records that come after this long without any are checked against the last one read (see
+# `_recheck_after_a_pause`). A tail that keeps up under load polls far more often than this, so
+# it never pays for the check; a broker restart takes longer.
+_PAUSE_S = 0.2
+
+_Batches = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _LastRead:
+    """The last record read from a partition: what tells it from another record at its offset."""
+
+    offset: int
+    timestamp: int
+    value: bytes | None
 
 
 class TopicTail:
@@ -42,6 +59,10 @@ class TopicTail:
             fetch_max_wait_ms=100,
         )
         self._partitions: list[TopicPartition] = []
+        self._last_read: dict[TopicPartition, _LastRead] = {}
+        # Partitions moved back onto their last record read, whose next record must be it.
+        self._unverified: set[TopicPartition] = set()
+        self._records_at = time.monotonic()
 
     async def open(self, request: pb.TailLogsRequest) -> None:
         """Connect, assign every partition of the topic, and seek to the requested start."""
@@ -67,32 +88,91 @@ class TopicTail:
             raise KafkaUnavailable(f"cannot read the topic: {type(exc).__name__}") from exc
 
     async def poll(self, timeout_s: float) -> list[pb.LogRecord]:
-        """The next records, or [] when none arrived within `timeout_s`."""
+        """The next records, or [] when none arrived within `timeout_s`.
+
+        Records that follow a pause are checked to continue what was read; see
+        `_recheck_after_a_pause`."""
         try:
             batches = await self._consumer.getmany(
                 timeout_ms=int(timeout_s * 1000), max_records=_MAX_RECORDS_PER_POLL
             )
             if not batches:
                 await self._rewind_if_past_the_end()
+                return []
+            if time.monotonic() - self._records_at > _PAUSE_S:
+                batches = await self._recheck_after_a_pause(batches, timeout_s)
+            records: list[pb.LogRecord] = []
+            for tp, messages in batches.items():
+                if messages and tp in self._unverified:
+                    self._unverified.discard(tp)
+                    if not await self._still_the_topic_read(tp, messages[0]):
+                        continue
+                    if messages[0].offset == self._last_read[tp].offset:
+                        messages = messages[1:]
+                if messages:
+                    last = messages[-1]
+                    self._last_read[tp] = _LastRead(last.offset, last.timestamp, last.value)
+                records += _decoded(messages)
         except KafkaError as exc:
             raise KafkaUnavailable(f"reading the topic failed: {type(exc).__name__}") from exc
-        records: list[pb.LogRecord] = []
-        for messages in batches.values():
-            for message in messages:
-                try:
-                    records.append(from_json(message.value, offset=message.offset))
-                except ValueError:
-                    log.debug("skipping non-JSON value at offset %d", message.offset)
+        self._records_at = time.monotonic()
         return records
+
+    async def _recheck_after_a_pause(self, batches: _Batches, timeout_s: float) -> _Batches:
+        """Read again, from the last record read, the partitions whose records follow it.
+
+        After a pause the topic may not be the one read so far: a development broker restarted
+        empty (or a topic deleted and created again) that has grown past our position by now
+        answers with its records from there, and its first ones would be skipped unseen. No
+        offset or watermark tells; the record at the offset of the last one read does, so the
+        fetch starts there once, and `_still_the_topic_read` compares it. Under load polls
+        follow each other closely and nothing is read twice."""
+        again = [
+            tp
+            for tp, messages in batches.items()
+            if messages
+            and tp in self._last_read
+            and tp not in self._unverified
+            and messages[0].offset == self._last_read[tp].offset + 1
+        ]
+        if not again:
+            return batches
+        for tp in again:
+            self._consumer.seek(tp, self._last_read[tp].offset)
+            self._unverified.add(tp)
+        kept = {tp: messages for tp, messages in batches.items() if tp not in again}
+        # Nothing within the timeout leaves them unverified: the next poll reads from there.
+        reread: _Batches = await self._consumer.getmany(
+            *again, timeout_ms=int(timeout_s * 1000), max_records=_MAX_RECORDS_PER_POLL
+        )
+        return kept | reread
+
+    async def _still_the_topic_read(
+        self, tp: TopicPartition, first: ConsumerRecord[Any, Any]
+    ) -> bool:
+        """Whether `first`, read from the last record read on, continues what was read; if
+        not, start the partition again at its oldest record."""
+        last = self._last_read[tp]
+        # Another offset: the consumer already started again at the oldest record kept
+        # (OFFSET_OUT_OF_RANGE: the topic is shorter now, or the last record expired).
+        if first.offset != last.offset or (first.timestamp, first.value) == (
+            last.timestamp,
+            last.value,
+        ):
+            return True
+        log.info("%s holds another record at offset %d now: from the oldest", tp, last.offset)
+        await self._consumer.seek_to_beginning(tp)
+        return False
 
     async def _rewind_if_past_the_end(self) -> None:
         """Start a partition again at its oldest record when its end fell behind our position.
 
         A real Kafka answers such a fetch with OFFSET_OUT_OF_RANGE (auto_offset_reset applies);
         Tansu, restarted empty under an open tail, answers it with nothing, for ever, so the
-        tail would go silent until the new topic grows past the old position, and then skip
-        what came before. The end a fetch reports (its high watermark) tells. Bounded: a
-        position still being reset waits for the broker, and the poll loop must go on."""
+        tail would go silent until the new topic grows past the old position (and
+        `_recheck_after_a_pause` then notices). The end a fetch reports (its high watermark)
+        tells. Bounded: a position still being reset waits for the broker, and the poll loop
+        must go on."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._settings.kafka_request_timeout_s):
                 for tp in self._partitions:
@@ -143,3 +223,13 @@ class TopicTail:
         ):
             await consumer.getmany(*self._partitions, timeout_ms=50, max_records=1)
         return {tp: max(end, consumer.highwater(tp) or 0) for tp, end in ends.items()}
+
+
+def _decoded(messages: list[ConsumerRecord[Any, Any]]) -> list[pb.LogRecord]:
+    records: list[pb.LogRecord] = []
+    for message in messages:
+        try:
+            records.append(from_json(message.value, offset=message.offset))
+        except ValueError:
+            log.debug("skipping non-JSON value at offset %d", message.offset)
+    return records

@@ -19,6 +19,7 @@ from logging_service import servicer as servicer_module
 from logging_service.console import tail
 from logging_service.records import JSON_FIELDS
 from logging_service.server import LoggingServiceApp
+from logging_service.tail import TopicTail
 from protos import logging_service_pb2 as pb
 from protos import logging_service_pb2_grpc
 from scripts.infra import TansuBroker, free_port
@@ -483,3 +484,41 @@ async def test_console_tail_says_what_it_waits_for_until_the_service_comes(
         with contextlib.suppress(asyncio.CancelledError):
             await printer
     assert err.getvalue().count("waiting for") == 1
+
+
+async def test_an_open_tail_misses_nothing_when_the_restarted_broker_outgrows_it_at_once(
+    own_broker: TansuBroker,
+) -> None:
+    # given a tail that has read the 5 records of the topic (one batch)
+    app = LoggingServiceApp(log_settings(own_broker.bootstrap_servers))
+    target = f"127.0.0.1:{await app.start()}"
+    topic_tail = TopicTail(app.settings)
+    try:
+        await wait_serving(target)
+        await stream(target, [make_record(n) for n in range(5)])
+        await topic_tail.open(pb.TailLogsRequest(from_beginning=True))
+        first: list[pb.LogRecord] = []
+        async with asyncio.timeout(10):
+            while len(first) < 5:
+                first += await topic_tail.poll(0.5)
+        assert [r.offset for r in first] == [0, 1, 2, 3, 4]
+
+        # when the development broker restarts empty and 8 records come before the tail's
+        # next poll (the shippers' backlog arrives at once after an outage)
+        await asyncio.to_thread(own_broker.stop)
+        await asyncio.to_thread(own_broker.start)
+        await wait_serving(target)
+        later = [make_record(n) for n in range(5, 13)]
+        await stream(target, later)
+
+        # then the tail reads them all from the new topic's start, as a real Kafka's
+        # OFFSET_OUT_OF_RANGE makes it: none of the first five is skipped
+        got: list[pb.LogRecord] = []
+        async with asyncio.timeout(10):
+            while len(got) < len(later) and (not got or got[-1].event_id != later[-1].event_id):
+                got += await topic_tail.poll(0.5)
+    finally:
+        await topic_tail.close()
+        await app.stop(1.0)
+
+    assert [r.event_id for r in got] == [r.event_id for r in later]
