@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaError
 
 from logging_service import metrics
@@ -78,6 +79,26 @@ class LogProducer:
 
     def _is_current(self, producer: AIOKafkaProducer) -> bool:
         return self._ready and producer is self._producer
+
+    async def _confirm_topic(self, producer: AIOKafkaProducer) -> None:
+        """KafkaUnavailable unless the broker lists the topic, when producing without
+        idempotence (the development broker, or KAFKA_IDEMPOTENCE=off).
+
+        The development broker keeps nothing: restarted, it comes back without the topic,
+        while the producer reconnects by itself and goes on. Tansu takes records for a topic
+        it does not know and acknowledges them, but no consumer sees them, and once the topic
+        is created (by the next logging_service to start, or a consumer's metadata request)
+        its end starts again at 0 over them: later batches collide or hide inside theirs,
+        acknowledged and never readable. So each call looks first; a missing topic breaks the
+        producer, and the supervisor creates the topic before anything is produced to it. An
+        idempotent producer (a real Kafka, which keeps its topics) skips the round trip."""
+        if self._idempotence != "off":
+            return
+        self._raise_if_topic_lost(await producer.client.fetch_all_metadata())
+
+    def _raise_if_topic_lost(self, metadata: ClusterMetadata) -> None:
+        if self._idempotence == "off" and self._settings.kafka_topic not in metadata.topics():
+            raise KafkaUnavailable("the broker does not have the topic (restarted empty?)")
 
     def _mark_broken(self, producer: AIOKafkaProducer, exc: BaseException) -> None:
         """Stop taking records and let the supervisor rebuild `producer`, if it is current.
@@ -152,11 +173,14 @@ class LogProducer:
                     task.cancel()
 
     async def _probe(self, producer: AIOKafkaProducer) -> bool:
-        """Whether the cluster answers a metadata request within the request timeout."""
+        """Whether the cluster answers a metadata request within the request timeout (and, when
+        producing without idempotence, still lists the topic)."""
         s = self._settings
         try:
             async with asyncio.timeout(s.kafka_request_timeout_s):
-                await producer.client.fetch_all_metadata()
+                metadata = await producer.client.fetch_all_metadata()
+            # An idle service notices a broker that lost the topic here, before the next call.
+            self._raise_if_topic_lost(metadata)
         except Exception as exc:
             log.warning("lost Kafka at %s (%s)", s.kafka_bootstrap_servers, _describe(exc))
             return False
@@ -241,6 +265,7 @@ class ProduceBatch:
         self._owner = owner
         self._producer = producer
         self._futures: list[asyncio.Future[Any]] = []
+        self._topic_confirmed = False
 
     async def add_many(self, records: Iterable[pb.LogRecord]) -> None:
         """Hand records, as received, to the producer; each is sanitized on the way
@@ -253,6 +278,9 @@ class ProduceBatch:
         futures = self._futures
         try:
             async with asyncio.timeout(s.kafka_produce_timeout_s):
+                if not self._topic_confirmed:
+                    await self._owner._confirm_topic(producer)
+                    self._topic_confirmed = True
                 # Keyed by request id so one request's records share a partition; a record
                 # without one gets a null key and the producer's default partitioning. With a
                 # single partition every key maps to it, and we pack the Kafka batches ourselves.

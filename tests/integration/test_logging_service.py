@@ -52,6 +52,22 @@ async def stream_batches(target: str, batches: list[list[pb.LogRecord]]) -> pb.S
         return await stub.StreamLogBatches(iter(messages), timeout=10)
 
 
+async def ship(target: str, records: list[pb.LogRecord]) -> list[pb.LogRecord]:
+    """Send `records` in one StreamLogBatches call until it is acknowledged, as LogShipper
+    does (it re-sends what was not); the records, once acknowledged."""
+
+    async def acknowledged() -> bool:
+        try:
+            return (await stream_batches(target, [records])).acknowledged == len(records)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            return False
+
+    await wait_for(acknowledged, within=20, message="the records were never acknowledged")
+    return records
+
+
 def rpcs(method: str, code: str) -> float:
     """logging_service_rpcs_total{method, code}, as the in-process service counted it."""
     labels = {"method": method, "code": code}
@@ -271,6 +287,41 @@ async def test_service_recovers_by_itself_when_kafka_comes_back(own_broker: Tans
     assert event_ids(messages) == [record.event_id]
 
 
+async def test_records_acknowledged_after_the_broker_restarted_empty_stay_in_the_topic(
+    own_broker: TansuBroker,
+) -> None:
+    # given a logging service whose producer outlived a restart of the development broker
+    # (over in a moment: the health probe saw nothing), which came back empty, without the topic
+    settings = log_settings(own_broker.bootstrap_servers, kafka_health_interval_s=60.0)
+    app = LoggingServiceApp(settings)
+    target = f"127.0.0.1:{await app.start()}"
+    try:
+        await wait_serving(target)
+        await ship(target, [make_record(n) for n in range(5)])
+        await asyncio.to_thread(own_broker.stop)
+        await asyncio.to_thread(own_broker.start)
+
+        # when records are acknowledged, logging_service restarts, and more are acknowledged
+        # (batches of other sizes, as the shippers' are)
+        acknowledged = await ship(target, [make_record(n) for n in range(5, 15)])
+    finally:
+        await app.stop(1.0)
+    app = LoggingServiceApp(settings)
+    target = f"127.0.0.1:{await app.start()}"
+    try:
+        await wait_serving(target)
+        for first in range(15, 24, 3):
+            acknowledged += await ship(target, [make_record(n) for n in range(first, first + 3)])
+    finally:
+        await app.stop(1.0)
+
+    # then every record acknowledged since the broker came back is in the topic, in order
+    messages = await read_topic(
+        own_broker.bootstrap_servers, settings.kafka_topic, count=len(acknowledged)
+    )
+    assert event_ids(messages) == [r.event_id for r in acknowledged]
+
+
 async def test_a_hung_kafka_fails_calls_within_the_produce_timeout(own_broker: TansuBroker) -> None:
     settings = log_settings(
         own_broker.bootstrap_servers, kafka_request_timeout_s=1.0, kafka_produce_timeout_s=1.0
@@ -380,8 +431,7 @@ async def test_an_open_tail_goes_on_after_the_broker_restarts_empty(
             await asyncio.to_thread(own_broker.stop)
             await asyncio.to_thread(own_broker.start)
             await wait_serving(target)
-            later = [make_record(n) for n in range(5, 8)]
-            await stream(target, later)
+            later = await ship(target, [make_record(n) for n in range(5, 8)])
 
             # then the open tail reads them from the new topic's start (what a real Kafka's
             # OFFSET_OUT_OF_RANGE does), instead of waiting silently for offset 5
@@ -508,8 +558,7 @@ async def test_an_open_tail_misses_nothing_when_the_restarted_broker_outgrows_it
         await asyncio.to_thread(own_broker.stop)
         await asyncio.to_thread(own_broker.start)
         await wait_serving(target)
-        later = [make_record(n) for n in range(5, 13)]
-        await stream(target, later)
+        later = await ship(target, [make_record(n) for n in range(5, 13)])
 
         # then the tail reads them all from the new topic's start, as a real Kafka's
         # OFFSET_OUT_OF_RANGE makes it: none of the first five is skipped
