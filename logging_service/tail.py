@@ -76,16 +76,41 @@ class TopicTail:
                 self._partitions = [TopicPartition(s.kafka_topic, p) for p in sorted(partitions)]
                 self._consumer.assign(self._partitions)
                 start = request.WhichOneof("start")
-                if start == "offset":
-                    await self._seek_to_offset(request.offset)
-                elif start == "from_beginning" and request.from_beginning:
+                if start == "from_beginning" and request.from_beginning:
                     await self._consumer.seek_to_beginning(*self._partitions)
                 else:
-                    await self._seek_to_now()
+                    if start == "offset":
+                        await self._seek_to_offset(request.offset)
+                    else:
+                        await self._seek_to_now()
+                    await self._read_the_record_before()
         except KafkaUnavailable:
             raise
         except Exception as exc:
             raise KafkaUnavailable(f"cannot read the topic: {type(exc).__name__}") from exc
+
+    async def _read_the_record_before(self) -> None:
+        """Remember the record just before each partition's start, as if the tail had read it.
+
+        A tail that starts mid-topic (from now, or at an offset) has read nothing yet, and
+        `_recheck_after_a_pause` compares records against the last one read: without it the
+        first records of a topic created again under the tail, grown past its start before
+        its first poll, would be skipped. One fetch per partition, once."""
+        consumer = self._consumer
+        for tp in self._partitions:
+            start = await consumer.position(tp)
+            if start == 0:
+                continue
+            consumer.seek(tp, start - 1)
+            fetched = await consumer.getmany(
+                tp, timeout_ms=self._settings.kafka_request_timeout_ms // 2, max_records=1
+            )
+            before = fetched.get(tp, [])
+            if before and before[0].offset == start - 1:
+                self._last_read[tp] = _LastRead(start - 1, before[0].timestamp, before[0].value)
+            else:
+                # Gone (retention), or not fetched in time: start where asked, unverified.
+                consumer.seek(tp, start)
 
     async def poll(self, timeout_s: float) -> list[pb.LogRecord]:
         """The next records, or [] when none arrived within `timeout_s`.

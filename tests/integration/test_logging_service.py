@@ -571,3 +571,33 @@ async def test_an_open_tail_misses_nothing_when_the_restarted_broker_outgrows_it
         await app.stop(1.0)
 
     assert [r.event_id for r in got] == [r.event_id for r in later]
+
+
+async def test_a_tail_from_now_misses_nothing_when_the_restarted_broker_outgrows_it_at_once(
+    own_broker: TansuBroker,
+) -> None:
+    # given a tail opened at the end of a topic of 5 records, that has read nothing yet
+    app = LoggingServiceApp(log_settings(own_broker.bootstrap_servers))
+    target = f"127.0.0.1:{await app.start()}"
+    topic_tail = TopicTail(app.settings)
+    try:
+        await wait_serving(target)
+        await ship(target, [make_record(n) for n in range(5)])
+        await topic_tail.open(pb.TailLogsRequest())
+
+        # when the development broker restarts empty and 8 records come before the tail's
+        # first poll
+        await asyncio.to_thread(own_broker.stop)
+        await asyncio.to_thread(own_broker.start)
+        later = await ship(target, [make_record(n) for n in range(5, 13)])
+
+        # then the tail reads them all, from the new topic's start
+        got: list[pb.LogRecord] = []
+        async with asyncio.timeout(10):
+            while not got or got[-1].event_id != later[-1].event_id:
+                got += await topic_tail.poll(0.5)
+    finally:
+        await topic_tail.close()
+        await app.stop(1.0)
+
+    assert [r.event_id for r in got] == [r.event_id for r in later]
