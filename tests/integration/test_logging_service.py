@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import re
 import time
 
@@ -601,3 +602,27 @@ async def test_a_tail_from_now_misses_nothing_when_the_restarted_broker_outgrows
         await app.stop(1.0)
 
     assert [r.event_id for r in got] == [r.event_id for r in later]
+
+
+async def test_the_development_broker_gets_no_idempotent_producer(
+    broker: TansuBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given the development broker, which keeps no producer ids across restarts: its counter
+    # starts again, a reused id's batches would be answered DUPLICATE_SEQUENCE_NUMBER, which
+    # aiokafka takes for success, and only without idempotence does each call check that
+    # the broker still has the topic. It refuses aiokafka's InitProducerId (v0) today.
+    caplog.set_level(logging.INFO, logger="logging_service.kafka")
+    app = LoggingServiceApp(log_settings(broker.bootstrap_servers))
+
+    # when logging_service connects with KAFKA_IDEMPOTENCE=auto
+    target = f"127.0.0.1:{await app.start()}"
+    try:
+        await wait_serving(target)
+    finally:
+        await app.stop(1.0)
+
+    # then it produces without idempotence (if an upgrade of aiokafka or Tansu changes this,
+    # the development stack must set KAFKA_IDEMPOTENCE=off)
+    ready = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Kafka ready")]
+    assert ready
+    assert all(line.endswith("idempotence off") for line in ready)
