@@ -33,6 +33,8 @@ QUERY_EDITOR = ".graphiql-container .graphiql-query-editor .CodeMirror"
 EXECUTE_BUTTON = ".graphiql-container .graphiql-execute-button"
 HEADERS_TAB = "//div[@class='graphiql-editor-tools-tabs']/button[text()='Headers']"
 HEADERS_EDITOR = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
+DOCS_BUTTON = ".graphiql-sidebar button[aria-label='Show Documentation Explorer']"
+DOC_EXPLORER = ".graphiql-doc-explorer"
 EDITOR_TEXT_JS = "return arguments[0].CodeMirror.getValue();"
 # GraphiQL parses the query a moment after the last keystroke (debounced) and chooses the
 # transport from that parse: run before it and a subscription goes over HTTP.
@@ -180,6 +182,48 @@ def _type_into(driver: webdriver.Chrome, editor_selector: str, text: str) -> str
     ActionChains(driver).send_keys(Keys.DELETE).send_keys(text).perform()
     value: Any = driver.execute_script(EDITOR_TEXT_JS, editor)
     return str(value)
+
+
+def test_graphiql_sends_the_headers_pane_token_and_documents_the_schema(
+    browser: webdriver.Chrome, gateway_url: str
+) -> None:
+    # given an admin's token typed into GraphiQL's Headers pane, as README's "Try it" says
+    login = httpx.post(
+        f"{gateway_url}/api/v1/users/login",
+        json={"username": ADMIN["username"], "password": ADMIN["password"]},
+        timeout=30,
+    )
+    assert login.status_code == 200, login.text
+    headers = f'{{"Authorization": "Bearer {login.json()["token"]}"}}'
+    _open_graphiql(browser, gateway_url)
+    browser.find_element(By.XPATH, HEADERS_TAB).click()
+    _wait_for(
+        browser,
+        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, HEADERS_EDITOR)),
+        "the Headers pane did not open",
+    )
+    assert _type_into(browser, HEADERS_EDITOR, headers) == headers
+    query = "{ me { sid role } }"
+    assert _type_into(browser, QUERY_EDITOR, query) == query
+
+    # when `me` is run over HTTP, and the documentation explorer is opened
+    browser.find_element(By.CSS_SELECTOR, EXECUTE_BUTTON).click()
+    _wait_for(
+        browser, lambda driver: '"me"' in _response_text(driver), "the result pane showed no `me`"
+    )
+    browser.find_element(By.CSS_SELECTOR, DOCS_BUTTON).click()
+    _wait_for(
+        browser,
+        lambda driver: (
+            "subscription: Subscription" in driver.find_element(By.CSS_SELECTOR, DOC_EXPLORER).text
+        ),
+        "the documentation explorer did not list the root types",
+    )
+
+    # then the query ran as the token's admin, and nothing failed in the page
+    result = json.loads(_response_text(browser))
+    assert result == {"data": {"me": {"sid": ADMIN["sid"], "role": "ADMIN"}}}
+    assert [entry for entry in _browser_log(browser) if entry["level"] == "SEVERE"] == []
 
 
 def test_graphiql_streams_the_logs_subscription_for_an_admin(
