@@ -100,7 +100,7 @@ def _loads_reference(data: bytes | str, *, max_depth: int, decimals: bool) -> An
     except JSONRejected:
         raise
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
-        raise JSONRejected("the body is not valid JSON") from None
+        raise JSONRejected("the JSON is not valid") from None
     if _shape(value, max_depth) is _Shape.TOO_DEEP:
         raise JSONRejected(f"the JSON is nested deeper than {max_depth} levels")
     if _has_lone_surrogate(value):

@@ -230,7 +230,8 @@ class GraphQLPipeline:
                     payload[field] = value
             for field in ("variables", "extensions"):
                 if payload.get(field):
-                    payload[field] = self.loads(payload[field])
+                    # Named, as the client sent no body: which parameter is at fault.
+                    payload[field] = self.loads(payload[field], f"the query string's `{field}`: ")
         query = payload.get("query")
         if not (query is None or isinstance(query, str)):
             raise _bad_field("query", "a string")
@@ -245,11 +246,11 @@ class GraphQLPipeline:
             raise _bad_field("operationName", "a string")
         return GraphQLRequest(query, variables, name, extensions)
 
-    def loads(self, data: str | bytes) -> Any:
+    def loads(self, data: str | bytes, where: str = "") -> Any:
         try:
             return loads(data, max_depth=self.max_json_depth)
         except JSONRejected as exc:
-            raise ApiError.http(400, str(exc)) from None
+            raise ApiError.http(400, f"{where}{exc}") from None
 
     def prepare(
         self, query: str, data: GraphQLRequest, method: str

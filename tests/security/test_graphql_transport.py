@@ -165,6 +165,25 @@ async def test_get_allows_queries_only(
         assert response.headers["allow"] == "POST"
 
 
+@pytest.mark.parametrize("field", ["variables", "extensions"])
+async def test_get_names_the_parameter_that_is_not_json(
+    client: httpx.AsyncClient, stack: Stack, field: str
+) -> None:
+    # given a GET whose `variables` or `extensions` parameter is not JSON, as a hand-typed
+    # curl URL easily has
+    params = {"query": "{ welcome }", field: "{bad"}
+
+    # when it is sent
+    response = await client.get("/graphql", params=params)
+
+    # then the 400 names that parameter, not a body the client never sent
+    assert response.status_code == 400, response.text
+    assert graphql_codes(response) == ["BAD_REQUEST"]
+    message = response.json()["errors"][0]["message"]
+    assert f"`{field}`" in message, message
+    assert "body" not in message, message
+
+
 async def test_head_runs_no_mutation(client: httpx.AsyncClient, stack: Stack) -> None:
     # given a registration document, known to the gateway by its hash too (HEAD is a GET
     # without a body, and a CORS-safelisted method: any web page can make a browser send one)
