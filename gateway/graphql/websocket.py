@@ -15,13 +15,16 @@ Strawberry runs the first operation of a document when no operationName is sent;
 pipeline refuses that (GetOperation), so a subscribe message doing it is refused here with an
 `error`, before anything runs. So is a subscribe message while MAX_OPERATIONS operations of the
 connection still run, with a code (Strawberry's own bound is 100, refused without one: one socket
-ran 100 `logs` subscriptions, each a Kafka consumer in logging_service). Everything else is
+ran 100 `logs` subscriptions, each a Kafka consumer in logging_service), and one with a payload
+field of the wrong type (`variables: [1]`), with the code and message HTTP gives it. A payload
+that is not an object closes the socket as an invalid message (4400). Everything else is
 Strawberry's.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, parse
@@ -85,6 +88,26 @@ def _several_operations(query: object, max_tokens: int) -> bool:
     return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
 
 
+# The payload's fields as the HTTP pipeline takes them: (name, type, what it must be, nullable).
+_FIELDS = (
+    ("query", str, "a string", False),
+    ("variables", dict, "an object", True),
+    ("operationName", str, "a string", True),
+    ("extensions", dict, "an object", True),
+)
+
+
+def _wrong_field(payload: Mapping[str, Any]) -> str | None:
+    """The message HTTP gives for the first field of the wrong type, if one is: without it
+    `variables: [1]` ran on and answered a Python error's text under another code."""
+    for name, kind, described, nullable in _FIELDS:
+        value = payload.get(name)
+        if not (isinstance(value, kind) or (nullable and value is None)):
+            if_given = " or null, if provided" if nullable else ""
+            return f"The GraphQL operation's `{name}` must be {described}{if_given}."
+    return None
+
+
 class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry's graphql-transport-ws handler; see the module docstring for the one change."""
 
@@ -93,10 +116,19 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self._errored: set[str] = set()
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        payload = message["payload"]
+        payload: object = message["payload"]
+        if not isinstance(payload, dict):
+            # Strawberry reads it as a mapping: a list raised AttributeError, and the socket
+            # was cut off (1006) with a traceback instead of the protocol's 4400.
+            await self.handle_invalid_message("Invalid subscribe message")
+            return
         # After Strawberry's own checks would pass: a socket not yet acknowledged, or an id in
         # use, is closed by it with the protocol's code.
         if self.connection_acknowledged and message["id"] not in self.operations:
+            wrong = _wrong_field(payload)
+            if wrong is not None:
+                await self._refuse(message["id"], wrong, ApiCode.BAD_REQUEST)
+                return
             if len(self.operations) >= MAX_OPERATIONS:
                 await self._refuse(
                     message["id"],

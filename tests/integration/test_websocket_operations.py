@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 import httpx
+import pytest
+import websockets
 
 from gateway.graphql.websocket import MAX_OPERATIONS
 from tests.conftest import Stack
@@ -161,3 +163,40 @@ async def test_a_socket_runs_a_bounded_number_of_operations_at_once(
             assert time.monotonic() < deadline, "no answer to the extra subscription"
     assert message["type"] == "error", message
     assert [e["extensions"]["code"] for e in message["payload"]] == ["RATE_LIMITED"]
+
+
+async def test_a_subscribe_message_whose_payload_is_not_an_object_closes_as_invalid(
+    stack: Stack,
+) -> None:
+    # given an acknowledged socket
+    async with GraphQLSocket.open(stack.gateway_url, None) as socket:
+        # when an operation comes with a payload that is not an object
+        await socket.send({"id": "1", "type": "subscribe", "payload": ["{ welcome }"]})
+
+        # then the socket is closed as the protocol's invalid message (4400), not cut off by a
+        # server error (1006, with a traceback in the gateway's log)
+        with pytest.raises(websockets.ConnectionClosed):
+            await socket.receive(within=10)
+        assert socket.ws.close_code == 4400, socket.ws.close_reason
+
+
+async def test_an_operation_field_of_the_wrong_type_is_a_bad_request_as_over_http(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given what HTTP answers to `variables` that are not an object
+    query = "query Q($id: Int!) { product(id: $id) { id } }"
+    over_http = await client.post("/graphql", json={"query": query, "variables": [1]})
+    assert over_http.status_code == 400, over_http.text
+
+    # when the same operation is sent over a socket, then a valid one after it
+    async with GraphQLSocket.open(stack.gateway_url, None) as socket:
+        await socket.subscribe("1", query, [1])  # type: ignore[arg-type]
+        refused = await socket.receive(within=10)
+        after = await socket.execute("2", "{ welcome }")
+
+    # then it is refused with HTTP's code and message, and the socket goes on
+    assert refused["type"] == "error", refused
+    assert [(e["extensions"]["code"], e["message"]) for e in refused["payload"]] == [
+        (e["extensions"]["code"], e["message"]) for e in over_http.json()["errors"]
+    ]
+    assert "errors" not in after, after
