@@ -4,6 +4,7 @@ and exits 0; no client whose request was in flight sees an error or a reset."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -14,12 +15,16 @@ from typing import Any
 import asyncpg
 import grpc
 import httpx
+from gql import Client, gql
+from gql.transport.exceptions import TransportError
+from gql.transport.websockets import WebsocketsTransport
 
 from protos import db_service_pb2 as pb
 from protos import db_service_pb2_grpc, logging_service_pb2_grpc
 from protos import logging_service_pb2 as log_pb
 from tests.conftest import Stack, wait_until
-from tests.factories import user_data
+from tests.factories import admin_token, user_data
+from tests.graphqlws import RECORDED_REQUEST
 from tests.logtopic import read_all, wait_for_records
 from tests.ownstack import own_services
 
@@ -68,6 +73,47 @@ async def test_gateway_drains_requests_in_flight_and_flushes_its_log(stack: Stac
         rids,
         lambda groups: all(any(r["service"] == "gateway" for r in groups[rid]) for rid in rids),
     )
+
+
+async def test_a_stopping_gateway_ends_an_open_subscription_at_once(
+    stack: Stack,
+) -> None:
+    # given gql streaming the log from a gateway of its own (Ctrl-C of `make run` is a SIGTERM
+    # to it), with a record received
+    with own_services(stack, ("gateway",)) as own:
+        proc = own.processes["gateway"]
+        async with httpx.AsyncClient(base_url=own.gateway_url, timeout=30) as c:
+            transport = WebsocketsTransport(
+                url=own.gateway_url.replace("http://", "ws://") + "/graphql",
+                init_payload={"Authorization": f"Bearer {await admin_token(c)}"},
+                subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+            )
+            async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+                records = session.subscribe(gql("subscription { logs { operation } }"))
+                first = asyncio.ensure_future(anext(records))
+                while not first.done():  # records flow for calls made once it is live
+                    await c.get(RECORDED_REQUEST)
+                    await asyncio.wait({first}, timeout=0.5)
+                assert first.result()["logs"]["operation"]
+
+                # when the gateway is told to stop
+                os.kill(proc.pid, signal.SIGTERM)
+                stopped_at = time.monotonic()
+
+                # then the client's stream ends (complete, or the connection's end) at once,
+                # not in a hang until the client gives up
+                async def rest() -> None:
+                    async for _ in records:  # records shipped before the stop may still come
+                        pass
+
+                with contextlib.suppress(TransportError):
+                    await asyncio.wait_for(rest(), 15)
+                ended_after = time.monotonic() - stopped_at
+        code = proc.wait(timeout=15)
+
+    # and the gateway still stops cleanly
+    assert ended_after < 5, ended_after
+    assert code == 0, "\n".join(proc.tail())
 
 
 async def test_db_service_drains_rpcs_in_flight_and_flushes_its_log(stack: Stack) -> None:

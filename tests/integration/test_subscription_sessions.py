@@ -18,11 +18,14 @@ import asyncpg
 import httpx
 import jwt
 import pytest
+from gql import Client, gql
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
 
 from protos.tokens import TokenCodec
 from tests.conftest import JWT_SECRET, ROOT, Stack
 from tests.factories import Account, admin_token, login
-from tests.graphqlws import GraphQLSocket
+from tests.graphqlws import RECORDED_REQUEST, GraphQLSocket
 from tests.ownstack import OwnStack, own_services
 
 LOGS = "subscription { logs { operation } }"
@@ -93,6 +96,48 @@ async def test_logs_subscription_ends_when_its_token_expires(
     assert _error_code(messages[-1]) == "UNAUTHENTICATED"
     assert ended_at >= expires_at - 1
     assert [m["type"] for m in messages[:-1]] == ["next"] * (len(messages) - 1)
+
+
+async def test_gql_client_sees_its_logs_subscription_end_when_its_token_expires(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given gql streaming the log on a token that expires in seconds
+    token, expires_at = _short_lived(await admin_token(client), ttl_s=6)
+    transport = WebsocketsTransport(
+        url=stack.gateway_url.replace("http://", "ws://") + "/graphql",
+        init_payload={"Authorization": f"Bearer {token}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
+    ended = asyncio.Event()
+
+    async def call_until_ended() -> None:
+        # Records flow while the stream is live, so that the client has something to read.
+        while not ended.is_set():
+            await client.get(RECORDED_REQUEST)
+            try:
+                await asyncio.wait_for(ended.wait(), 0.5)
+            except TimeoutError:
+                continue
+
+    async def stream() -> int:
+        received = 0
+        async for _ in session.subscribe(gql(LOGS)):
+            received += 1
+        return received
+
+    # when the token's lifetime passes
+    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        caller = asyncio.create_task(call_until_ended())
+        try:
+            with pytest.raises(TransportQueryError) as refused:
+                await asyncio.wait_for(stream(), 30)
+        finally:
+            ended.set()
+            await caller
+
+    # then the client's stream ends with UNAUTHENTICATED at expiry, not in a hang
+    assert [e["extensions"]["code"] for e in refused.value.errors or []] == ["UNAUTHENTICATED"]
+    assert time.time() >= expires_at - 1
 
 
 async def test_logs_subscription_ends_soon_after_the_admin_is_deactivated(
