@@ -7,9 +7,9 @@
 A parsed GraphQL document takes memory in proportion to its text (~90 bytes of AST per
 character of a small query), so a count alone would let a few thousand large documents hold
 hundreds of megabytes; the character budget bounds what these caches keep, while thousands of
-small documents (1,000 product queries with literal ids, say) still fit. (The per-document
-results in gateway.graphql.limits — validation, measure — are bounded by count, 1,000, and
-keep their documents alive too.)
+small documents (1,000 product queries with literal ids, say) still fit. What is worked out
+per document (its measures, its plans: gateway.graphql.documents) hangs off the cached entry
+and goes with it, so nothing else keeps a document alive.
 """
 
 from __future__ import annotations

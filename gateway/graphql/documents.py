@@ -5,14 +5,19 @@
     documents.put(Prepared.of(text, document))
 
 All of it is the pipeline's own bounded state: documents by text (bounded in entries and in
-characters, gateway.graphql.doccache), the measures of their operations by the variables that
-change them (bounded in entries), and per document the compiled plan of each operation
-(bounded by the operations a document can hold, which the token limit bounds).
+characters, gateway.graphql.doccache), and per document the measures of its operations by the
+variables that change them (at most MEASURES_PER_DOCUMENT) and the compiled plan of each
+operation (bounded by the operations a document can hold, which the token limit bounds).
+
+What hangs off a document lives exactly as long as the document does in the cache. The
+measures were once a cache of their own, keyed by document and bounded by count only: it held
+the last 1,000 documents measured alive, those the document cache had evicted or never taken
+(refused by validation, or larger than its whole budget) among them: 1,000 distinct documents
+of 57 KB (1,900 fields each, refused for an unknown field) took 1.2 GB of the gateway's memory.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +26,11 @@ from graphql import DocumentNode, OperationDefinitionNode
 from gateway.graphql.analysis import Measure, first_variables
 from gateway.graphql.doccache import TextLRU
 from gateway.graphql.limits import MeasureKey
+
+# Measures kept per document: one per operation and `first` values a client sends. A client
+# paging with many different `first` values costs a new measure (linear in the document) for
+# the ones forgotten.
+MEASURES_PER_DOCUMENT = 16
 
 
 @dataclass(eq=False, slots=True)
@@ -35,6 +45,8 @@ class Prepared:
     fixed_measure: bool
     # Operation name (None: the first) → its compiled plan, or None where it has none.
     plans: dict[str | None, Any] = field(default_factory=dict)
+    # What gateway.graphql.limits measured of its operations, by what a measure depends on.
+    measures: dict[MeasureKey, Measure | None] = field(default_factory=dict)
 
     @classmethod
     def of(cls, text: str, document: DocumentNode) -> Prepared:
@@ -44,12 +56,10 @@ class Prepared:
 
 
 class Documents:
-    def __init__(self, *, max_entries: int, max_chars: int, max_measures: int = 1000) -> None:
+    def __init__(self, *, max_entries: int, max_chars: int) -> None:
         self._by_text: TextLRU[str, Prepared] = TextLRU(
             max_entries=max_entries, max_chars=max_chars
         )
-        self._measures: OrderedDict[tuple[Prepared, MeasureKey], Measure | None] = OrderedDict()
-        self._max_measures = max_measures
 
     def __len__(self) -> int:
         return len(self._by_text)
@@ -60,17 +70,17 @@ class Documents:
     def put(self, prepared: Prepared) -> None:
         self._by_text.put(prepared.text, prepared, size=len(prepared.text))
 
-    def measure(self, prepared: Prepared, key: MeasureKey) -> tuple[bool, Measure | None]:
+    @staticmethod
+    def measure(prepared: Prepared, key: MeasureKey) -> tuple[bool, Measure | None]:
         """(known, measure) of `prepared`'s operation under `key`."""
-        entry = (prepared, key)
-        if entry not in self._measures:
-            return False, None
-        self._measures.move_to_end(entry)
-        return True, self._measures[entry]
+        measures = prepared.measures
+        return (True, measures[key]) if key in measures else (False, None)
 
-    def remember_measure(
-        self, prepared: Prepared, key: MeasureKey, measure: Measure | None
-    ) -> None:
-        self._measures[(prepared, key)] = measure
-        while len(self._measures) > self._max_measures:
-            self._measures.popitem(last=False)
+    @staticmethod
+    def remember_measure(prepared: Prepared, key: MeasureKey, measure: Measure | None) -> None:
+        """Keep `measure` with its document (the oldest of the document's measures goes when
+        it has MEASURES_PER_DOCUMENT)."""
+        measures = prepared.measures
+        if key not in measures and len(measures) >= MEASURES_PER_DOCUMENT:
+            del measures[next(iter(measures))]
+        measures[key] = measure
