@@ -123,6 +123,17 @@ class LoggingServiceServicer(logging_service_pb2_grpc.LoggingServiceServicer):
             )
         if not self._producer.ready:
             await _abort(context, "TailLogs", grpc.StatusCode.UNAVAILABLE, "Kafka is not ready")
+        if self.open_tails >= self._settings.log_tails_max:
+            # Each tail is a Kafka consumer: its connections and its polling. A client opening
+            # tails without end (a `logs` subscription per WebSocket, and WebSockets without
+            # end) would take every file descriptor and the CPU; the refusal is counted in
+            # logging_service_rpcs_total{method="TailLogs",code="RESOURCE_EXHAUSTED"}.
+            await _abort(
+                context,
+                "TailLogs",
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"at most {self._settings.log_tails_max} log tails are open at once; retry later",
+            )
         tail = TopicTail(self._settings)
         self.open_tails += 1
         metrics.OPEN_TAILS.inc()

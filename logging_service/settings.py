@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     kafka_health_interval_s: float = Field(default=5.0, gt=0)
     kafka_retry_backoff_max_s: float = Field(default=5.0, gt=0)
     shutdown_grace_s: float = Field(default=5.0, ge=0)
+    # TailLogs streams open at once (each is a Kafka consumer with its connections and its
+    # polling); one more is refused with RESOURCE_EXHAUSTED until one ends.
+    log_tails_max: int = Field(default=64, ge=1, le=10_000)
     logging_metrics_port: int = Field(default=0, ge=0, le=65535)  # 0 = no metrics endpoint
 
     @field_validator("kafka_bootstrap_servers")

@@ -492,6 +492,35 @@ async def test_tail_consumer_is_stopped_when_the_client_cancels(logging_app: App
         await wait_for(lambda: app.servicer.open_tails == 0, within=5, message="tail not closed")
 
 
+async def test_tails_beyond_the_limit_are_refused_until_one_ends(broker: TansuBroker) -> None:
+    # given a logging service that keeps at most 2 tails open, and 2 open
+    app = LoggingServiceApp(log_settings(broker.bootstrap_servers, log_tails_max=2))
+    target = f"127.0.0.1:{await app.start()}"
+    try:
+        await wait_serving(target)
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = logging_service_pb2_grpc.LoggingServiceStub(channel)
+            tails = [stub.TailLogs(pb.TailLogsRequest(), timeout=20) for _ in range(2)]
+            for tail in tails:
+                await tail.initial_metadata()
+            # when more are asked for
+            refused = [stub.TailLogs(pb.TailLogsRequest(), timeout=5) for _ in range(3)]
+            # then each is refused at once, and no consumer was opened for it
+            codes = [await call.code() for call in refused]
+            assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3
+            assert app.servicer.open_tails == 2
+            # and once a tail ends, the next one is served
+            tails[0].cancel()
+            await wait_for(lambda: app.servicer.open_tails == 1, within=5, message="not closed")
+            tails[0] = stub.TailLogs(pb.TailLogsRequest(), timeout=20)
+            await tails[0].initial_metadata()
+            assert app.servicer.open_tails == 2
+            for tail in tails:
+                tail.cancel()
+    finally:
+        await app.stop(1.0)
+
+
 async def test_stop_ends_open_tails_well_within_the_grace_period(broker: TansuBroker) -> None:
     app = LoggingServiceApp(log_settings(broker.bootstrap_servers, shutdown_grace_s=10))
     target = f"127.0.0.1:{await app.start()}"
