@@ -137,7 +137,11 @@ def _run(
     profile = _profile(options, stack, session, plan, say) if options.profile_s else {}
     ledger_end = stock_ledger(dsn, data.order_product_id)
     with httpx.Client(timeout=5.0, trust_env=False) as client:
-        gateway = metrics.scrape(client, stack.target("on").metrics_url)
+        # Every gateway that ships records: the logging pairs load the twins, not "on".
+        gateways = {
+            name: metrics.scrape(client, stack.target(name).metrics_url)
+            for name in stack.shipping_gateways
+        }
         kafka = metrics.scrape(client, stack.logging_metrics_url)
     payload = _report(
         options,
@@ -146,7 +150,7 @@ def _run(
         paced,
         soak,
         (ledger_start, ledger_end),
-        gateway,
+        gateways,
         kafka,
         profile,
         share,
@@ -203,7 +207,7 @@ def _report(
     paced: PacedResult | None,
     soak: RunResult | None,
     ledger: tuple[StockLedger, StockLedger],
-    gateway: dict[str, float],
+    gateways: dict[str, dict[str, float]],
     kafka: dict[str, float],
     profile: dict[str, Any],
     worker_share: float | None,
@@ -223,7 +227,7 @@ def _report(
         if r.target in ("on", "batch", "sync") and r.log_queue_max is not None
     ]
     queue_max = max(queue_depths) if queue_depths else None
-    dropped = metrics.value(gateway, metrics.LOG_DROPPED)
+    dropped = metrics.total(gateways.values(), metrics.LOG_DROPPED)
     goals = evaluate(
         rows,
         overhead,
@@ -258,7 +262,7 @@ def _report(
         f" ({'no oversell' if end.total == start.total else 'MISMATCH'})"
     )
     pipeline = {
-        name: _count(metrics.value(gateway, metric))
+        name: _count(metrics.total(gateways.values(), metric))
         for name, metric in (
             ("sent", metrics.LOG_SENT),
             ("re-sent", metrics.LOG_RESENT),
@@ -267,7 +271,7 @@ def _report(
         )
     }
     print(
-        "log pipeline (gateway): "
+        f"log pipeline (gateways {', '.join(gateways)}): "
         + ", ".join(f"{k} {v}" for k, v in pipeline.items())
         + f", max queue depth {_count(queue_max)};"
         f" Kafka acknowledged {_count(metrics.value(kafka, metrics.KAFKA_RECORDS))} records"
@@ -303,7 +307,10 @@ def _report(
         "soak": soak,
         "concurrency_1": session.single,
         "ledger": {"start": start, "end": end},
-        "gateway_metrics": {k: v for k, v in gateway.items() if k.startswith("gateway_log")},
+        "gateway_metrics": {
+            name: {k: v for k, v in samples.items() if k.startswith("gateway_log")}
+            for name, samples in gateways.items()
+        },
         "kafka_records": metrics.value(kafka, metrics.KAFKA_RECORDS),
         "profile": profile,
         "worker_share": worker_share,

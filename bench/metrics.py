@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import httpx
 
@@ -40,6 +41,12 @@ def value(samples: dict[str, float], name: str) -> float | None:
         if candidate in samples:
             return samples[candidate]
     return None
+
+
+def total(scrapes: Iterable[dict[str, float]], name: str) -> float | None:
+    """The sum of `name` over several processes' scrapes; None when none of them has it."""
+    values = [v for v in (value(samples, name) for samples in scrapes) if v is not None]
+    return sum(values) if values else None
 
 
 def scrape(client: httpx.Client, url: str | None) -> dict[str, float]:

@@ -200,6 +200,14 @@ class BenchStack:
     def has_workers(self) -> bool:
         return WORKERS_TARGET in self._urls
 
+    @property
+    def shipping_gateways(self) -> list[str]:
+        """The targets whose gateway ships log records ("on", its --workers twin, the "batch"
+        and "sync" twins, the variants): what the report counts the log pipeline over."""
+        return [
+            name for name, env in self._gateway_env.items() if env.get("LOG_SHIPPING") != "false"
+        ]
+
     def stop(self) -> None:
         """Stop everything, newest first; each child gets its graceful signal, then SIGKILL."""
         for process in reversed(list(self._services.values())):
