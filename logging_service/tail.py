@@ -95,22 +95,36 @@ class TopicTail:
         A tail that starts mid-topic (from now, or at an offset) has read nothing yet, and
         `_recheck_after_a_pause` compares records against the last one read: without it the
         first records of a topic created again under the tail, grown past its start before
-        its first poll, would be skipped. One fetch per partition, once."""
+        its first poll, would be skipped. One bounded wait for all partitions, once.
+
+        A record retention removed is not waited for: the fetch would start again at the oldest
+        record kept, and on a topic whose records all expired nothing comes, so each partition
+        held the tail's start (the `logs` subscription's first message) for half the request
+        timeout, and four of them failed the open. The oldest offsets tell at once."""
         consumer = self._consumer
-        for tp in self._partitions:
-            start = await consumer.position(tp)
-            if start == 0:
-                continue
+        starts = {tp: await consumer.position(tp) for tp in self._partitions}
+        oldest = await consumer.beginning_offsets(list(starts))
+        pending = {tp: start for tp, start in starts.items() if start > oldest.get(tp, 0)}
+        for tp, start in pending.items():
             consumer.seek(tp, start - 1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.kafka_request_timeout_s / 2
+        while pending and (left := deadline - loop.time()) > 0:
             fetched = await consumer.getmany(
-                tp, timeout_ms=self._settings.kafka_request_timeout_ms // 2, max_records=1
+                *pending, timeout_ms=max(int(left * 1000), 1), max_records=len(pending)
             )
-            before = fetched.get(tp, [])
-            if before and before[0].offset == start - 1:
-                self._last_read[tp] = _LastRead(start - 1, before[0].timestamp, before[0].value)
-            else:
-                # Gone (retention), or not fetched in time: start where asked, unverified.
+            for tp, messages in fetched.items():
+                start = pending.pop(tp, None)
+                if start is None:
+                    continue
+                if messages and messages[0].offset == start - 1:
+                    before = messages[0]
+                    self._last_read[tp] = _LastRead(before.offset, before.timestamp, before.value)
+                # Back to the start: a fetch may have read past it, and a reset gone before it.
                 consumer.seek(tp, start)
+        # Not fetched in time: start where asked, unverified.
+        for tp, start in pending.items():
+            consumer.seek(tp, start)
 
     async def poll(self, timeout_s: float) -> list[pb.LogRecord]:
         """The next records, or [] when none arrived within `timeout_s`.
