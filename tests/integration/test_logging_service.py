@@ -9,6 +9,7 @@ import io
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
 
 import grpc
 import orjson
@@ -321,6 +322,51 @@ async def test_records_acknowledged_after_the_broker_restarted_empty_stay_in_the
         own_broker.bootstrap_servers, settings.kafka_topic, count=len(acknowledged)
     )
     assert event_ids(messages) == [r.event_id for r in acknowledged]
+
+
+async def test_a_call_whose_later_message_follows_a_broker_restart_acknowledges_nothing_lost(
+    own_broker: TansuBroker,
+) -> None:
+    # given a StreamLogBatches call whose first message was produced, and the development
+    # broker restarted empty before its second one (the health probe saw nothing)
+    settings = log_settings(own_broker.bootstrap_servers, kafka_health_interval_s=60.0)
+    app = LoggingServiceApp(settings)
+    target = f"127.0.0.1:{await app.start()}"
+    restarted = asyncio.Event()
+    first, second = [make_record(n) for n in range(3)], [make_record(n) for n in range(3, 6)]
+
+    async def messages() -> AsyncIterator[pb.LogBatch]:
+        yield pb.LogBatch(records=first)
+        await restarted.wait()
+        yield pb.LogBatch(records=second)
+
+    try:
+        await wait_serving(target)
+        await ship(target, [make_record(n) for n in range(100, 103)])
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = logging_service_pb2_grpc.LoggingServiceStub(channel)
+            call = stub.StreamLogBatches(messages(), timeout=30)
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(own_broker.stop)
+            await asyncio.to_thread(own_broker.start)
+            restarted.set()
+
+            # when the call ends, and the shippers re-send what was not acknowledged
+            try:
+                acknowledged, code = (await call).acknowledged, grpc.StatusCode.OK
+            except grpc.aio.AioRpcError as exc:
+                acknowledged, code = 0, exc.code()
+        assert code in (grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE), code
+        if acknowledged != len(first + second):
+            await ship(target, first + second)
+        later = await ship(target, [make_record(n) for n in range(6, 9)])
+    finally:
+        await app.stop(1.0)
+
+    # then every record the call's answer or a re-send acknowledged is in the new topic
+    expected = [r.event_id for r in first + second + later]
+    found = await read_topic(own_broker.bootstrap_servers, settings.kafka_topic, count=3)
+    assert event_ids(found) == expected
 
 
 async def test_a_hung_kafka_fails_calls_within_the_produce_timeout(own_broker: TansuBroker) -> None:
