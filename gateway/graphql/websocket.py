@@ -17,8 +17,8 @@ pipeline refuses that (GetOperation), so a subscribe message doing it is refused
 connection still run, with a code (Strawberry's own bound is 100, refused without one: one socket
 ran 100 `logs` subscriptions, each a Kafka consumer in logging_service), and one with a payload
 field of the wrong type (`variables: [1]`), with the code and message HTTP gives it. A payload
-that is not an object closes the socket as an invalid message (4400). Everything else is
-Strawberry's.
+that is not an object closes the socket as an invalid message (4400), and so does a message
+that is not an object, or whose `id` is not a string. Everything else is Strawberry's.
 """
 
 from __future__ import annotations
@@ -114,6 +114,16 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._errored: set[str] = set()
+
+    async def handle_message(self, message: Message) -> None:
+        frame: object = message
+        if not isinstance(frame, dict) or not isinstance(frame.get("id", ""), str):
+            # Strawberry reads a message as an object and keys its operations by id: an array
+            # raised TypeError, and so did a list as an id (unhashable), and the socket was cut
+            # off (1006) with a traceback instead of the protocol's 4400.
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        await super().handle_message(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload: object = message["payload"]

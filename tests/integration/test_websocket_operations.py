@@ -200,3 +200,29 @@ async def test_an_operation_field_of_the_wrong_type_is_a_bad_request_as_over_htt
         (e["extensions"]["code"], e["message"]) for e in over_http.json()["errors"]
     ]
     assert "errors" not in after, after
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"id": ["1"], "type": "subscribe", "payload": {"query": "{ welcome }"}}',
+        '{"id": {"1": 1}, "type": "complete"}',
+        '["subscribe", "{ welcome }"]',
+        '"ping"',
+    ],
+    ids=["subscribe with a list id", "complete with an object id", "an array", "a string"],
+)
+async def test_a_message_that_is_not_an_object_with_a_string_id_closes_as_invalid(
+    stack: Stack, frame: str
+) -> None:
+    # given an acknowledged socket
+    async with GraphQLSocket.open(stack.gateway_url, None) as socket:
+        # when a message is not an object, or names its operation with an id that is not a
+        # string
+        await socket.ws.send(frame)
+
+        # then the socket is closed as the protocol's invalid message (4400), not cut off by a
+        # server error (1006, with a traceback in the gateway's log)
+        with pytest.raises(websockets.ConnectionClosed):
+            await socket.receive(within=10)
+        assert socket.ws.close_code == 4400, socket.ws.close_reason
