@@ -104,6 +104,28 @@ async def test_an_error_over_a_socket_carries_its_code(
     assert [e.get("extensions", {}).get("code") for e in result["errors"]] == over_http
 
 
+async def test_a_query_refused_as_a_whole_over_a_socket_ends_with_the_error_message(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # given a customer, and what HTTP answers when they list the accounts (a non-null root
+    # field, so the whole result is null)
+    user = await make_user(client)
+    query = "{ users(first: 1) { totalCount } }"
+    over_http = await gql(client, query, token=user.token)
+    assert over_http["data"] is None, over_http
+
+    # when the same query runs over the customer's WebSocket
+    async with GraphQLSocket.open(stack.gateway_url, user.token) as socket:
+        await socket.subscribe("1", query)
+        refused = await socket.receive(within=10)
+        after = await socket.execute("2", "{ welcome }")
+
+    # then it ends with the protocol's `error` message and HTTP's errors, as a subscription
+    # refused for the caller does (README, `logs`), and the socket goes on
+    assert refused == {"id": "1", "type": "error", "payload": over_http["errors"]}
+    assert "errors" not in after, after
+
+
 async def test_a_document_of_two_operations_needs_a_name_over_a_socket_too(
     client: httpx.AsyncClient, stack: Stack
 ) -> None:
