@@ -224,7 +224,7 @@ def _report(
     queue_depths = [
         r.log_queue_max
         for r in [*session.runs, *session.pairs]
-        if r.target in ("on", "batch", "sync") and r.log_queue_max is not None
+        if r.target in gateways and r.log_queue_max is not None
     ]
     queue_max = max(queue_depths) if queue_depths else None
     dropped = metrics.total(gateways.values(), metrics.LOG_DROPPED)

@@ -3,6 +3,7 @@ records: the logging pairs load the "batch" and "sync" twins, not the stack "on"
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -17,6 +18,8 @@ from bench.runner import Runner
 from bench.scenarios import BenchData
 from bench.session import Session
 from bench.stack import BenchStack
+from bench.summary import LOG_QUEUE_BOUND
+from tests.unit.test_bench_summary import run
 
 
 def _options(tmp_path: Path) -> Any:
@@ -78,3 +81,42 @@ def test_records_dropped_by_a_logging_twin_miss_the_goal(
     assert (lost.measured, lost.met) == ("7 dropped", False)
     out = capsys.readouterr().out
     assert "log pipeline (gateways on, batch, sync): sent 170, re-sent n/a, dropped 7" in out
+
+
+def test_the_queue_bound_is_checked_on_every_gateway_that_ships(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a run in which the --workers gateway's queue went past the shipper's bound
+    options = _options(tmp_path)
+    session = Session(
+        options,
+        cast(BenchStack, None),
+        cast(Runner, None),
+        cast(BenchData, None),
+        lambda _: None,
+    )
+    session.runs = [
+        dataclasses.replace(run("on", 1, 1000.0), log_queue_max=10.0),
+        dataclasses.replace(run("workers", 1, 1000.0), log_queue_max=LOG_QUEUE_BOUND + 1),
+        dataclasses.replace(run("off", 1, 1000.0), log_queue_max=0.0),
+    ]
+    ledger = StockLedger(stock=10, placed_quantity=0, placed_orders=0)
+    gateways: dict[str, dict[str, float]] = {"on": {}, "workers": {}}
+
+    # when the report is made
+    payload = bench_main._report(
+        options,
+        SimpleNamespace(users=1, orders=1),
+        session,
+        None,
+        None,
+        (ledger, ledger),
+        gateways,
+        {},
+        {},
+        None,
+    )
+
+    # then the target is missed
+    (bounded,) = [g for g in payload["goals"] if g.name == "log queue bounded"]
+    assert (bounded.measured, bounded.met) == (f"max depth {LOG_QUEUE_BOUND + 1}", False)
