@@ -30,6 +30,11 @@ ReadyCallback = Callable[[bool], Awaitable[None]]
 
 _TOPIC_EXISTS = 36  # TopicAlreadyExists
 _INITIAL_BACKOFF_S = 0.2
+# Without idempotence, a call's messages are checked against a broker that lost the topic at
+# most this often: StreamLogs sends one record per message, and a metadata request per record
+# would cost more than producing it; a broker restart (a process gone, another started, the
+# producer reconnected) takes longer.
+_TOPIC_RECHECK_S = 0.05
 
 
 class KafkaUnavailable(Exception):
@@ -89,11 +94,11 @@ class LogProducer:
         it does not know and acknowledges them, but no consumer sees them, and once the topic
         is created (by the next logging_service to start, or a consumer's metadata request)
         its end starts again at 0 over them: later batches collide or hide inside theirs,
-        acknowledged and never readable. So each message of a call looks first (a restart
-        between two messages loses what the call took before, and its answer would acknowledge
-        it); a missing topic breaks the producer, and the supervisor creates the topic before
-        anything is produced to it. An idempotent producer (a real Kafka, which keeps its
-        topics) skips the round trip."""
+        acknowledged and never readable. So a call looks first, and again before a later
+        message once _TOPIC_RECHECK_S passed (a restart between two messages loses what the
+        call took before, and its answer would acknowledge it); a missing topic breaks the
+        producer, and the supervisor creates the topic before anything is produced to it. An
+        idempotent producer (a real Kafka, which keeps its topics) skips the round trip."""
         if self._idempotence != "off":
             return
         self._raise_if_topic_lost(await producer.client.fetch_all_metadata())
@@ -267,6 +272,7 @@ class ProduceBatch:
         self._owner = owner
         self._producer = producer
         self._futures: list[asyncio.Future[Any]] = []
+        self._topic_checked_at: float | None = None
 
     async def add_many(self, records: Iterable[pb.LogRecord]) -> None:
         """Hand records, as received, to the producer; each is sanitized on the way
@@ -279,9 +285,13 @@ class ProduceBatch:
         futures = self._futures
         try:
             async with asyncio.timeout(s.kafka_produce_timeout_s):
-                # Before every message, not once per call: a broker restarted empty between
-                # two messages lost what the call took before, which its answer acknowledges.
-                await self._owner._confirm_topic(producer)
+                # Not once per call: a broker restarted empty between two messages lost what
+                # the call took before, which its answer would acknowledge.
+                now = asyncio.get_running_loop().time()
+                checked = self._topic_checked_at
+                if checked is None or now - checked >= _TOPIC_RECHECK_S:
+                    await self._owner._confirm_topic(producer)
+                    self._topic_checked_at = now
                 # Keyed by request id so one request's records share a partition; a record
                 # without one gets a null key and the producer's default partitioning. With a
                 # single partition every key maps to it, and we pack the Kafka batches ourselves.

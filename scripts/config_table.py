@@ -110,8 +110,9 @@ DESCRIPTIONS: dict[str, str] = {
     "KAFKA_TOPIC_PARTITIONS": "partitions when the topic is created",
     "KAFKA_TOPIC_REPLICATION": "replication factor when the topic is created",
     "KAFKA_IDEMPOTENCE": "`auto` (use idempotent production where the broker supports it; the "
-    "development broker does not), `on` or `off`; without it each message of a call first "
-    "checks, with one metadata request, that the broker still has the topic",
+    "development broker does not), `on` or `off`; without it a call first checks, with one "
+    "metadata request, that the broker still has the topic, and again before a later message "
+    "at most every 50 ms",
     "KAFKA_REQUEST_TIMEOUT_S": "bound on one Kafka request",
     "KAFKA_PRODUCE_TIMEOUT_S": "bound on Kafka acknowledging all records of one log stream call",
     "KAFKA_HEALTH_INTERVAL_S": "how often an idle producer checks the broker",

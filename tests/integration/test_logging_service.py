@@ -10,6 +10,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import orjson
@@ -19,6 +20,7 @@ from prometheus_client import REGISTRY
 
 from logging_service import servicer as servicer_module
 from logging_service.console import tail
+from logging_service.kafka import LogProducer
 from logging_service.records import JSON_FIELDS
 from logging_service.server import LoggingServiceApp
 from logging_service.tail import TopicTail
@@ -367,6 +369,32 @@ async def test_a_call_whose_later_message_follows_a_broker_restart_acknowledges_
     expected = [r.event_id for r in first + second + later]
     found = await read_topic(own_broker.bootstrap_servers, settings.kafka_topic, count=3)
     assert event_ids(found) == expected
+
+
+async def test_a_stream_of_single_records_checks_the_topic_a_bounded_number_of_times(
+    logging_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the development broker (no idempotence: calls check that it still has the topic)
+    _, target = logging_app
+    checks = 0
+    confirm = LogProducer._confirm_topic
+
+    async def counted(self: LogProducer, producer: Any) -> None:
+        nonlocal checks
+        checks += 1
+        await confirm(self, producer)
+
+    monkeypatch.setattr(LogProducer, "_confirm_topic", counted)
+    records = [make_record(n) for n in range(300)]
+
+    # when a client sends 300 records over StreamLogs, one message each
+    started = time.monotonic()
+    summary = await stream(target, records)
+    elapsed = time.monotonic() - started
+
+    # then all are acknowledged, and the topic was not asked for once per record
+    assert summary.acknowledged == len(records)
+    assert checks <= elapsed / 0.05 + 2, (checks, elapsed)
 
 
 async def test_a_hung_kafka_fails_calls_within_the_produce_timeout(own_broker: TansuBroker) -> None:
