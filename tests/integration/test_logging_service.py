@@ -640,6 +640,24 @@ async def test_console_tail_says_what_it_waits_for_until_the_service_comes(
     assert err.getvalue().count("waiting for") == 1
 
 
+async def _restart_and_ship_eight(broker: TansuBroker, target: str) -> list[pb.LogRecord]:
+    """Restart the development broker (it comes back empty), then ship 8 records through
+    logging_service at `target` as a shipper does (again until acknowledged)."""
+    await asyncio.to_thread(broker.stop)
+    await asyncio.to_thread(broker.start)
+    await wait_serving(target)
+    return await ship(target, [make_record(n) for n in range(5, 13)])
+
+
+async def _read_through(topic_tail: TopicTail, last: pb.LogRecord) -> list[pb.LogRecord]:
+    """What `topic_tail` reads up to and including `last` (within 10 s)."""
+    got: list[pb.LogRecord] = []
+    async with asyncio.timeout(10):
+        while not got or got[-1].event_id != last.event_id:
+            got += await topic_tail.poll(0.5)
+    return got
+
+
 async def test_an_open_tail_misses_nothing_when_the_restarted_broker_outgrows_it_at_once(
     own_broker: TansuBroker,
 ) -> None:
@@ -659,17 +677,11 @@ async def test_an_open_tail_misses_nothing_when_the_restarted_broker_outgrows_it
 
         # when the development broker restarts empty and 8 records come before the tail's
         # next poll (the shippers' backlog arrives at once after an outage)
-        await asyncio.to_thread(own_broker.stop)
-        await asyncio.to_thread(own_broker.start)
-        await wait_serving(target)
-        later = await ship(target, [make_record(n) for n in range(5, 13)])
+        later = await _restart_and_ship_eight(own_broker, target)
 
         # then the tail reads them all from the new topic's start, as a real Kafka's
         # OFFSET_OUT_OF_RANGE makes it: none of the first five is skipped
-        got: list[pb.LogRecord] = []
-        async with asyncio.timeout(10):
-            while len(got) < len(later) and (not got or got[-1].event_id != later[-1].event_id):
-                got += await topic_tail.poll(0.5)
+        got = await _read_through(topic_tail, later[-1])
     finally:
         await topic_tail.close()
         await app.stop(1.0)
@@ -691,15 +703,10 @@ async def test_a_tail_from_now_misses_nothing_when_the_restarted_broker_outgrows
 
         # when the development broker restarts empty and 8 records come before the tail's
         # first poll
-        await asyncio.to_thread(own_broker.stop)
-        await asyncio.to_thread(own_broker.start)
-        later = await ship(target, [make_record(n) for n in range(5, 13)])
+        later = await _restart_and_ship_eight(own_broker, target)
 
         # then the tail reads them all, from the new topic's start
-        got: list[pb.LogRecord] = []
-        async with asyncio.timeout(10):
-            while not got or got[-1].event_id != later[-1].event_id:
-                got += await topic_tail.poll(0.5)
+        got = await _read_through(topic_tail, later[-1])
     finally:
         await topic_tail.close()
         await app.stop(1.0)

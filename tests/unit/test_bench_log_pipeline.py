@@ -14,7 +14,7 @@ from bench import __main__ as bench_main
 from bench import metrics
 from bench.data import StockLedger
 from bench.options import parse_options
-from bench.runner import Runner
+from bench.runner import Runner, RunResult
 from bench.scenarios import BenchData
 from bench.session import Session
 from bench.stack import BenchStack
@@ -25,6 +25,34 @@ from tests.unit.test_bench_summary import run
 def _options(tmp_path: Path) -> Any:
     options, _ = parse_options(["--data-dir", str(tmp_path)])
     return options
+
+
+def _report(
+    tmp_path: Path, gateways: dict[str, dict[str, float]], runs: list[RunResult] | None = None
+) -> dict[str, Any]:
+    """What the bench reports for `runs` (none by default) and the gateways' metrics."""
+    options = _options(tmp_path)
+    session = Session(
+        options,
+        cast(BenchStack, None),
+        cast(Runner, None),
+        cast(BenchData, None),
+        lambda _: None,
+    )
+    session.runs = runs or []
+    ledger = StockLedger(stock=10, placed_quantity=0, placed_orders=0)
+    return bench_main._report(
+        options,
+        SimpleNamespace(users=1, orders=1),
+        session,
+        None,
+        None,
+        (ledger, ledger),
+        gateways,
+        {},
+        {},
+        None,
+    )
 
 
 def test_the_gateways_counted_are_every_one_that_ships(
@@ -47,15 +75,6 @@ def test_records_dropped_by_a_logging_twin_miss_the_goal(
 ) -> None:
     # given a run in which the "on" gateway dropped nothing and the "batch" twin, loaded by
     # the logging pairs, dropped 7 records
-    options = _options(tmp_path)
-    session = Session(
-        options,
-        cast(BenchStack, None),
-        cast(Runner, None),
-        cast(BenchData, None),
-        lambda _: None,
-    )
-    ledger = StockLedger(stock=10, placed_quantity=0, placed_orders=0)
     gateways = {
         "on": {metrics.LOG_DROPPED: 0.0, metrics.LOG_SENT: 100.0},
         "batch": {metrics.LOG_DROPPED: 7.0, metrics.LOG_SENT: 50.0},
@@ -63,18 +82,7 @@ def test_records_dropped_by_a_logging_twin_miss_the_goal(
     }
 
     # when the report is made
-    payload = bench_main._report(
-        options,
-        SimpleNamespace(users=1, orders=1),
-        session,
-        None,
-        None,
-        (ledger, ledger),
-        gateways,
-        {},
-        {},
-        None,
-    )
+    payload = _report(tmp_path, gateways)
 
     # then the goal counts the twin's drops, and the pipeline line adds up every gateway
     (lost,) = [g for g in payload["goals"] if g.name == "log records lost"]
@@ -83,39 +91,16 @@ def test_records_dropped_by_a_logging_twin_miss_the_goal(
     assert "log pipeline (gateways on, batch, sync): sent 170, re-sent n/a, dropped 7" in out
 
 
-def test_the_queue_bound_is_checked_on_every_gateway_that_ships(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_queue_bound_is_checked_on_every_gateway_that_ships(tmp_path: Path) -> None:
     # given a run in which the --workers gateway's queue went past the shipper's bound
-    options = _options(tmp_path)
-    session = Session(
-        options,
-        cast(BenchStack, None),
-        cast(Runner, None),
-        cast(BenchData, None),
-        lambda _: None,
-    )
-    session.runs = [
+    runs = [
         dataclasses.replace(run("on", 1, 1000.0), log_queue_max=10.0),
         dataclasses.replace(run("workers", 1, 1000.0), log_queue_max=LOG_QUEUE_BOUND + 1),
         dataclasses.replace(run("off", 1, 1000.0), log_queue_max=0.0),
     ]
-    ledger = StockLedger(stock=10, placed_quantity=0, placed_orders=0)
-    gateways: dict[str, dict[str, float]] = {"on": {}, "workers": {}}
 
     # when the report is made
-    payload = bench_main._report(
-        options,
-        SimpleNamespace(users=1, orders=1),
-        session,
-        None,
-        None,
-        (ledger, ledger),
-        gateways,
-        {},
-        {},
-        None,
-    )
+    payload = _report(tmp_path, {"on": {}, "workers": {}}, runs)
 
     # then the target is missed
     (bounded,) = [g for g in payload["goals"] if g.name == "log queue bounded"]
