@@ -122,6 +122,26 @@ def _open_graphiql(driver: webdriver.Chrome, gateway_url: str) -> None:
     )
 
 
+def _open_graphiql_as_admin(browser: webdriver.Chrome, gateway_url: str) -> None:
+    """GraphiQL open with an admin's token typed into its Headers pane, as README's "Try it"
+    says."""
+    login = httpx.post(
+        f"{gateway_url}/api/v1/users/login",
+        json={"username": ADMIN["username"], "password": ADMIN["password"]},
+        timeout=30,
+    )
+    assert login.status_code == 200, login.text
+    headers = f'{{"Authorization": "Bearer {login.json()["token"]}"}}'
+    _open_graphiql(browser, gateway_url)
+    browser.find_element(By.XPATH, HEADERS_TAB).click()
+    _wait_for(
+        browser,
+        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, HEADERS_EDITOR)),
+        "the Headers pane did not open",
+    )
+    assert _type_into(browser, HEADERS_EDITOR, headers) == headers
+
+
 def _resource_names(driver: webdriver.Chrome) -> list[str]:
     names: Any = driver.execute_script(RESOURCE_NAMES_JS)
     return [str(name) for name in names]
@@ -188,21 +208,7 @@ def test_graphiql_sends_the_headers_pane_token_and_documents_the_schema(
     browser: webdriver.Chrome, gateway_url: str
 ) -> None:
     # given an admin's token typed into GraphiQL's Headers pane, as README's "Try it" says
-    login = httpx.post(
-        f"{gateway_url}/api/v1/users/login",
-        json={"username": ADMIN["username"], "password": ADMIN["password"]},
-        timeout=30,
-    )
-    assert login.status_code == 200, login.text
-    headers = f'{{"Authorization": "Bearer {login.json()["token"]}"}}'
-    _open_graphiql(browser, gateway_url)
-    browser.find_element(By.XPATH, HEADERS_TAB).click()
-    _wait_for(
-        browser,
-        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, HEADERS_EDITOR)),
-        "the Headers pane did not open",
-    )
-    assert _type_into(browser, HEADERS_EDITOR, headers) == headers
+    _open_graphiql_as_admin(browser, gateway_url)
     query = "{ me { sid role } }"
     assert _type_into(browser, QUERY_EDITOR, query) == query
 
@@ -230,22 +236,7 @@ def test_graphiql_streams_the_logs_subscription_for_an_admin(
     browser: webdriver.Chrome, gateway_url: str
 ) -> None:
     # given an admin's token in GraphiQL's Headers pane and the subscription in its editor
-    login = httpx.post(
-        f"{gateway_url}/api/v1/users/login",
-        json={"username": ADMIN["username"], "password": ADMIN["password"]},
-        timeout=30,
-    )
-    assert login.status_code == 200, login.text
-    token = login.json()["token"]
-    headers = f'{{"Authorization": "Bearer {token}"}}'
-    _open_graphiql(browser, gateway_url)
-    browser.find_element(By.XPATH, HEADERS_TAB).click()
-    _wait_for(
-        browser,
-        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, HEADERS_EDITOR)),
-        "the Headers pane did not open",
-    )
-    assert _type_into(browser, HEADERS_EDITOR, headers) == headers
+    _open_graphiql_as_admin(browser, gateway_url)
     subscription = "subscription { logs { operation } }"
     assert _type_into(browser, QUERY_EDITOR, subscription) == subscription
     _wait_for(
