@@ -22,7 +22,7 @@ from gateway.graphql.errors import error_response as graphql_error_response
 from gateway.graphql.limits import GraphQLLimits
 from gateway.graphql.pipeline import GraphQLPipeline
 from gateway.graphql.schema import build_schema
-from gateway.graphql.view import GraphQLView
+from gateway.graphql.view import GraphQLView, WebSocketLimit
 from gateway.heap import HeapFreezer
 from gateway.middleware import RequestMiddleware
 from gateway.rest import docs as rest_docs
@@ -147,7 +147,7 @@ def create_app(settings: Settings) -> Starlette:
         # First: the router tries routes in order, and this is the busiest.
         Route("/graphql", graphql, methods=["GET", "POST"]),
         # Subscriptions (graphql-transport-ws) on the same path.
-        WebSocketRoute("/graphql", subscriptions),
+        WebSocketRoute("/graphql", WebSocketLimit(subscriptions, settings.websockets_max)),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -59,6 +59,16 @@ WORKER_REQUESTS = Gauge(
     multiprocess_mode="liveall",
 )
 
+WEBSOCKETS_OPEN = Gauge(
+    "gateway_websockets_open",
+    "WebSockets open on /graphql (summed over live workers)",
+    multiprocess_mode="livesum",
+)
+WEBSOCKETS_REFUSED = Counter(
+    "gateway_websockets_refused_total",
+    "WebSocket upgrades refused with 503 because WEBSOCKETS_MAX were open",
+)
+
 
 def register_shipper(shipper: LogShipper) -> Collector:
     collector = ShipperCollector(shipper, prefix="gateway")

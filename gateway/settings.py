@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     jwt_issuer: NonBlank = "merch-store"
     grpc_timeout_s: float = Field(default=5.0, gt=0, le=60)
     readiness_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    # WebSockets one gateway process keeps open at once; one more is refused with 503. Each is
+    # memory and a task until its client leaves, however idle.
+    websockets_max: int = Field(default=1000, ge=1, le=100_000)
     # How long an open `logs` subscription may stream before the client must re-subscribe.
     log_tail_max_s: float = Field(default=3600.0, gt=0)
     # How often a subscription asks db_service whether its token still stands (revocation);

@@ -82,6 +82,8 @@ DESCRIPTIONS: dict[str, str] = {
     "`sync` (answer only once the call's log records are on disk)",
     "LOG_BATCH_MAX": "log records per StreamLogBatches call",
     "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch",
+    "WEBSOCKETS_MAX": "WebSockets one gateway process keeps open at once; one more upgrade is "
+    "503 with Retry-After",
     "LOG_TAIL_MAX_S": "longest a `logs` subscription streams before the client re-subscribes",
     "SESSION_RECHECK_S": "how often a subscription re-checks its token with db_service (at most "
     "30); a revoked token ends it within this time",

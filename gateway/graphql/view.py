@@ -13,14 +13,21 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UnsetType
 
+from gateway.errors import ApiError
 from gateway.graphql.context import Context
+from gateway.graphql.errors import error_response
 from gateway.graphql.websocket import GraphQLTransportWSHandler
 from gateway.jsonbody import JSONRejected, loads
+from gateway.metrics import WEBSOCKETS_OPEN, WEBSOCKETS_REFUSED
 from gateway.runtime import Runtime
+
+# What a refused upgrade tells the client to wait before trying again.
+_RETRY_AFTER_S = 1
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -55,3 +62,38 @@ class GraphQLView(GraphQL[Context, None]):
         if isinstance(authorization, str):
             context.scope.credentials = self.runtime.tokens.check(authorization)
         return UnsetType()  # acknowledge with no payload
+
+
+class WebSocketLimit:
+    """At most `limit` WebSockets open at once in this process (WEBSOCKETS_MAX): one more is
+    refused before its handshake completes, with HTTP 503, Retry-After and the GraphQL error
+    shape (a server without ASGI's denial-response extension answers 403), and counted."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.open = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.open >= self.limit:
+            WEBSOCKETS_REFUSED.inc()
+            await self._refuse(WebSocket(scope, receive, send))
+            return
+        self.open += 1
+        WEBSOCKETS_OPEN.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.open -= 1
+            WEBSOCKETS_OPEN.dec()
+
+    async def _refuse(self, websocket: WebSocket) -> None:
+        if "websocket.http.response" not in websocket.scope.get("extensions", {}):
+            await websocket.close(1013)  # "try again later", for servers that can say so
+            return
+        error = ApiError.unavailable(
+            f"this gateway has {self.limit} WebSockets open, the most it keeps; retry later"
+        )
+        error.retry_after_s = _RETRY_AFTER_S
+        headers = {"Retry-After": str(_RETRY_AFTER_S)}
+        await websocket.send_denial_response(error_response(error, headers))

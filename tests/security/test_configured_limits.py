@@ -13,6 +13,7 @@ names the client, so each test can be a client of its own), and one that trusts 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,16 +23,18 @@ import httpx
 import orjson
 import pytest
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.infra import EmbeddedPostgres
 from tests.conftest import Stack
 from tests.factories import make_user, user_data
-from tests.graphqlws import PROTOCOL
+from tests.graphqlws import PROTOCOL, GraphQLSocket
 from tests.ownstack import OwnStack, own_services
 from tests.security.conftest import Actors, assert_safe, graphql_codes, stock_of, unchanged
 
 LIMIT_BYTES = 8192
 ORDERS_PER_WINDOW, WINDOW_S = 3, 3
+WEBSOCKETS_MAX = 3
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +46,7 @@ def production(stack: Stack) -> Iterator[OwnStack]:
         REQUEST_MAX_BYTES=str(LIMIT_BYTES),
         ORDER_RATE_LIMIT=str(ORDERS_PER_WINDOW),
         ORDER_RATE_WINDOW_S=str(WINDOW_S),
+        WEBSOCKETS_MAX=str(WEBSOCKETS_MAX),
     ) as own:
         yield own
 
@@ -143,6 +147,55 @@ async def test_request_size_limit_is_the_configured_one(
         assert graphql_codes(response) == [code]
     elif code:
         assert response.json()["error"]["code"] == code
+
+
+async def _metric(client: httpx.AsyncClient, name: str) -> float:
+    text = (await client.get("/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+async def _until_open_sockets(client: httpx.AsyncClient, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while (found := await _metric(client, "gateway_websockets_open")) != count:
+        assert time.monotonic() < deadline, f"{found} WebSockets open, waited for {count}"
+        await asyncio.sleep(0.05)
+
+
+async def test_websockets_beyond_the_limit_are_refused_with_503_until_one_closes(
+    production: OwnStack, prod: httpx.AsyncClient
+) -> None:
+    # given WEBSOCKETS_MAX=3 and no socket open (an earlier test's may still be closing)
+    await _until_open_sockets(prod, 0)
+    refused = await _metric(prod, "gateway_websockets_refused_total")
+    url = production.gateway_url.replace("http://", "ws://") + "/graphql"
+    async with contextlib.AsyncExitStack() as sockets:
+        first = await sockets.enter_async_context(GraphQLSocket.open(production.gateway_url, None))
+        for _ in range(WEBSOCKETS_MAX - 1):
+            await sockets.enter_async_context(GraphQLSocket.open(production.gateway_url, None))
+        # when one more is opened
+        with pytest.raises(websockets.InvalidStatus) as refusal:
+            await websockets.connect(url, subprotocols=[PROTOCOL])
+        # then its upgrade is refused before the handshake: 503, when to retry, our error shape
+        response = refusal.value.response
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        body = orjson.loads(response.body)
+        assert body["errors"][0]["extensions"] == {"code": "UNAVAILABLE", "retryAfter": 1}
+        assert f"{WEBSOCKETS_MAX} WebSockets open" in body["errors"][0]["message"]
+        assert await _metric(prod, "gateway_websockets_refused_total") == refused + 1
+        # and the sockets already open go on
+        await first.send({"type": "ping"})
+        assert (await first.receive(within=5))["type"] == "pong"
+    # when they close, a new one is served again
+    await _until_open_sockets(prod, 0)
+    async with GraphQLSocket.open(production.gateway_url, None) as again:
+        await again.send({"type": "ping"})
+        assert (await again.receive(within=5))["type"] == "pong"
 
 
 PLACE = "mutation($p: Int!) { placeOrder(productId: $p, quantity: 1) { id } }"
