@@ -18,6 +18,7 @@ from logging_service.settings import Settings
 from logging_service.tail import TopicTail
 from protos import logging_service_pb2 as pb
 from protos import logging_service_pb2_grpc
+from protos.errors import ErrorCode, error_metadata
 
 # A stream is answered only once all its records are acknowledged, so its size bounds both the
 # memory held per call and the work repeated when the client re-sends it. It counts records,
@@ -26,6 +27,9 @@ from protos import logging_service_pb2_grpc
 MAX_RECORDS_PER_STREAM = 10_000
 TAIL_READY_KEY = "x-tail-positioned"
 _TAIL_POLL_S = 0.5
+# What a tail refused for LOG_TAILS_MAX is told to wait: a `logs` subscription ends when its
+# client leaves, which nobody can foresee; a few seconds spares a busy service a retry storm.
+TAIL_RETRY_AFTER_S = 5
 
 _Message = TypeVar("_Message", pb.LogRecord, pb.LogBatch)
 
@@ -128,11 +132,14 @@ class LoggingServiceServicer(logging_service_pb2_grpc.LoggingServiceServicer):
             # tails without end (a `logs` subscription per WebSocket, and WebSockets without
             # end) would take every file descriptor and the CPU; the refusal is counted in
             # logging_service_rpcs_total{method="TailLogs",code="RESOURCE_EXHAUSTED"}.
+            # Coded as a rate limit (DESIGN §4), so the gateway maps it through its one table:
+            # a RESOURCE_EXHAUSTED without the code is gRPC's own (a message too large).
             await _abort(
                 context,
                 "TailLogs",
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"at most {self._settings.log_tails_max} log tails are open at once; retry later",
+                error_metadata(ErrorCode.RATE_LIMITED, retry_after_s=TAIL_RETRY_AFTER_S),
             )
         tail = TopicTail(self._settings)
         self.open_tails += 1
@@ -162,7 +169,11 @@ def _batch_records(batch: pb.LogBatch) -> Sequence[pb.LogRecord]:
 
 
 async def _abort(
-    context: grpc.aio.ServicerContext[Any, Any], method: str, code: grpc.StatusCode, details: str
+    context: grpc.aio.ServicerContext[Any, Any],
+    method: str,
+    code: grpc.StatusCode,
+    details: str,
+    trailing: tuple[tuple[str, str], ...] = (),
 ) -> NoReturn:
     metrics.RPCS.labels(method, code.name).inc()
-    await context.abort(code, details)
+    await context.abort(code, details, trailing)

@@ -122,7 +122,8 @@ DESCRIPTIONS: dict[str, str] = {
     "DB_METRICS_PORT": "Prometheus port of db_service: RPCs per method and outcome, pool usage "
     "(0: off)",
     "LOG_TAILS_MAX": "TailLogs streams (`logs` subscriptions, `make logs`) open at once, each a"
-    " Kafka consumer; one more is refused with RESOURCE_EXHAUSTED until one ends",
+    " Kafka consumer; one more is refused with RESOURCE_EXHAUSTED (a `logs` subscription:"
+    " RATE_LIMITED, retry after 5 s) until one ends",
     "LOGGING_METRICS_PORT": "Prometheus port of logging_service (0: off)",
     "GC_YOUNG_THRESHOLD": "net allocations that start a young garbage collection in the "
     "gateway (CPython's default is 700: a collection every few requests under load)",

@@ -1,5 +1,6 @@
 """Matrix, log pipeline faults: a hung, crashed or Kafka-less logging service fails no request,
-slows none, shows in /readyz, and loses no record once it is back.
+slows none, shows in /readyz, and loses no record once it is back; a logging service with no
+tail to spare refuses a `logs` subscription as a rate limit.
 
 (tests/integration/test_log_pipeline.py holds the long outages: 10 s of logging service or
 broker down, and queue overflow.)
@@ -17,8 +18,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from logging_service.servicer import TAIL_RETRY_AFTER_S
 from scripts.processes import free_port
 from tests.conftest import Stack, start_service, wait_until
+from tests.factories import admin_token
+from tests.graphqlws import GraphQLSocket
 from tests.logtopic import read_all
 from tests.ownstack import OwnStack, grpc_status, own_services, wait_started
 
@@ -35,6 +39,7 @@ def pipeline(stack: Stack) -> Iterator[OwnStack]:
         KAFKA_TOPIC=f"log-faults-{uuid.uuid4().hex[:8]}",
         KAFKA_PRODUCE_TIMEOUT_S="2",
         READINESS_TIMEOUT_S="0.5",
+        LOG_TAILS_MAX="1",
     ) as own:
         yield own
 
@@ -141,3 +146,28 @@ async def test_a_logging_service_without_kafka_fails_and_slows_no_request(stack:
     assert statuses == [200] * REQUESTS
     assert slowest < SLOW_S
     assert status == (200, "degraded", "NOT_SERVING")
+
+
+async def test_a_logs_subscription_past_the_tail_limit_is_rate_limited(
+    pipeline: OwnStack, client: httpx.AsyncClient
+) -> None:
+    # given a logging service that keeps one tail open (LOG_TAILS_MAX=1), held by a `logs`
+    # subscription that is live (it has received a record)
+    logs = "subscription { logs { operation } }"
+    token = await admin_token(client)
+    async with (
+        httpx.AsyncClient(base_url=pipeline.gateway_url, timeout=10) as own,
+        GraphQLSocket.open(pipeline.gateway_url, token) as socket,
+    ):
+        await socket.subscribe("held", logs)
+        await socket.messages_while_calling(own, "held", until="next", within=30)
+        # when another subscribes
+        await socket.subscribe("refused", logs)
+        messages = await socket.messages_while_calling(own, "refused", until="complete", within=10)
+    # then it ends, as a stream that fails does (a result with the error, then `complete`), with
+    # the error coded by the one table as a rate limit (RESOURCE_EXHAUSTED with logging_service's
+    # code) and when to retry; until 2026-12-07 it was UNAVAILABLE, whatever TailLogs answered
+    assert [m["type"] for m in messages] == ["next", "complete"]
+    (error,) = messages[0]["payload"]["errors"]
+    assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": TAIL_RETRY_AFTER_S}
+    assert "log tails are open at once" in error["message"]

@@ -23,9 +23,11 @@ from logging_service.console import tail
 from logging_service.kafka import LogProducer
 from logging_service.records import JSON_FIELDS
 from logging_service.server import LoggingServiceApp
+from logging_service.servicer import TAIL_RETRY_AFTER_S
 from logging_service.tail import TopicTail
 from protos import logging_service_pb2 as pb
 from protos import logging_service_pb2_grpc
+from protos.errors import read_error_metadata
 from scripts.infra import TansuBroker, free_port
 from tests.integration.conftest import (
     event_ids,
@@ -582,6 +584,9 @@ async def test_tails_beyond_the_limit_are_refused_until_one_ends(broker: TansuBr
             # then each is refused at once, and no consumer was opened for it
             codes = [await call.code() for call in refused]
             assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3
+            # coded as a rate limit with when to retry, for the gateway's one table
+            sent = read_error_metadata(await refused[0].trailing_metadata())
+            assert (sent.code, sent.retry_after_s) == ("RATE_LIMITED", TAIL_RETRY_AFTER_S)
             assert app.servicer.open_tails == 2
             # and once a tail ends, the next one is served
             tails[0].cancel()

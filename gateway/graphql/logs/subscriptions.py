@@ -19,7 +19,7 @@ import strawberry
 from strawberry.permission import BasePermission
 
 import protos.db_service_pb2 as db_service_pb2
-from gateway.errors import ApiCode, ApiError
+from gateway.errors import ApiCode, ApiError, from_rpc_error
 from gateway.graphql.context import Info
 from gateway.graphql.errors import outcome_of
 from gateway.graphql.logs.types import LogRecord
@@ -129,9 +129,9 @@ async def _tail(
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
             return
-        raise ApiError(
-            ApiCode.UNAVAILABLE, "the log stream is unavailable, retry later", http_status=503
-        ) from exc
+        # Through the one table (gateway.errors): logging_service's tail limit is coded as a
+        # rate limit, Kafka or the service out of reach is UNAVAILABLE, anything else a bug.
+        raise from_rpc_error(exc) from exc
     finally:
         ended.cancel()
         if following is not None:
