@@ -142,7 +142,11 @@ def measure(*, records: int = 640, rate: float = 10.0, seconds: float = 8.0) -> 
         raise ValueError(f"records must be more than {_SMALL}")
     with contextlib.ExitStack() as resources:
         quiet = resources.enter_context(open(os.devnull, "w"))
-        broker = resources.enter_context(TansuBroker(free_port(), output=quiet))
+        # die_with_parent: a bench killed outright (SIGTERM, SIGKILL, a closed terminal's
+        # SIGHUP) runs no cleanup, and its children live in sessions of their own.
+        broker = resources.enter_context(
+            TansuBroker(free_port(), output=quiet, die_with_parent=True)
+        )
         address = f"{_HOST}:{free_port()}"
         env = {
             **os.environ,
@@ -151,7 +155,11 @@ def measure(*, records: int = 640, rate: float = 10.0, seconds: float = 8.0) -> 
             "MERCH_ENV": "development",
         }
         service = ManagedProcess(
-            "logging_service", [sys.executable, "-m", "logging_service"], env=env, output=quiet
+            "logging_service",
+            [sys.executable, "-m", "logging_service"],
+            env=env,
+            output=quiet,
+            die_with_parent=True,
         )
         service.start()
         resources.callback(service.stop)
