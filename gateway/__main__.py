@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import signal
 import socket
 import sys
@@ -31,6 +32,33 @@ class GatewayServer(uvicorn.Server):
         self.should_exit = True
 
 
+# Files a gateway process holds besides its WebSockets: channels, spool, listener and the HTTP
+# connections of the moment (an idle one holds ~30; 2026-12-07).
+OTHER_FILES = 1024
+
+
+def make_room_for_websockets(websockets_max: int) -> None:
+    """Raise the soft open-files limit to fit WEBSOCKETS_MAX sockets and OTHER_FILES, up to the
+    hard limit; say so on stderr when even that is too low. Each WebSocket is a file
+    descriptor, and a process out of them drops every new connection unanswered, HTTP and
+    /healthz included, and logs nothing; a soft limit of 1,024 (common: systemd, containerd)
+    ran out below the default WEBSOCKETS_MAX, and the 503 past it was never reached."""
+    wanted = websockets_max + OTHER_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    room = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if room > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (room, hard))
+    if room < wanted:
+        print(
+            f"gateway: the open-files limit is {room}, fewer than WEBSOCKETS_MAX"
+            f" ({websockets_max}) + {OTHER_FILES} for everything else: past it new connections"
+            " are dropped unanswered; raise the hard limit (ulimit -Hn) or lower WEBSOCKETS_MAX",
+            file=sys.stderr,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     # No options: an argument (a guessed --port, say) is refused rather than ignored.
     argparse.ArgumentParser(
@@ -44,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = read_settings(Settings, "gateway")
     if settings is None:
         return 2
+    # Before any worker starts: they inherit it.
+    make_room_for_websockets(settings.websockets_max)
     if settings.gateway_workers > 1 and settings.worker_index is None:
         if settings.gateway_port == 0:
             # Each worker would pick a port of its own.

@@ -83,7 +83,8 @@ DESCRIPTIONS: dict[str, str] = {
     "LOG_BATCH_MAX": "log records per StreamLogBatches call",
     "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch",
     "WEBSOCKETS_MAX": "WebSockets one gateway process keeps open at once; one more upgrade is "
-    "503 with Retry-After",
+    "503 with Retry-After. The gateway raises its soft open-files limit to this + 1,024, up to "
+    "the hard one (and says so on stderr when that is lower)",
     "LOG_TAIL_MAX_S": "longest a `logs` subscription streams before the client re-subscribes",
     "SESSION_RECHECK_S": "how often a subscription re-checks its token with db_service (at most "
     "30); a revoked token ends it within this time",

@@ -1,12 +1,17 @@
-"""WebSocketLimit: the count of open sockets, and a refusal on servers without denial responses."""
+"""WebSocketLimit: the count of open sockets, and a refusal on servers without denial responses;
+the open-files limit the gateway raises to fit WEBSOCKETS_MAX sockets."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway.__main__ import OTHER_FILES
 from gateway.graphql.view import WebSocketLimit
 
 
@@ -45,3 +50,40 @@ async def test_a_server_without_denial_responses_gets_a_close_try_again_later() 
 
 async def _ignore(message: Message) -> None:
     return None
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# Run in a child: the limits are the process's, and this one must keep its own.
+ROOM_UNDER = """
+import resource
+from gateway.__main__ import make_room_for_websockets
+resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}))
+make_room_for_websockets(1000)
+print(*resource.getrlimit(resource.RLIMIT_NOFILE))
+"""
+
+
+def _room_under(soft: int, hard: int) -> subprocess.CompletedProcess[str]:
+    code = ROOM_UNDER.format(soft=soft, hard=hard)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+
+
+def test_the_soft_open_files_limit_is_raised_to_fit_the_websockets() -> None:
+    # given a soft limit of 256 under a hard one of 4,096, and WEBSOCKETS_MAX=1000
+    # when the gateway makes room
+    done = _room_under(256, 4096)
+    # then the soft limit fits the sockets and the gateway's other files, silently
+    assert done.stdout.split() == [str(1000 + OTHER_FILES), "4096"]
+    assert done.stderr == ""
+
+
+def test_a_hard_limit_too_low_for_the_websockets_is_reached_and_reported() -> None:
+    # given a hard limit of 512, below WEBSOCKETS_MAX=1000
+    # when the gateway makes room
+    done = _room_under(256, 512)
+    # then the soft limit is the hard one, and stderr says what to change
+    assert done.stdout.split() == ["512", "512"]
+    assert "open-files limit is 512" in done.stderr
+    assert "WEBSOCKETS_MAX" in done.stderr
