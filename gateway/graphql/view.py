@@ -89,7 +89,9 @@ class WebSocketLimit:
 
     async def _refuse(self, websocket: WebSocket) -> None:
         if "websocket.http.response" not in websocket.scope.get("extensions", {}):
-            await websocket.close(1013)  # "try again later", for servers that can say so
+            # A close before the handshake reaches the client as HTTP 403 (ASGI), without the
+            # code: 1013 ("try again later") only says why to whoever reads this.
+            await websocket.close(1013)
             return
         error = ApiError.unavailable(
             f"this gateway has {self.limit} WebSockets open, the most it keeps; retry later"
