@@ -48,8 +48,11 @@ def make_room_for_websockets(websockets_max: int) -> None:
     if soft == resource.RLIM_INFINITY or soft >= wanted:
         return
     room = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if room > soft:
+    try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (room, hard))
+    except (ValueError, OSError):
+        # A kernel cap below the hard limit (macOS: kern.maxfilesperproc): keep what we have.
+        room = soft
     if room < wanted:
         print(
             f"gateway: the open-files limit is {room}, fewer than WEBSOCKETS_MAX"

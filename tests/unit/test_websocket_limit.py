@@ -4,14 +4,16 @@ the open-files limit the gateway raises to fit WEBSOCKETS_MAX sockets."""
 from __future__ import annotations
 
 import asyncio
+import resource
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.__main__ import OTHER_FILES
+from gateway.__main__ import OTHER_FILES, make_room_for_websockets
 from gateway.graphql.view import WebSocketLimit
 
 
@@ -87,3 +89,17 @@ def test_a_hard_limit_too_low_for_the_websockets_is_reached_and_reported() -> No
     assert done.stdout.split() == ["512", "512"]
     assert "open-files limit is 512" in done.stderr
     assert "WEBSOCKETS_MAX" in done.stderr
+
+
+def test_a_kernel_that_refuses_the_raise_leaves_the_limit_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a soft limit of 256 under an unlimited hard one that the kernel caps lower (macOS)
+    def refuse(resource_id: int, limits: tuple[int, int]) -> None:
+        raise ValueError("current limit exceeds maximum limit")
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (256, resource.RLIM_INFINITY))
+    monkeypatch.setattr(resource, "setrlimit", refuse)
+    # when the gateway makes room, then it starts anyway and says what the limit is
+    make_room_for_websockets(1000)
+    assert "open-files limit is 256" in capsys.readouterr().err
