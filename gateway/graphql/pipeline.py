@@ -65,7 +65,7 @@ from gateway.graphiql import graphiql_response
 from gateway.graphql.analysis import OPERATION_NAME_NEEDED
 from gateway.graphql.compiled import Compiler, Plan
 from gateway.graphql.context import Context
-from gateway.graphql.documents import Documents, Prepared
+from gateway.graphql.documents import Documents, Prepared, unlink_tokens
 from gateway.graphql.errors import (
     PARSE_FAILED,
     VALIDATION_FAILED,
@@ -265,6 +265,7 @@ class GraphQLPipeline:
             except RecursionError as exc:
                 error = GraphQLError(str(exc), original_error=exc)
                 raise _Refused([self.request_error(error, PARSE_FAILED)]) from None
+            unlink_tokens(document)
             prepared = Prepared.of(query, document)
             operation = _operation(prepared, data.operation_name, method)
             self.check_limits(prepared, data)
