@@ -30,7 +30,9 @@ GRPC_LATENCY = Histogram(
     "gateway_grpc_call_seconds", "gRPC call latency seen by the gateway", ["method"]
 )
 
-# Reads retry on UNAVAILABLE, bounded; writes are never retried by the channel (a write is
+# The statuses of a call no backend ran to its end: a backend out of reach, or one that stopped.
+RETRYABLE = {"UNAVAILABLE", "CANCELLED"}
+# Reads retry on those, bounded; writes are never retried by the channel (a write is
 # only safe to repeat with an idempotency key, and the caller decides that: DBClient.call).
 # Which RPCs are reads is said once, in the proto (`idempotency_level = NO_SIDE_EFFECTS`), so a
 # new read gets its retries without a list to keep here. Retry throttling stops retries
@@ -60,7 +62,9 @@ SERVICE_CONFIG = json.dumps(
                     "initialBackoff": "0.05s",
                     "maxBackoff": "0.5s",
                     "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
+                    # CANCELLED: a stopping backend's answer to the calls it had not started
+                    # (gateway.errors); another worker or replica may answer the retry.
+                    "retryableStatusCodes": sorted(RETRYABLE),
                 },
             }
         ],
@@ -120,8 +124,9 @@ class DBClient:
         by `deadline`, a time.monotonic(), when the caller started counting earlier).
 
         Reads are retried by the channel (SERVICE_CONFIG). A write is retried here, on
-        UNAVAILABLE only, when `idempotent_write` says it carries an idempotency key: repeating
-        it cannot place a second order. Any other write is attempted exactly once.
+        UNAVAILABLE or CANCELLED only (RETRYABLE), when `idempotent_write` says it carries an
+        idempotency key: repeating it cannot place a second order. Any other write is attempted
+        exactly once.
         """
         metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
         if authorization:
@@ -163,7 +168,7 @@ class DBClient:
             try:
                 return await self._attempt(method, rpc, request, metadata, deadline)
             except grpc.aio.AioRpcError as exc:
-                retry = exc.code() == grpc.StatusCode.UNAVAILABLE and attempt < attempts
+                retry = exc.code().name in RETRYABLE and attempt < attempts
                 if not retry or deadline - time.monotonic() <= backoff:
                     error = from_grpc_error(exc)
                     if error.code == ApiCode.INTERNAL_SERVER_ERROR:

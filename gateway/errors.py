@@ -66,6 +66,10 @@ BY_STATUS: dict[grpc.StatusCode, Mapping] = {
     grpc.StatusCode.FAILED_PRECONDITION: Mapping(409, ApiCode.FAILED_PRECONDITION),
     grpc.StatusCode.RESOURCE_EXHAUSTED: Mapping(429, ApiCode.RATE_LIMITED),
     grpc.StatusCode.UNAVAILABLE: Mapping(503, ApiCode.UNAVAILABLE),
+    # A backend that stops (SIGTERM, a worker replaced) cancels the calls it had received and
+    # not started yet: it is away, as with UNAVAILABLE. The gateway's own cancellation of a call
+    # raises asyncio.CancelledError, never this status.
+    grpc.StatusCode.CANCELLED: Mapping(503, ApiCode.UNAVAILABLE),
     grpc.StatusCode.DEADLINE_EXCEEDED: Mapping(504, ApiCode.DEADLINE_EXCEEDED),
 }
 INTERNAL = Mapping(500, ApiCode.INTERNAL_SERVER_ERROR)
@@ -171,8 +175,9 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     """Translate a failed backend call; statuses outside the table are bugs and say nothing.
 
     db_service sends its code with every status it answers. A status without one was made by
-    the gRPC library (a message too large, a cancelled call): only a backend out of reach or
-    out of time is news for the client; any other is the gateway's failure, not an answer."""
+    the gRPC library (a message too large, a call a stopping backend cancelled): only a backend
+    out of reach, stopping or out of time is news for the client; any other is the gateway's
+    failure, not an answer."""
     sent = read_error_metadata(exc.trailing_metadata())
     mapping = BY_STATUS.get(exc.code(), INTERNAL)
     if mapping is INTERNAL or (sent.code is None and mapping.code not in _SAFE_MESSAGES):

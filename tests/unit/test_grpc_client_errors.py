@@ -6,14 +6,19 @@ metadata it refuses, UsageError on a closed channel); those must not escape as u
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 
-from gateway.backends import DBClient
+from gateway.backends import CHANNEL_OPTIONS, DBClient
 from gateway.errors import ApiError, from_grpc_error
 from protos import db_service_pb2 as pb
+from protos import db_service_pb2_grpc
 from scripts.processes import free_port
 
 
@@ -89,9 +94,9 @@ def test_each_client_exception_has_its_row(exc: Exception, status: int, code: st
         # statuses the gRPC library makes itself: no domain code, details not for a client
         (grpc.StatusCode.RESOURCE_EXHAUSTED, 500, "INTERNAL_SERVER_ERROR"),
         (grpc.StatusCode.INVALID_ARGUMENT, 500, "INTERNAL_SERVER_ERROR"),
-        (grpc.StatusCode.CANCELLED, 500, "INTERNAL_SERVER_ERROR"),
-        # the two a backend being away makes, with the table's own words
+        # those a backend being away or stopping makes, with the table's own words
         (grpc.StatusCode.UNAVAILABLE, 503, "UNAVAILABLE"),
+        (grpc.StatusCode.CANCELLED, 503, "UNAVAILABLE"),
         (grpc.StatusCode.DEADLINE_EXCEEDED, 504, "DEADLINE_EXCEEDED"),
     ],
 )
@@ -108,3 +113,112 @@ def test_a_status_without_a_domain_code_tells_the_client_nothing_of_grpc(
     # then it is never a domain answer (a 429 RATE_LIMITED, a 400), and says nothing of gRPC
     assert (error.http_status, error.code) == (http_status, code)
     assert "metadata" not in error.message
+
+
+class _Held(db_service_pb2_grpc.DBServiceServicer):
+    """A db_service stand-in whose GetProduct waits until its server stops under it."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    async def GetProduct(self, request: pb.GetProductRequest, context: object) -> pb.Product:
+        self.entered.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable: the server cancels the call")
+
+
+class _CancelledOnce(db_service_pb2_grpc.DBServiceServicer):
+    """Cancels each RPC's first call, as a worker that stops before starting it does; then
+    answers."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def _once(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await context.abort(grpc.StatusCode.CANCELLED, "server is shutting down")
+
+    async def GetProduct(
+        self, request: pb.GetProductRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.Product:
+        await self._once(context)
+        return pb.Product(id=request.id, name="Hoodie")
+
+    async def PlaceOrder(
+        self, request: pb.PlaceOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.Order:
+        await self._once(context)
+        return pb.Order(id=7, product_id=request.product_id)
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    servicer: db_service_pb2_grpc.DBServiceServicer,
+) -> AsyncIterator[tuple[grpc.aio.Server, DBClient]]:
+    server = grpc.aio.server()
+    db_service_pb2_grpc.add_DBServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
+    try:
+        yield server, DBClient(channel, timeout_s=5.0)
+    finally:
+        await channel.close()
+        await server.stop(None)
+
+
+async def test_calls_a_stopping_backend_had_received_are_unavailable() -> None:
+    # given calls db_service has received, one of them started, none answered
+    held = _Held()
+    async with _serving(held) as (server, client):
+        calls = [
+            asyncio.create_task(
+                client.call(
+                    client.stub.GetProduct,
+                    pb.GetProductRequest(id=1),
+                    authorization=None,
+                    request_id=f"r{i}",
+                )
+            )
+            for i in range(10)
+        ]
+        await asyncio.wait_for(held.entered.wait(), 5)
+
+        # when db_service stops (SIGTERM): grpc cancels the calls it had not started yet
+        # (CANCELLED) and, at the end of the grace period, those still running (UNAVAILABLE)
+        await server.stop(None)
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+    # then every client is told the backend is away, as for any backend down, none "internal"
+    assert {(e.http_status, e.code) for e in outcomes if isinstance(e, ApiError)} == {
+        (503, "UNAVAILABLE")
+    }
+    assert all(isinstance(e, ApiError) for e in outcomes)
+
+
+@pytest.mark.parametrize("rpc", ["GetProduct", "PlaceOrder"])
+async def test_a_call_a_stopping_backend_cancelled_is_retried_when_safe(rpc: str) -> None:
+    # given a backend that cancels the first call, as a stopping worker does, then answers
+    servicer = _CancelledOnce()
+    async with _serving(servicer) as (_, client):
+        # when a read, or an order with an idempotency key, is made
+        if rpc == "GetProduct":
+            reply: Message = await client.call(
+                client.stub.GetProduct,
+                pb.GetProductRequest(id=3),
+                authorization=None,
+                request_id="r",
+            )
+        else:
+            reply = await client.call(
+                client.stub.PlaceOrder,
+                pb.PlaceOrderRequest(product_id=3, quantity=1, idempotency_key="k"),
+                authorization="Bearer t",
+                request_id="r",
+                idempotent_write=True,
+            )
+
+    # then it is repeated (safe: a read changes nothing, the key places one order) and answered
+    assert servicer.calls == 2
+    assert reply.id in (3, 7)
