@@ -16,7 +16,7 @@ import uvicorn
 from gateway.httplimits import bounded_protocol
 from gateway.settings import Settings
 from plumbing.settings import read_settings
-from plumbing.workers import WorkerPool
+from plumbing.workers import EXIT_BAD_CONFIG, WorkerPool
 
 
 class GatewayServer(uvicorn.Server):
@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     # then writes to PROMETHEUS_MULTIPROC_DIR, which the settings check.
     from gateway.app import create_app
 
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.gateway_host,
         port=settings.gateway_port,
         loop="auto",
@@ -117,7 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     server = GatewayServer(config)
     # A worker listens on a socket of its own in the port's SO_REUSEPORT group and the kernel
     # hashes each new connection to one listener (README "Scaling out" has the measurements).
-    server.run(sockets=None if settings.worker_index is None else [_reuseport_socket(settings)])
+    try:
+        server.run(sockets=None if settings.worker_index is None else [_reuseport_socket(settings)])
+    except SystemExit:
+        # uvicorn's exit on a failed startup: a refusal (every spool slot held) is one no
+        # restart changes, so a supervisor must stop rather than restart this worker for ever.
+        if getattr(app.state, "refused", False):
+            return EXIT_BAD_CONFIG
+        raise
     return 0 if server.started else 1
 
 

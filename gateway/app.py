@@ -133,6 +133,9 @@ def create_app(settings: Settings) -> Starlette:
             await runtime.start()
         except SpoolInUse as exc:
             log.critical("gateway refuses to start: %s", exc)
+            # uvicorn only exits 3 on any failed startup; `python -m gateway` tells a supervisor
+            # that a restart would meet this one again (EXIT_BAD_CONFIG).
+            app.state.refused = True
             raise
         # Last: the schema, modules and channels are the heap to freeze (gateway.heap).
         heap.refreeze()

@@ -7,10 +7,15 @@ The services run as `make run` starts them, each with two workers, beside the se
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import orjson
@@ -18,8 +23,9 @@ import psutil
 import pytest
 import websockets
 
+from logging_service.spool import MAX_SLOTS
 from scripts.processes import free_port
-from tests.conftest import Stack, wait_until
+from tests.conftest import ROOT, Stack, service_env, wait_until
 from tests.factories import admin_token
 from tests.ownstack import OwnStack, own_services
 
@@ -240,3 +246,39 @@ def test_sigterm_stops_every_worker_gracefully(stack: Stack, name: str) -> None:
         # then it and every worker exit, cleanly, within the grace period and its margin
         assert own.processes[name].wait(15) == 0
         assert not [pid for pid in pids if psutil.pid_exists(pid)]
+
+
+def test_gateway_workers_refusing_their_spool_stop_their_supervisor(tmp_path: Path) -> None:
+    # given a log spool directory whose every slot another process holds
+    with contextlib.ExitStack() as held:
+        for slot in range(MAX_SLOTS):
+            (tmp_path / f"slot-{slot}").mkdir()
+            fd = os.open(tmp_path / f"slot-{slot}" / "spool.lock", os.O_RDWR | os.O_CREAT)
+            held.callback(os.close, fd)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+        # when a gateway with two workers is started on it (no backend is needed to refuse)
+        env = service_env(
+            GATEWAY_WORKERS=str(WORKERS),
+            GATEWAY_PORT=str(free_port()),
+            LOG_SPOOL_DIR=str(tmp_path),
+            DB_SERVICE_ADDR="127.0.0.1:9",
+            LOGGING_SERVICE_ADDR="127.0.0.1:9",
+        )
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "gateway"],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError("the supervisor kept restarting refusing workers") from exc
+
+    # then the workers' refusal stops the supervisor (README: "a worker that rejects its
+    # configuration stops them all"), as db_service's does, instead of a restart loop
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "refused its configuration" in result.stderr
