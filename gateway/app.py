@@ -172,6 +172,10 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
+    # A path the API does not have is 404 in the API's error shape (README "Security and
+    # limits"), not Starlette's 307 to the path without its trailing slash: that redirect has no
+    # body, and its Location is built from the client's Host header.
+    app.router.redirect_slashes = False
     app.state.runtime = runtime
     # With several workers, any worker answers /metrics with the sum over all of them.
     multiproc_dir = settings.prometheus_multiproc_dir

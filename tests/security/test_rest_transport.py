@@ -41,6 +41,10 @@ ROWS: list[tuple[str, str, str, str, Callable[[], dict[str, Any]], int, str]] = 
      "NOT_FOUND"),
     ("path traversal", "anonymous", "GET", "/api/v1/..%2f..%2fetc%2fpasswd", dict, 404,
      "NOT_FOUND"),
+    # Not a redirect: Starlette's would answer 307 with a Location built from the Host header.
+    ("a trailing slash", "anonymous", "GET", "/api/v1/products/", dict, 404, "NOT_FOUND"),
+    ("a trailing slash on an order", "alice", "POST", "/api/v1/orders/",
+     lambda: {"json": {"product_id": 1, "quantity": 1}}, 404, "NOT_FOUND"),
     ("DELETE on the product list", "admin", "DELETE", "/api/v1/products", dict, 405,
      "METHOD_NOT_ALLOWED"),
     ("PATCH on an order", "alice", "PATCH", "/api/v1/orders/{order}", dict, 405,
