@@ -183,3 +183,19 @@ async def test_a_customer_lists_only_their_own_orders(
     assert actors.bob_order["id"] in rest_ids
     assert rest_ids == graphql_ids
     assert actors.alice_order["id"] not in rest_ids
+
+
+@pytest.mark.parametrize(("who", "code"), [("admin", "NOT_FOUND"), ("bob", "FORBIDDEN")])
+async def test_orders_of_an_empty_user_sid_are_nobodys(
+    client: httpx.AsyncClient, actors: Actors, who: str, code: str
+) -> None:
+    # given an empty owner filter, which db_service cannot tell from none (proto3's "")
+    # when it is asked for the orders of the user whose sid is ""
+    response = await client.post(
+        "/graphql", json={"query": ORDERS, "variables": {"s": ""}}, headers=actors.headers(who)
+    )
+
+    # then it is answered as any sid that is not the caller's, as user(sid: "") is: nobody's
+    # orders, where the filter used to be dropped (an admin got every user's orders)
+    assert graphql_codes(response) == [code]
+    assert response.json()["data"] is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from gateway.errors import ApiError
 from gateway.graphql.context import Info
 from gateway.graphql.orders.includes import prime_loaders, wanted_includes
 from gateway.graphql.orders.types import Order, OrderConnection
@@ -36,6 +37,12 @@ async def orders_page(
     """One page of orders: the caller's own, a given user's, or (admin, no user) everyone's."""
     scope = info.context.scope
     identity = scope.require_identity()
+    if user_sid == "":
+        # proto3 sends "" as no filter at all (the caller's own orders, an admin's everyone's):
+        # answer it as db_service answers any sid that is not the caller's and names nobody.
+        if identity.is_admin:
+            raise ApiError.not_found("user '' not found")
+        raise ApiError.forbidden("you may only act on your own account")
     includes = wanted_includes(info)
     reply = await ops.list_orders(
         scope,
