@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 from typing import Any
 
 import strawberry
@@ -20,6 +21,7 @@ from gateway.graphql.logs.subscriptions import LogSubscriptions
 from gateway.graphql.orders.mutations import OrderMutations
 from gateway.graphql.orders.queries import OrderQueries
 from gateway.graphql.recording import RecordResolverCalls
+from gateway.graphql.scalars import DECIMAL
 from gateway.graphql.users.mutations import UserMutations
 from gateway.graphql.users.queries import UserQueries
 
@@ -86,5 +88,6 @@ def build_schema(limits: GraphQLLimits | None = None) -> Schema:
             functools.partial(ErrorCodes, field_suggestions=limits.field_suggestions),
         ],
         config=StrawberryConfig(disable_field_suggestions=not limits.field_suggestions),
+        scalar_overrides={Decimal: DECIMAL},
     )
     return schema
