@@ -150,7 +150,15 @@ def create_app(settings: Settings) -> Starlette:
         # First: the router tries routes in order, and this is the busiest.
         Route("/graphql", graphql, methods=["GET", "POST"]),
         # Subscriptions (graphql-transport-ws) on the same path.
-        WebSocketRoute("/graphql", WebSocketLimit(subscriptions, settings.websockets_max)),
+        WebSocketRoute(
+            "/graphql",
+            WebSocketLimit(
+                subscriptions,
+                settings.websockets_max,
+                per_client=settings.websockets_per_client_max,
+                trusted_proxies=settings.trusted_proxies,
+            ),
+        ),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

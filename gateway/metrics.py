@@ -66,7 +66,9 @@ WEBSOCKETS_OPEN = Gauge(
 )
 WEBSOCKETS_REFUSED = Counter(
     "gateway_websockets_refused_total",
-    "WebSocket upgrades refused with 503 because WEBSOCKETS_MAX were open",
+    "WebSocket upgrades refused: limit=process (WEBSOCKETS_MAX open, 503), limit=client"
+    " (WEBSOCKETS_PER_CLIENT_MAX open from its address, 429)",
+    ["limit"],
 )
 
 

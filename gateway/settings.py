@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # WebSockets one gateway process keeps open at once; one more is refused with 503. Each is
     # memory and a task until its client leaves, however idle.
     websockets_max: int = Field(default=1000, ge=1, le=100_000)
+    # …and from one client address (TRUSTED_PROXIES decides what that is), so that one client
+    # cannot take them all: idle sockets live as long as their client keeps them.
+    websockets_per_client_max: int = Field(default=20, ge=1, le=100_000)
     # How long an open `logs` subscription may stream before the client must re-subscribe.
     log_tail_max_s: float = Field(default=3600.0, gt=0)
     # How often a subscription asks db_service whether its token still stands (revocation);

@@ -85,6 +85,9 @@ DESCRIPTIONS: dict[str, str] = {
     "WEBSOCKETS_MAX": "WebSockets one gateway process keeps open at once; one more upgrade is "
     "503 with Retry-After. The gateway raises its soft open-files limit to this + 1,024, up to "
     "the hard one (and says so on stderr when that is lower)",
+    "WEBSOCKETS_PER_CLIENT_MAX": "WebSockets one client address (as `TRUSTED_PROXIES` tells it)"
+    " may hold open on one gateway process; one more upgrade is 429 RATE_LIMITED with"
+    " Retry-After",
     "LOG_TAIL_MAX_S": "longest a `logs` subscription streams before the client re-subscribes",
     "SESSION_RECHECK_S": "how often a subscription re-checks its token with db_service (at most "
     "30); a revoked token ends it within this time",

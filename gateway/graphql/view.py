@@ -9,6 +9,7 @@ error codes as the pipeline applies over HTTP.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -18,7 +19,8 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UnsetType
 
-from gateway.errors import ApiError
+from gateway.clientaddr import IPNetwork, client_address
+from gateway.errors import ApiCode, ApiError
 from gateway.graphql.context import Context
 from gateway.graphql.errors import error_response
 from gateway.graphql.websocket import GraphQLTransportWSHandler
@@ -65,37 +67,67 @@ class GraphQLView(GraphQL[Context, None]):
 
 
 class WebSocketLimit:
-    """At most `limit` WebSockets open at once in this process (WEBSOCKETS_MAX): one more is
-    refused before its handshake completes, with HTTP 503, Retry-After and the GraphQL error
-    shape (a server without ASGI's denial-response extension answers 403), and counted."""
+    """At most `limit` WebSockets open at once in this process (WEBSOCKETS_MAX), and at most
+    `per_client` of them from one client address (WEBSOCKETS_PER_CLIENT_MAX; gateway.clientaddr,
+    as for the login limits), so that one client cannot hold them all. One more is refused
+    before its handshake completes, in the GraphQL error shape with Retry-After: 503 UNAVAILABLE
+    past the process's limit, 429 RATE_LIMITED past the client's (a server without ASGI's
+    denial-response extension answers 403), and counted."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        *,
+        per_client: int | None = None,
+        trusted_proxies: Sequence[IPNetwork] = (),
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.per_client = limit if per_client is None else per_client
+        self.trusted_proxies = trusted_proxies
         self.open = 0
+        self.by_client: dict[str, int] = {}  # at most `limit` entries: only clients with one open
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = client_address(scope, self.trusted_proxies)
+        held = self.by_client.get(client, 0)
         if self.open >= self.limit:
-            WEBSOCKETS_REFUSED.inc()
-            await self._refuse(WebSocket(scope, receive, send))
+            error = ApiError.unavailable(
+                f"this gateway has {self.limit} WebSockets open, the most it keeps; retry later"
+            )
+            await self._refuse(WebSocket(scope, receive, send), error, "process")
+            return
+        if held >= self.per_client:
+            error = ApiError(
+                ApiCode.RATE_LIMITED,
+                f"this client has {self.per_client} WebSockets open, the most one client may;"
+                " close one first",
+                http_status=429,
+            )
+            await self._refuse(WebSocket(scope, receive, send), error, "client")
             return
         self.open += 1
+        self.by_client[client] = held + 1
         WEBSOCKETS_OPEN.inc()
         try:
             await self.app(scope, receive, send)
         finally:
             self.open -= 1
+            left = self.by_client[client] - 1
+            if left:
+                self.by_client[client] = left
+            else:
+                del self.by_client[client]
             WEBSOCKETS_OPEN.dec()
 
-    async def _refuse(self, websocket: WebSocket) -> None:
+    async def _refuse(self, websocket: WebSocket, error: ApiError, limit: str) -> None:
+        WEBSOCKETS_REFUSED.labels(limit).inc()
         if "websocket.http.response" not in websocket.scope.get("extensions", {}):
             # A close before the handshake reaches the client as HTTP 403 (ASGI), without the
             # code: 1013 ("try again later") only says why to whoever reads this.
             await websocket.close(1013)
             return
-        error = ApiError.unavailable(
-            f"this gateway has {self.limit} WebSockets open, the most it keeps; retry later"
-        )
         error.retry_after_s = _RETRY_AFTER_S
         headers = {"Retry-After": str(_RETRY_AFTER_S)}
         await websocket.send_denial_response(error_response(error, headers))

@@ -263,6 +263,7 @@ async def test_the_rate_limit_window_passes(prod: httpx.AsyncClient, actors: Act
 
 
 AUTH_PER_CLIENT, FAILURES_PER_ACCOUNT = 8, 2
+WEBSOCKETS_PER_CLIENT = 2
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +279,7 @@ def accounts(stack: Stack, postgres: EmbeddedPostgres) -> Iterator[tuple[OwnStac
             LOGIN_MAX_FAILURES=str(FAILURES_PER_ACCOUNT),
             LOGIN_WINDOW_S="60",
             TRUSTED_PROXIES="127.0.0.1",
+            WEBSOCKETS_PER_CLIENT_MAX=str(WEBSOCKETS_PER_CLIENT),
         ) as trusting,
         own_services(
             stack, ("gateway",), DB_SERVICE_ADDR=trusting.db_addr, TRUSTED_PROXIES=""
@@ -500,3 +502,34 @@ async def test_a_login_over_a_websocket_counts_against_its_own_client(
     # then the spent client is refused there too, and the others are not held to one budget
     assert [e["extensions"]["code"] for e in refused.get("errors", [])] == ["RATE_LIMITED"]
     assert [r.get("errors") for r in others] == [None] * (AUTH_PER_CLIENT + 1)
+
+
+async def test_websockets_of_one_client_beyond_its_limit_are_429_while_others_connect(
+    accounts: tuple[OwnStack, OwnStack], behind_proxy: httpx.AsyncClient
+) -> None:
+    # given WEBSOCKETS_PER_CLIENT_MAX=2 on a gateway that tells clients apart by the
+    # X-Forwarded-For of its trusted proxy, and a client holding two sockets
+    url = accounts[0].gateway_url.replace("http://", "ws://") + "/graphql"
+    client, neighbour = _from(), _from()
+    await _until_open_sockets(behind_proxy, 0)
+
+    def connect(headers: dict[str, str]) -> Any:
+        return websockets.connect(url, subprotocols=[PROTOCOL], additional_headers=headers)
+
+    async with contextlib.AsyncExitStack() as sockets:
+        for _ in range(WEBSOCKETS_PER_CLIENT):
+            await sockets.enter_async_context(connect(client))
+        # when it opens one more, and another client opens one
+        with pytest.raises(websockets.InvalidStatus) as refusal:
+            await connect(client)
+        other = await sockets.enter_async_context(connect(neighbour))
+        # then its own is refused before the handshake, as a rate limit with when to retry,
+        # while the other client is served: one client cannot take every socket of the gateway
+        response = refusal.value.response
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "1"
+        error = orjson.loads(response.body)["errors"][0]
+        assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": 1}
+        assert f"this client has {WEBSOCKETS_PER_CLIENT} WebSockets open" in error["message"]
+        await other.send(orjson.dumps({"type": "connection_init", "payload": {}}).decode())
+        assert orjson.loads(await asyncio.wait_for(other.recv(), 10))["type"] == "connection_ack"

@@ -47,7 +47,8 @@ async def test_a_server_without_denial_responses_gets_a_close_try_again_later() 
     assert sent == [{"type": "websocket.close", "code": 1013, "reason": ""}]
     release.set()
     await asyncio.wait_for(first, 5)
-    assert limit.open == 0  # and a socket that ends is no longer counted
+    assert limit.open == 0  # and a socket that ends is no longer counted, nor its client
+    assert limit.by_client == {}
 
 
 async def _ignore(message: Message) -> None:
