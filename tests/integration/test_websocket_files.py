@@ -37,7 +37,12 @@ def low_soft_limit(stack: Stack) -> Iterator[OwnStack]:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < WEBSOCKETS_MAX + 1024 + SOFT_LIMIT:
         pytest.skip(f"the hard open-files limit ({hard}) leaves the gateway no room to grow")
-    own = OwnStack(env=own_env(stack, ("gateway",), WEBSOCKETS_MAX=str(WEBSOCKETS_MAX)))
+    # All the test's sockets come from one address: the client's own limit must not stop them.
+    limits = {
+        "WEBSOCKETS_MAX": str(WEBSOCKETS_MAX),
+        "WEBSOCKETS_PER_CLIENT_MAX": str(WEBSOCKETS_MAX),
+    }
+    own = OwnStack(env=own_env(stack, ("gateway",), **limits))
     # A spool directory of its own, as start_service gives one.
     own.env["LOG_SPOOL_DIR"] = tempfile.mkdtemp(prefix="spool-gateway-", dir=stack.log_dir)
     log_file = (stack.log_dir / "gateway-files.log").open("a", encoding="utf-8")

@@ -72,11 +72,12 @@ def test_backend_calls_have_deadlines_keepalive_and_bounded_read_retries() -> No
     (policy,) = config["methodConfig"]
     methods = {name["method"] for name in policy["name"]}
 
-    # then dead peers are noticed, and only reads are retried, on UNAVAILABLE, a bounded number
+    # then dead peers are noticed, and only reads are retried, on UNAVAILABLE (or CANCELLED: a
+    # stopping backend's answer to calls it had not started), a bounded number
     assert options["grpc.keepalive_time_ms"] > 0
     assert options["grpc.keepalive_timeout_ms"] > 0
     assert policy["retryPolicy"]["maxAttempts"] == READ_ATTEMPTS <= 5
-    assert policy["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert policy["retryPolicy"]["retryableStatusCodes"] == ["CANCELLED", "UNAVAILABLE"]
     assert all(m.startswith(("Get", "List")) for m in methods)
     assert config["retryThrottling"]["maxTokens"] > 0
 
