@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import resource
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             ' README "Configuration" lists them all.'
         ),
     ).parse_args(argv)
+    # The gateway's own lines (the spool's recovery, shipping recovered, heap freezes) as
+    # db_service prints its: uvicorn configures only its own loggers, and without this the rest
+    # went to Python's last resort, warnings bare and INFO lines nowhere.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = read_settings(Settings, "gateway")
     if settings is None:
         return 2

@@ -53,6 +53,21 @@ def test_service_exits_zero_on_sigterm(stack: Stack, name: str) -> None:
     assert code == 0, "\n".join(proc.tail())
 
 
+def test_the_gateway_prints_its_own_log_lines(stack: Stack) -> None:
+    # given a gateway started as `make run` starts it
+    port = free_port()
+    proc = start_service("gateway", dict(stack.env, GATEWAY_PORT=str(port)), stack.log_dir)
+    try:
+        # when it has started
+        wait_until(lambda: _serving("gateway", port), timeout=30, message="gateway never ready")
+    finally:
+        proc.stop(timeout=5)
+    # then its own INFO lines are printed beside uvicorn's, with their level and logger (until
+    # 2026-12-07 only uvicorn's loggers were configured: the spool's recovery, shipping
+    # recovered and heap freezes were never seen, warnings came bare)
+    assert any("INFO gateway: froze the heap at start" in line for line in proc.tail())
+
+
 def test_a_second_db_service_on_a_taken_port_refuses_to_start(stack: Stack) -> None:
     # given a db_service (one process, no workers) serving on a port
     port = free_port()
