@@ -123,7 +123,7 @@ class WebSocketLimit:
 
     async def _refuse(self, websocket: WebSocket, error: ApiError, limit: str) -> None:
         WEBSOCKETS_REFUSED.labels(limit).inc()
-        if "websocket.http.response" not in websocket.scope.get("extensions", {}):
+        if "websocket.http.response" not in (websocket.scope.get("extensions") or {}):
             # A close before the handshake reaches the client as HTTP 403 (ASGI), without the
             # code: 1013 ("try again later") only says why to whoever reads this.
             await websocket.close(1013)

@@ -25,7 +25,11 @@ async def _connect() -> Message:
     return {"type": "websocket.connect"}
 
 
-async def test_a_server_without_denial_responses_gets_a_close_try_again_later() -> None:
+# A server that names no extensions leaves the key out, or (ASGI allows it) sets it to None.
+@pytest.mark.parametrize("extensions", [{}, {"extensions": None}], ids=["absent", "none"])
+async def test_a_server_without_denial_responses_gets_a_close_try_again_later(
+    extensions: dict[str, Any],
+) -> None:
     held = asyncio.Event()
     release = asyncio.Event()
 
@@ -42,7 +46,7 @@ async def test_a_server_without_denial_responses_gets_a_close_try_again_later() 
         sent.append(message)
 
     # given one socket open of one allowed, on a server that cannot answer an upgrade itself
-    await limit(_scope(), _connect, send)
+    await limit(_scope(**extensions), _connect, send)
     # then the next is closed before its handshake with 1013, "try again later"
     assert sent == [{"type": "websocket.close", "code": 1013, "reason": ""}]
     release.set()
