@@ -58,9 +58,11 @@ readme: $(STAMP)
 postman: $(STAMP)
 	$(PY) -m scripts.postman
 
-## logs: follow the log-channel topic like a console consumer
+## logs: follow the log-channel topic like a console consumer (of `make run`'s LOGGING_SERVICE_PORT)
+# The port `make run` moved logging_service to, unless LOGGING_SERVICE_ADDR names one itself: a
+# tail of the default port would follow another stack's topic, or wait, without saying why.
 logs: $(STAMP)
-	$(PY) -m logging_service tail
+	$(PY) -m logging_service tail $(if $(LOGGING_SERVICE_ADDR),,$(if $(LOGGING_SERVICE_PORT),--target 127.0.0.1:$(LOGGING_SERVICE_PORT)))
 
 ## bench: the benchmark suite (options: make bench BENCH_ARGS="--quick")
 bench: $(STAMP)

@@ -143,7 +143,8 @@ DESCRIPTIONS: dict[str, str] = {
     "MERCH_PG_PORT": "port of the PostgreSQL that `make run` starts",
     "MERCH_KAFKA_PORT": "port of the broker that `make run` starts",
     "DB_SERVICE_PORT": "port `make run` gives db_service",
-    "LOGGING_SERVICE_PORT": "port `make run` gives logging_service",
+    "LOGGING_SERVICE_PORT": "port `make run` gives logging_service (and `make logs` tails, unless"
+    " `LOGGING_SERVICE_ADDR` is set)",
     "MERCH_READY_TIMEOUT": "seconds `make run` waits for `/readyz` to name every dependency "
     "SERVING",
 }
