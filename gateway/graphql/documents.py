@@ -71,6 +71,19 @@ class Prepared:
         fixed = len(operations) == 1 and not first_variables(document)
         return cls(text, document, operations, fixed)
 
+    def measure(self, key: MeasureKey) -> tuple[bool, Measure | None]:
+        """(known, measure) of an operation of this document under `key`."""
+        measures = self.measures
+        return (True, measures[key]) if key in measures else (False, None)
+
+    def remember_measure(self, key: MeasureKey, measure: Measure | None) -> None:
+        """Keep `measure` (the oldest of the document's measures goes when it has
+        MEASURES_PER_DOCUMENT)."""
+        measures = self.measures
+        if key not in measures and len(measures) >= MEASURES_PER_DOCUMENT:
+            del measures[next(iter(measures))]
+        measures[key] = measure
+
 
 class Documents:
     def __init__(self, *, max_entries: int, max_chars: int) -> None:
@@ -86,18 +99,3 @@ class Documents:
 
     def put(self, prepared: Prepared) -> None:
         self._by_text.put(prepared.text, prepared, size=len(prepared.text))
-
-    @staticmethod
-    def measure(prepared: Prepared, key: MeasureKey) -> tuple[bool, Measure | None]:
-        """(known, measure) of `prepared`'s operation under `key`."""
-        measures = prepared.measures
-        return (True, measures[key]) if key in measures else (False, None)
-
-    @staticmethod
-    def remember_measure(prepared: Prepared, key: MeasureKey, measure: Measure | None) -> None:
-        """Keep `measure` with its document (the oldest of the document's measures goes when
-        it has MEASURES_PER_DOCUMENT)."""
-        measures = prepared.measures
-        if key not in measures and len(measures) >= MEASURES_PER_DOCUMENT:
-            del measures[next(iter(measures))]
-        measures[key] = measure

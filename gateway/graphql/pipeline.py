@@ -281,10 +281,10 @@ class GraphQLPipeline:
 
     def check_limits(self, prepared: Prepared, data: GraphQLRequest) -> None:
         key = measure_key(prepared.document, data.operation_name, data.variables)
-        known, measured = self.documents.measure(prepared, key)
+        known, measured = prepared.measure(key)
         if not known:
             measured = measure(self.schema, prepared.document, key)
-            self.documents.remember_measure(prepared, key, measured)
+            prepared.remember_measure(key, measured)
         error = refusal(self.limits, measured)
         if error is not None:
             raise _Refused([error])
