@@ -36,6 +36,10 @@ class _LastRead:
     timestamp: int
     value: bytes | None
 
+    @classmethod
+    def of(cls, record: ConsumerRecord[Any, Any]) -> _LastRead:
+        return cls(record.offset, record.timestamp, record.value)
+
 
 class TopicTail:
     """Reads the topic from an offset, the beginning, or now; `close()` always stops the consumer.
@@ -118,8 +122,7 @@ class TopicTail:
                 if start is None:
                     continue
                 if messages and messages[0].offset == start - 1:
-                    before = messages[0]
-                    self._last_read[tp] = _LastRead(before.offset, before.timestamp, before.value)
+                    self._last_read[tp] = _LastRead.of(messages[0])
                 # Back to the start: a fetch may have read past it, and a reset gone before it.
                 consumer.seek(tp, start)
         # Not fetched in time: start where asked, unverified.
@@ -149,8 +152,7 @@ class TopicTail:
                     if messages[0].offset == self._last_read[tp].offset:
                         messages = messages[1:]
                 if messages:
-                    last = messages[-1]
-                    self._last_read[tp] = _LastRead(last.offset, last.timestamp, last.value)
+                    self._last_read[tp] = _LastRead.of(messages[-1])
                 records += _decoded(messages)
         except KafkaError as exc:
             raise KafkaUnavailable(f"reading the topic failed: {type(exc).__name__}") from exc
