@@ -645,6 +645,21 @@ async def test_console_tail_says_what_it_waits_for_until_the_service_comes(
     assert err.getvalue().count("waiting for") == 1
 
 
+@contextlib.asynccontextmanager
+async def _serving_with_a_tail(broker: TansuBroker) -> AsyncIterator[tuple[str, TopicTail]]:
+    """A logging service on `broker`, serving at the target yielded, and a TopicTail of its
+    settings, not yet opened; both closed after."""
+    app = LoggingServiceApp(log_settings(broker.bootstrap_servers))
+    target = f"127.0.0.1:{await app.start()}"
+    topic_tail = TopicTail(app.settings)
+    try:
+        await wait_serving(target)
+        yield target, topic_tail
+    finally:
+        await topic_tail.close()
+        await app.stop(1.0)
+
+
 async def _restart_and_ship_eight(broker: TansuBroker, target: str) -> list[pb.LogRecord]:
     """Restart the development broker (it comes back empty), then ship 8 records through
     logging_service at `target` as a shipper does (again until acknowledged)."""
@@ -667,11 +682,7 @@ async def test_an_open_tail_misses_nothing_when_the_restarted_broker_outgrows_it
     own_broker: TansuBroker,
 ) -> None:
     # given a tail that has read the 5 records of the topic (one batch)
-    app = LoggingServiceApp(log_settings(own_broker.bootstrap_servers))
-    target = f"127.0.0.1:{await app.start()}"
-    topic_tail = TopicTail(app.settings)
-    try:
-        await wait_serving(target)
+    async with _serving_with_a_tail(own_broker) as (target, topic_tail):
         await stream(target, [make_record(n) for n in range(5)])
         await topic_tail.open(pb.TailLogsRequest(from_beginning=True))
         first: list[pb.LogRecord] = []
@@ -687,9 +698,6 @@ async def test_an_open_tail_misses_nothing_when_the_restarted_broker_outgrows_it
         # then the tail reads them all from the new topic's start, as a real Kafka's
         # OFFSET_OUT_OF_RANGE makes it: none of the first five is skipped
         got = await _read_through(topic_tail, later[-1])
-    finally:
-        await topic_tail.close()
-        await app.stop(1.0)
 
     assert [r.event_id for r in got] == [r.event_id for r in later]
 
@@ -698,11 +706,7 @@ async def test_a_tail_from_now_misses_nothing_when_the_restarted_broker_outgrows
     own_broker: TansuBroker,
 ) -> None:
     # given a tail opened at the end of a topic of 5 records, that has read nothing yet
-    app = LoggingServiceApp(log_settings(own_broker.bootstrap_servers))
-    target = f"127.0.0.1:{await app.start()}"
-    topic_tail = TopicTail(app.settings)
-    try:
-        await wait_serving(target)
+    async with _serving_with_a_tail(own_broker) as (target, topic_tail):
         await ship(target, [make_record(n) for n in range(5)])
         await topic_tail.open(pb.TailLogsRequest())
 
@@ -712,9 +716,6 @@ async def test_a_tail_from_now_misses_nothing_when_the_restarted_broker_outgrows
 
         # then the tail reads them all, from the new topic's start
         got = await _read_through(topic_tail, later[-1])
-    finally:
-        await topic_tail.close()
-        await app.stop(1.0)
 
     assert [r.event_id for r in got] == [r.event_id for r in later]
 
