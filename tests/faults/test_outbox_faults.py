@@ -248,7 +248,13 @@ async def test_a_replica_frozen_mid_batch_does_not_stop_the_other_ones_relay(
                 # then the other replica relays the outbox (the frozen batch too) within
                 # bounded time, rather than for as long as the frozen one stays frozen
                 found = await _wait_for_placed(stack, topic, {first, second}, within=45)
-                waiting = await conn.fetchval("SELECT count(*) FROM log_outbox")
+                # and the rows go once acknowledged: a record is in the topic before the
+                # relay's DELETE of its row commits, so the count is waited for too
+                deadline = time.monotonic() + 30
+                while (waiting := await conn.fetchval("SELECT count(*) FROM log_outbox")) > 0:
+                    if time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.2)  # the polling interval of a wait bounded by it
         finally:
             frozen.resume()
     finally:
