@@ -15,6 +15,7 @@ from types import FrameType
 import uvicorn
 
 from gateway.httplimits import bounded_protocol
+from gateway.serverlog import hide_query_strings
 from gateway.settings import Settings
 from plumbing.settings import read_settings
 from plumbing.workers import EXIT_BAD_CONFIG, WorkerPool
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         # A WebSocket message is a request too: the same bound as an HTTP body.
         ws_max_size=settings.request_max_bytes,
     )
+    # After uvicorn.Config, which configures uvicorn's loggers.
+    hide_query_strings()
     server = GatewayServer(config)
     # A worker listens on a socket of its own in the port's SO_REUSEPORT group and the kernel
     # hashes each new connection to one listener (README "Scaling out" has the measurements).

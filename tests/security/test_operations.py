@@ -10,10 +10,11 @@ import uuid
 
 import httpx
 import pytest
+import websockets
 
 from gateway.backends import CHANNEL_OPTIONS, READ_ATTEMPTS, SERVICE_CONFIG
 from scripts.processes import ManagedProcess, free_port
-from tests.conftest import ADMIN, JWT_SECRET, ROOT, Stack
+from tests.conftest import ADMIN, JWT_SECRET, ROOT, Stack, wait_until
 from tests.factories import login, user_data
 from tests.logtopic import read_all, wait_for_records
 from tests.security.conftest import Actors, assert_safe
@@ -202,3 +203,26 @@ async def test_no_password_token_or_hash_reaches_a_log(
     for secret in (password, wrong, new, token, "$argon2", JWT_SECRET, ADMIN["password"]):
         assert secret not in topic, f"{secret[:12]}… in the log topic"
         assert secret not in logs, f"{secret[:12]}… in a service log"
+
+
+async def test_a_token_in_a_websocket_url_stays_out_of_the_gateway_log(
+    stack: Stack, actors: Actors
+) -> None:
+    # given a client that puts its token in the WebSocket's URL, as clients do whose browser
+    # cannot set headers on a WebSocket (the gateway reads its token from connection_init)
+    gateway_log = stack.log_dir / "gateway.log"
+    before = len(gateway_log.read_text(errors="replace"))
+    marker = uuid.uuid4().hex
+    url = stack.gateway_url.replace("http://", "ws://")
+    url += f"/graphql?access_token={actors.alice.token}&marker={marker}"
+
+    # when the socket opens and closes
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]):
+        pass
+
+    # then the gateway's log has its line, without the token
+    def logged() -> str:
+        return gateway_log.read_text(errors="replace")[before:]
+
+    wait_until(lambda: "WebSocket /graphql" in logged(), timeout=10, message="no WebSocket line")
+    assert actors.alice.token not in logged()
