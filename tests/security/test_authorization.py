@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Stack
+from tests.factories import change_password, make_user
 from tests.security.conftest import Actors, assert_safe, graphql_codes, unchanged
 
 NEW_PRODUCT = {"name": "Intruder", "category": "Hacks", "price": "1.00", "stock": 1}
@@ -198,4 +199,22 @@ async def test_orders_of_an_empty_user_sid_are_nobodys(
     # then it is answered as any sid that is not the caller's, as user(sid: "") is: nobody's
     # orders, where the filter used to be dropped (an admin got every user's orders)
     assert graphql_codes(response) == [code]
+    assert response.json()["data"] is None
+
+
+async def test_orders_of_an_empty_user_sid_with_a_revoked_token_are_401(
+    client: httpx.AsyncClient,
+) -> None:
+    # given a customer whose token a password change has revoked
+    user = await make_user(client)
+    revoked = user.auth
+    await change_password(client, user)
+
+    # when the revoked token asks for the orders of the user whose sid is ""
+    response = await client.post(
+        "/graphql", json={"query": ORDERS, "variables": {"s": ""}}, headers=revoked
+    )
+
+    # then it is UNAUTHENTICATED, as a revoked token is everywhere, not FORBIDDEN by its claims
+    assert graphql_codes(response) == ["UNAUTHENTICATED"]
     assert response.json()["data"] is None
