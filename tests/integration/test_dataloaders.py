@@ -82,3 +82,39 @@ async def test_customer_page_with_user_shows_only_themselves(client: httpx.Async
     # then every order is theirs and names only them
     names = {e["node"]["user"]["username"] for e in body["data"]["orders"]["edges"]}
     assert names == {me.username}
+
+
+async def test_the_same_page_of_orders_asked_on_every_row_is_one_call(
+    client: httpx.AsyncClient,
+) -> None:
+    # given a customer with 6 orders
+    admin = await admin_token(client)
+    product = await make_product(client, admin, stock=10)
+    me = await make_user(client)
+    for _ in range(6):
+        placed = await client.post(
+            "/api/v1/orders", json={"product_id": product["id"], "quantity": 1}, headers=me.auth
+        )
+        assert placed.status_code == 201
+    # Every row's user is the customer, so every row asks for the same page of their orders;
+    # three aliases ask for the outer page three times.
+    page = (
+        "me { orders(first: 6) { edges { node { id user {"
+        " orders(first: 2) { edges { node { id } } } } } } } }"
+    )
+    query = "{ a: " + page + " b: " + page + " c: " + page + " }"
+
+    # when the customer sends it
+    before = await grpc_calls(client)
+    body = await gql(client, query, token=me.token)
+    after = await grpc_calls(client)
+
+    # then each distinct page cost one ListOrders (it cost 3 + 18 before), and every row has it
+    calls = {m: after[m] - before.get(m, 0.0) for m in after if after[m] != before.get(m, 0.0)}
+    assert calls["ListOrders"] == 2
+    newest = [e["node"]["id"] for e in body["data"]["a"]["orders"]["edges"]]
+    assert len(newest) == 6
+    for alias in "abc":
+        for edge in body["data"][alias]["orders"]["edges"]:
+            inner = [e["node"]["id"] for e in edge["node"]["user"]["orders"]["edges"]]
+            assert inner == newest[:2]

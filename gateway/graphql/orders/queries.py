@@ -49,13 +49,18 @@ async def orders_page(
             raise ApiError.not_found("user '' not found")
         raise ApiError.forbidden("you may only act on your own account")
     includes = wanted_includes(info)
-    reply = await ops.list_orders(
-        scope,
-        page_size=page_size(first),
-        page_token=after or "",
-        user_sid=user_sid or "",
-        all_users=identity.is_admin and not user_sid,
-        include=includes,
+    size, token, sid = page_size(first), after or "", user_sid or ""
+    all_users = identity.is_admin and not user_sid
+    reply = await info.context.loaders.orders_page(
+        (size, token, sid, all_users, tuple(includes)),
+        lambda: ops.list_orders(
+            scope,
+            page_size=size,
+            page_token=token,
+            user_sid=sid,
+            all_users=all_users,
+            include=includes,
+        ),
     )
     prime_loaders(info, reply, includes)
     return connection(OrderConnection, reply.orders, reply.next_page_token)
