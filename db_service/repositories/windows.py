@@ -74,7 +74,10 @@ async def delete_expired(pool: asyncpg.Pool, table: Table, *, window_s: int, lim
     """Delete at most `limit` windows of `table` that ended; returns how many were deleted.
 
     A window that a racing attempt restarts in the meantime is not deleted: the condition is
-    checked again on the row the attempt wrote.
+    checked again on the row the attempt wrote. A window another transaction holds is skipped,
+    never waited for (it is in use, so not expired for long; the next round has it): a batch of
+    orders locks its users' windows in user id order, this delete would take them in table
+    order, and a wait on each side was a deadlock whose loser was the batch's every order.
     """
     status = await pool.execute(
         f"""
@@ -82,6 +85,7 @@ async def delete_expired(pool: asyncpg.Pool, table: Table, *, window_s: int, lim
             SELECT ctid FROM {table}
             WHERE window_start <= now() - make_interval(secs => $1)
             ORDER BY window_start LIMIT $2
+            FOR UPDATE SKIP LOCKED
         )) AND window_start <= now() - make_interval(secs => $1)
         """,
         float(window_s),

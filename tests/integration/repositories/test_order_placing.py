@@ -5,18 +5,23 @@ replicas race for it."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import asyncpg
 import orjson
 import pytest
 
+from db_service.migrate import apply_migrations
 from db_service.models import Product, Role, User
 from db_service.ports import PlaceAttempt, Placement
 from db_service.repositories.orders import OrderRepository
 from db_service.repositories.placing import PlaceRequest, place_batch
 from db_service.repositories.products import ProductRepository
 from db_service.repositories.users import UserRepository
+from db_service.repositories.windows import delete_expired
+from scripts.infra import EmbeddedPostgres
 from tests.integration.conftest import wait_for
 
 NO_LIMIT = 1_000
@@ -394,3 +399,68 @@ async def test_a_batch_of_two_admins_orders_and_an_admin_deactivation_do_not_dea
 
     # then all three go through, one after the other: no deadlock (whose loser got INTERNAL)
     assert [r for r in results if isinstance(r, BaseException)] == []
+
+
+@pytest.fixture
+async def own_pool(postgres: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
+    """A migrated database of this test's own, whose tables hold rows in the order written."""
+    url = postgres.ensure_database(f"placing_{uuid.uuid4().hex[:8]}")
+    async with asyncpg.create_pool(url, min_size=1, max_size=4) as p:
+        await apply_migrations(p)
+        yield p
+
+
+async def test_a_batch_and_the_window_sweeper_do_not_deadlock(
+    own_pool: asyncpg.Pool, unique: str
+) -> None:
+    # given two shoppers whose order windows ended an hour ago, the later one's row first in
+    # the table (the sweeper deletes in that order, a batch locks windows by user id)
+    pool = own_pool
+    orders = OrderRepository(pool)
+    first, second = await _user(pool, f"{unique}0"), await _user(pool, f"{unique}1")
+    mug = await _product(pool, unique, stock=10)
+    for shopper in (second, first):
+        assert await orders.place_as(_placement(shopper, mug))
+        await pool.execute(
+            "UPDATE order_rate_windows SET window_start = now() - interval '1 hour'"
+            " WHERE user_id = $1",
+            shopper.id,
+        )
+    assert await pool.fetchval(
+        "SELECT (SELECT ctid FROM order_rate_windows WHERE user_id = $1)"
+        " < (SELECT ctid FROM order_rate_windows WHERE user_id = $2)",
+        second.id,
+        first.id,
+    )
+
+    # and the first shopper's window briefly held (their own attempt counted elsewhere)
+    async with pool.acquire() as holder:
+        hold = holder.transaction()
+        await hold.start()
+        await holder.execute(
+            "SELECT 1 FROM order_rate_windows WHERE user_id = $1 FOR UPDATE", first.id
+        )
+        # when one batch places an order of each, and the sweeper deletes expired windows
+        batch = [
+            asyncio.create_task(orders.place_as(_placement(shopper, mug)))
+            for shopper in (first, second)
+        ]
+        await wait_for(
+            lambda: _waiting_on_lock(pool, "%unnest($1::text[]%"),
+            within=10,
+            message="the batch never waited",
+        )
+        sweeping = asyncio.create_task(
+            delete_expired(pool, "order_rate_windows", window_s=60, limit=1000)
+        )
+        await wait_for(
+            lambda: sweeping.done() or _waiting_on_lock(pool, "%DELETE FROM order_rate_windows%"),
+            within=10,
+            message="the sweep neither ended nor waited",
+        )
+        await hold.rollback()
+        results = await asyncio.gather(sweeping, *batch, return_exceptions=True)
+
+    # then both orders are placed and the sweep ends: no deadlock (whose loser got INTERNAL)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert all(isinstance(r, PlaceAttempt) and r.order for r in results[1:])
