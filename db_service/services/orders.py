@@ -286,7 +286,13 @@ def _page(
 def _key(value: str) -> str | None:
     if not value:
         return None
-    if len(value) > MAX_KEY_LENGTH or not value.isprintable():
+    # REST's Idempotency-Key reaches us without the spaces around it (an HTTP server never
+    # reads them as part of a header's value), so a GraphQL key is read the same way: else
+    # one key retried through the other API was another key, and placed a second order.
+    # A key of spaces only is refused rather than read as no key: the gateway retries a
+    # keyed order, and a retried order without a key may be placed twice.
+    value = value.strip(" ")
+    if not value or len(value) > MAX_KEY_LENGTH or not value.isprintable():
         raise validation.invalid(
             f"idempotency key must be 1 to {MAX_KEY_LENGTH} printable characters"
         )

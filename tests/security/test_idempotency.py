@@ -269,3 +269,39 @@ async def test_a_key_whose_bytes_are_not_utf8_is_refused(
     assert response.status_code == 400, response.text
     assert "UTF-8" in response.json()["error"]["message"]
     assert await stock_of(client, actors.product["id"]) == before
+
+
+async def test_a_key_with_surrounding_spaces_is_the_same_key_in_both_apis(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
+    # given a shopper who placed an order through REST under a key; an HTTP server reads a
+    # header's value without the spaces around it (RFC 9110 §5.5), so "Idempotency-Key:  k "
+    # reaches the gateway as "k"
+    shopper = await make_user(client)
+    product = actors.product["id"]
+    key = f"key-{uuid.uuid4().hex[:8]}"
+    first = await _place(client, shopper, product, key=key, api="rest")
+    assert first[0] == 201, first
+    after_rest = await stock_of(client, product)
+
+    # when the client retries the order through GraphQL with the key as it wrote it
+    retried = await _place(client, shopper, product, key=f"  {key} ", api="graphql")
+
+    # then it is the first order again, and no more stock is taken
+    assert retried == (200, first[1])
+    assert await stock_of(client, product) == after_rest
+
+
+async def test_a_key_of_spaces_only_is_refused(
+    client: httpx.AsyncClient, fresh: tuple[Account, int]
+) -> None:
+    # given a shopper and a product
+    shopper, product = fresh
+
+    # when an order is placed through GraphQL with a key that is nothing but spaces (which
+    # REST reads as no key at all, and the gateway would retry as a keyed order)
+    status, code = await _place(client, shopper, product, key="   ", api="graphql")
+
+    # then it is refused, and nothing is placed
+    assert (status, code) == (200, "BAD_USER_INPUT")
+    assert await stock_of(client, product) == 20
