@@ -43,6 +43,10 @@ COPY openapi.yaml ./
 # Production is also the services' default; said here so that no environment the image runs in
 # can inherit development mode: `docker run` without JWT_SECRET refuses to start.
 ENV MERCH_ENV=production
+# Where the gateway and db_service spool their log records: the directory made for their user
+# above. Their own default, .merch/spool/<service> under the root-owned /app, is not theirs to
+# create: a `docker run` would keep its records in memory only (a crash loses them), degraded.
+ENV LOG_SPOOL_DIR=/var/lib/merch/spool
 
 USER merch:merch
 

@@ -636,6 +636,18 @@ def test_the_image_runs_in_production_mode() -> None:
     assert any(re.search(r"(^|\s)MERCH_ENV=production(\s|$)", arg) for arg in env)
 
 
+def test_the_image_spools_logs_where_its_user_may_write() -> None:
+    # given the image's own environment (what `docker run` without -e gets)
+    env = " ".join(arg for name, arg in INSTRUCTIONS if name == "ENV")
+    spool = re.search(r"(?:^|\s)LOG_SPOOL_DIR=(\S+)", env)
+
+    # then the gateway and db_service spool to the directory the image makes for its user:
+    # their default, .merch/spool/<service> under the root-owned /app, cannot be created, and
+    # they would start with records kept in memory only and /readyz "degraded"
+    assert spool, "the image sets no LOG_SPOOL_DIR"
+    assert f"--owner=merch --group=merch {spool[1]}" in DOCKERFILE
+
+
 def test_dependencies_are_installed_in_a_layer_before_the_code() -> None:
     # the dependency layer depends only on pyproject.toml, so code edits reuse it
     install = _index("RUN", "pip install")
