@@ -50,7 +50,7 @@ ENV LOG_SPOOL_DIR=/var/lib/merch/spool
 
 USER merch:merch
 
-# gateway, db_service, logging_service, logging_service metrics
-EXPOSE 8081 50051 50052 9102
+# gateway (and its /metrics), db_service, logging_service, db_service and logging_service metrics
+EXPOSE 8081 50051 50052 9101 9102
 
 CMD ["python", "-m", "gateway"]

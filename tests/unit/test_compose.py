@@ -404,6 +404,23 @@ def test_service_healthchecks_use_python_on_their_own_port(
     assert f"127.0.0.1:{_listen_port(service, monkeypatch)}" in test[3]
 
 
+@pytest.mark.parametrize(
+    ("service", "field"),
+    [("db-service", "db_metrics_port"), ("logging-service", "logging_metrics_port")],
+)
+def test_each_backend_serves_its_metrics_on_a_port_it_exposes(
+    service: str, field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the backend's settings, built from its compose environment
+    port = getattr(settings_for(service, monkeypatch), field)
+
+    # then its Prometheus endpoint is on (0 is off) and open to the network, as the gateway's
+    # /metrics is on its own port: a deployment is watched the same way whatever the service
+    assert port != 0, f"{service} serves no metrics"
+    assert str(port) in SERVICES[service].get("expose", [])
+    assert re.search(rf"^EXPOSE .*\b{port}\b", DOCKERFILE, re.MULTILINE)
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_dependencies_wait_for_health_or_completion(service: str) -> None:
     for dependency, condition in depends_on(service).items():
