@@ -139,7 +139,8 @@ DESCRIPTIONS: dict[str, str] = {
     "leave unset",
     "PROMETHEUS_MULTIPROC_DIR": "set by the supervisor: where the workers' metrics meet "
     "(prometheus-client multiprocess mode); leave unset",
-    "MERCH_DATA_DIR": "where `make run` keeps PostgreSQL's data",
+    "MERCH_DATA_DIR": "where `make run` keeps PostgreSQL's data and the services' log spools "
+    "(`spool/gateway`, `spool/db_service`)",
     "MERCH_PG_PORT": "port of the PostgreSQL that `make run` starts",
     "MERCH_KAFKA_PORT": "port of the broker that `make run` starts",
     "DB_SERVICE_PORT": "port `make run` gives db_service",
