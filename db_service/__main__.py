@@ -21,6 +21,24 @@ from plumbing.workers import EXIT_BAD_CONFIG
 _STDIN_PASSWORD_MAX = 4096
 
 
+class ReasonInsteadOfTraceback(logging.Filter):
+    """Writes a record's exception as its one-line reason instead of a traceback.
+
+    For a library's report of a failure it expects and retries: asyncpg's pool, reconnecting
+    while PostgreSQL is away (every 1 to 60 s), logged a 30-line traceback each time, which
+    buried the lines saying what was wrong; our logs carry no tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            record.msg = f"{record.getMessage()} ({reason})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def _run(coro: object) -> None:
     try:
         import uvloop
@@ -86,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncpg.pool").addFilter(ReasonInsteadOfTraceback())
     settings = read_settings(Settings, "db_service")
     if settings is None:
         return 2
