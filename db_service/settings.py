@@ -13,6 +13,7 @@ from plumbing.settings import (
     MerchEnv,
     MetricsDirectory,
     NonBlank,
+    check_durability,
     check_jwt_secret,
     check_listen_address,
     check_target,
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
         refuse_public_development(self.merch_env, "DB_SERVICE_LISTEN", self.db_service_listen)
         check_listen_address("DB_SERVICE_LISTEN", self.db_service_listen)
         check_target("LOGGING_SERVICE_ADDR", self.logging_service_addr)
+        check_durability(self.log_durability, self.log_spool_dir, shipping=self.log_shipping)
         admin = (self.admin_sid, self.admin_username, self.admin_password)
         if any(admin) and not all(admin):
             raise ValueError("ADMIN_SID, ADMIN_USERNAME and ADMIN_PASSWORD go together")

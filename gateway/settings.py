@@ -14,6 +14,7 @@ from plumbing.settings import (
     MerchEnv,
     MetricsDirectory,
     NonBlank,
+    check_durability,
     check_jwt_secret,
     check_target,
     refuse_public_development,
@@ -102,6 +103,7 @@ class Settings(BaseSettings):
         refuse_public_development(self.merch_env, "GATEWAY_HOST", self.gateway_host)
         check_target("DB_SERVICE_ADDR", self.db_service_addr)
         check_target("LOGGING_SERVICE_ADDR", self.logging_service_addr)
+        check_durability(self.log_durability, self.log_spool_dir, shipping=self.log_shipping)
         if not self.gateway_host.strip():
             # asyncio would bind every interface for it, not the default 127.0.0.1
             raise ValueError("GATEWAY_HOST must be an address to bind, e.g. 127.0.0.1 or 0.0.0.0")

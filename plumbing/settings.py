@@ -129,6 +129,18 @@ def check_target(variable: str, target: str) -> None:
             )
 
 
+def check_durability(durability: str, spool_dir: str, *, shipping: bool) -> None:
+    """Raise ValueError when LOG_DURABILITY=sync has no spool to put the records on disk in.
+
+    The shipper would keep them in memory and answer at once, as `batch` without a disk does:
+    the durability asked for quietly gone, and a crash losing records of answered requests."""
+    if shipping and durability == "sync" and not spool_dir:
+        raise ValueError(
+            "LOG_DURABILITY=sync needs a LOG_SPOOL_DIR to write log records to before answering; "
+            "with an empty one they are kept in memory only"
+        )
+
+
 def check_jwt_secret(secret: SecretStr, merch_env: MerchEnv) -> None:
     """Raise ValueError for a secret too short to sign with, or development's in production."""
     value = secret.get_secret_value()

@@ -79,7 +79,8 @@ DESCRIPTIONS: dict[str, str] = {
     "logging_service is away; beyond it new ones are dropped and counted, the change still "
     "commits",
     "LOG_DURABILITY": "`batch` (answer at once, records durable within `LOG_SPOOL_SYNC_MS`) or "
-    "`sync` (answer only once the call's log records are on disk)",
+    "`sync` (answer only once the call's log records are on disk; refused at start with an "
+    "empty `LOG_SPOOL_DIR`, unless `LOG_SHIPPING=false`)",
     "LOG_BATCH_MAX": "log records per StreamLogBatches call",
     "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch",
     "WEBSOCKETS_MAX": "WebSockets one gateway process keeps open at once; one more upgrade is "

@@ -208,3 +208,29 @@ def test_a_metrics_directory_that_is_not_one_is_refused(module: str, directory: 
 
     # then it refuses in one line naming the variable, not prometheus-client's traceback
     _assert_refused(result, "PROMETHEUS_MULTIPROC_DIR")
+
+
+@pytest.mark.parametrize("module", ["gateway", "db_service"])
+def test_sync_durability_without_a_spool_is_refused(module: str) -> None:
+    # given LOG_DURABILITY=sync, which answers a request only once its log records are on disk,
+    # and no spool to write them to (an empty LOG_SPOOL_DIR keeps records in memory only)
+    env = {"LOG_DURABILITY": "sync", "LOG_SPOOL_DIR": "", "GATEWAY_PORT": "0"}
+
+    # when the service starts
+    result = _start(module, env)
+
+    # then it refuses, naming both, rather than run with the durability it was asked for
+    # quietly gone: a crash would lose the records of requests it had answered
+    _assert_refused(result, "LOG_DURABILITY")
+    assert "LOG_SPOOL_DIR" in result.stderr
+
+
+def test_sync_durability_without_a_spool_is_taken_when_nothing_is_recorded() -> None:
+    from db_service.settings import Settings
+
+    # given LOG_SHIPPING=false (no record at all, outbox included) beside the same pair; when the
+    # settings are read, then there is nothing to refuse: no record would wait for a disk
+    settings = Settings(
+        jwt_secret=SECRET, log_shipping=False, log_durability="sync", log_spool_dir=""
+    )
+    assert settings.log_durability == "sync"
