@@ -44,8 +44,11 @@ class Settings(BaseSettings):
     # …and from one client address (TRUSTED_PROXIES decides what that is), so that one client
     # cannot take them all: idle sockets live as long as their client keeps them.
     websockets_per_client_max: int = Field(default=20, ge=1, le=100_000)
-    # How long an open `logs` subscription may stream before the client must re-subscribe.
-    log_tail_max_s: float = Field(default=3600.0, gt=0)
+    # How long an open `logs` subscription may stream before the client must re-subscribe. At
+    # most a day, the longest a token lives (JWT_TTL_S), at whose expiry the stream ends anyway:
+    # it is the TailLogs call's gRPC deadline, and one centuries away overflows: 1e10 or inf
+    # ended every subscription at once.
+    log_tail_max_s: float = Field(default=3600.0, gt=0, le=86_400)
     # How often a subscription asks db_service whether its token still stands (revocation);
     # at most 30 s, the longest a revoked admin may go on receiving records.
     session_recheck_s: float = Field(default=30.0, gt=0, le=30)

@@ -89,7 +89,8 @@ DESCRIPTIONS: dict[str, str] = {
     "WEBSOCKETS_PER_CLIENT_MAX": "WebSockets one client address (as `TRUSTED_PROXIES` tells it)"
     " may hold open on one gateway process; one more upgrade is 429 RATE_LIMITED with"
     " Retry-After",
-    "LOG_TAIL_MAX_S": "longest a `logs` subscription streams before the client re-subscribes",
+    "LOG_TAIL_MAX_S": "longest a `logs` subscription streams before the client re-subscribes "
+    "(at most 86400: it also ends when its token expires)",
     "SESSION_RECHECK_S": "how often a subscription re-checks its token with db_service (at most "
     "30); a revoked token ends it within this time",
     "REQUEST_MAX_BYTES": "largest request body (REST and GraphQL) and GraphQL query string; "
