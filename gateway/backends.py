@@ -20,6 +20,7 @@ import protos.db_service_pb2_grpc as db_service_pb2_grpc
 import protos.logging_service_pb2_grpc as logging_service_pb2_grpc
 from gateway.coalesce import ProductReads
 from gateway.errors import GRPC_ERRORS, ApiCode, from_grpc_error
+from plumbing.grpcchannel import DIRECT
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    DIRECT,
 ]
 
 

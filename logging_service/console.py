@@ -15,6 +15,7 @@ from typing import TextIO
 import grpc
 
 from plumbing.futures import retrieve
+from plumbing.grpcchannel import DIRECT
 from plumbing.recent import RecentKeys
 from protos import logging_service_pb2 as pb
 from protos import logging_service_pb2_grpc
@@ -74,7 +75,7 @@ async def tail(
     seen = RecentKeys()  # a re-sent record is printed once
     delay = 0.2
     last_error = ""
-    options = [("grpc.keepalive_time_ms", 20_000), ("grpc.keepalive_timeout_ms", 10_000)]
+    options = [DIRECT, ("grpc.keepalive_time_ms", 20_000), ("grpc.keepalive_timeout_ms", 10_000)]
     async with grpc.aio.insecure_channel(target, options=options) as channel:
         stub = logging_service_pb2_grpc.LoggingServiceStub(channel)
         while True:

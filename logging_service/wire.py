@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import grpc
 
 from logging_service.encoding import varint
+from plumbing.grpcchannel import DIRECT
 from protos import logging_service_pb2 as pb
 
 # gRPC refuses a message over 4 MiB by default; a LogBatch message stays at about a quarter of
@@ -28,6 +29,7 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    DIRECT,
 ]
 
 
