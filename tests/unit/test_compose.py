@@ -6,9 +6,11 @@ run against stand-in servers."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import fnmatch
 import ipaddress
 import itertools
+import os
 import re
 import socket
 import subprocess
@@ -544,13 +546,25 @@ def _free_port() -> int:
         return port
 
 
-def _run_healthcheck(service: str, port: int) -> int:
+def _run_healthcheck(service: str, port: int, env: dict[str, str] | None = None) -> int:
     code = SERVICES[service]["healthcheck"]["test"][3]
     original = re.search(r"127\.0\.0\.1:(\d+)", code)
     assert original
     code = code.replace(original[0], f"127.0.0.1:{port}")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        timeout=30,
+        env=None if env is None else {**os.environ, **env},
+    )
     return result.returncode
+
+
+def _proxy_environment() -> dict[str, str]:
+    """What Docker puts in every container when its client's config names a proxy
+    (~/.docker/config.json "proxies"): here one that takes no connection."""
+    proxy = f"http://127.0.0.1:{_free_port()}"
+    return {name: proxy for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
 
 
 @pytest.fixture
@@ -587,12 +601,27 @@ def test_grpc_healthchecks_follow_the_health_service(
     assert (_run_healthcheck(service, port) == 0) is healthy
 
 
+@pytest.mark.parametrize("service", ["db-service", "logging-service"])
+def test_grpc_healthchecks_ask_the_service_whatever_proxy_the_container_names(
+    service: str, grpc_health_server: tuple[int, health.HealthServicer]
+) -> None:
+    # given a SERVING health server, and a proxy in the container's environment
+    port, servicer = grpc_health_server
+    servicer.set("", Serving.SERVING)
+
+    # when the compose healthcheck runs; then it asks the service itself, not the proxy
+    # (gRPC honours http_proxy: through it every healthcheck failed, and nothing started)
+    assert _run_healthcheck(service, port, env=_proxy_environment()) == 0
+
+
 def test_grpc_healthcheck_fails_when_nothing_listens() -> None:
     assert _run_healthcheck("db-service", _free_port()) != 0
 
 
-@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
-def test_gateway_healthcheck_follows_readyz(status: int, healthy: bool) -> None:
+@contextlib.contextmanager
+def _readyz_server(status: int) -> Iterator[int]:
+    """An HTTP server answering /readyz with `status`: its port."""
+
     class Readyz(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(status if self.path == "/readyz" else 404)
@@ -605,10 +634,31 @@ def test_gateway_healthcheck_follows_readyz(status: int, healthy: bool) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        assert (_run_healthcheck("gateway", server.server_address[1]) == 0) is healthy
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+def test_gateway_healthcheck_follows_readyz(status: int, healthy: bool) -> None:
+    with _readyz_server(status) as port:
+        assert (_run_healthcheck("gateway", port) == 0) is healthy
+
+
+def test_gateway_healthcheck_asks_the_gateway_whatever_proxy_the_container_names() -> None:
+    # given a ready gateway, and a proxy in the container's environment; when the compose
+    # healthcheck runs, then it asks the gateway itself (urllib honours http_proxy too)
+    with _readyz_server(200) as port:
+        assert _run_healthcheck("gateway", port, env=_proxy_environment()) == 0
+
+
+def test_load_balancer_healthcheck_asks_nginx_itself() -> None:
+    # busybox's wget honours http_proxy unless told otherwise; it cannot run here
+    test = SERVICES["lb"]["healthcheck"]["test"]
+
+    assert test[:2] == ["CMD", "wget"]
+    assert test[test.index("-Y") + 1] == "off"
 
 
 # --- Dockerfile and .dockerignore --------------------------------------------------------------
