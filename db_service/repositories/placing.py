@@ -121,7 +121,11 @@ WITH RECURSIVE request AS (
     SELECT id, user_id, product_id, quantity, price, price * quantity, key FROM fitting ORDER BY n
     RETURNING {_ORDER}
 ), taken AS (
-    UPDATE products SET stock = stock - (SELECT sum(quantity) FROM placed), updated_at = now()
+    -- From the stock `locked` holds, not `stock - …`: an UPDATE first builds the new row from
+    -- the version its snapshot saw and checks stock >= 0 on it, before it finds the newer one
+    -- (a restock committed while it waited), so a sale the restock made possible failed there.
+    UPDATE products SET stock = (SELECT stock FROM locked) - (SELECT sum(quantity) FROM placed),
+        updated_at = now()
     WHERE id = $6::int AND EXISTS (SELECT FROM placed)
 ), logged AS (
     -- Each outbox record commits with its order, or not at all (NULL: the outbox is full).

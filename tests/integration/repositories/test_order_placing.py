@@ -401,6 +401,32 @@ async def test_a_batch_of_two_admins_orders_and_an_admin_deactivation_do_not_dea
     assert [r for r in results if isinstance(r, BaseException)] == []
 
 
+async def test_a_restock_committed_while_a_batch_waits_serves_the_new_stock(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    # given a mug with 2 left, and an admin's restock to 10 holding its row, not yet committed
+    shopper = await _user(pool, unique)
+    mug = await _product(pool, unique, stock=2)
+    async with pool.acquire() as admin:
+        restock = admin.transaction()
+        await restock.start()
+        await admin.execute("UPDATE products SET stock = 10 WHERE id = $1", mug.id)
+
+        # when a batch orders 3 (more than its snapshot's 2) and the restock commits meanwhile
+        placing = asyncio.create_task(_batch(pool, mug, [_request(shopper, 3)]))
+        await wait_for(
+            lambda: _waiting_on_lock(pool, "%unnest($1::text[]%"),
+            within=10,
+            message="the batch never waited for the restock",
+        )
+        await restock.commit()
+        attempts = await placing
+
+    # then the order is served from the new stock (it once failed the stock >= 0 check: INTERNAL)
+    assert _placed(attempts) == [3]
+    assert await _stock(pool, mug) == 7
+
+
 @pytest.fixture
 async def own_pool(postgres: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
     """A migrated database of this test's own, whose tables hold rows in the order written."""
