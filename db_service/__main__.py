@@ -55,7 +55,7 @@ async def _create_admin(
 
     from db_service.migrate import apply_migrations
     from db_service.outbox import Outbox
-    from db_service.passwords import Passwords
+    from db_service.passwords import Passwords, argon2id
     from db_service.repositories.users import UserRepository
     from db_service.services.users import LoginPolicy, UserService
     from protos.tokens import TokenCodec
@@ -68,7 +68,13 @@ async def _create_admin(
             UserRepository(
                 pool, Outbox(max_rows=settings.log_outbox_max_rows, enabled=settings.log_shipping)
             ),
-            Passwords(1),
+            Passwords(
+                1,
+                hasher=argon2id(
+                    time_cost=settings.password_hash_time_cost,
+                    memory_kib=settings.password_hash_memory_kib,
+                ),
+            ),
             TokenCodec(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, 60),
             LoginPolicy(max_attempts=settings.login_max_failures, window_s=settings.login_window_s),
         )

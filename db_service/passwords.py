@@ -19,6 +19,13 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 T = TypeVar("T")
 
 
+def argon2id(*, time_cost: int, memory_kib: int) -> PasswordHasher:
+    """Argon2id at this cost (PASSWORD_HASH_TIME_COST, PASSWORD_HASH_MEMORY_KIB); the rest is
+    argon2-cffi's default (4 lanes, 16-byte salt, 32-byte hash). A stored hash keeps its own
+    parameters, so changing the cost leaves every existing password verifiable."""
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+
+
 class Passwords:
     """Hash and verify passwords with Argon2id, at most `concurrency` at a time."""
 

@@ -18,7 +18,7 @@ from db_service.errors import DomainError
 from db_service.interceptors import CallRecordInterceptor
 from db_service.migrate import apply_migrations
 from db_service.outbox import Outbox
-from db_service.passwords import Passwords
+from db_service.passwords import Passwords, argon2id
 from db_service.relay import OutboxRelay
 from db_service.repositories.orders import OrderRepository
 from db_service.repositories.outbox import OutboxRepository
@@ -159,7 +159,12 @@ class DBServiceApp:
         user_repo = UserRepository(self.pool, self.outbox)
         users = UserService(
             user_repo,
-            Passwords(s.hash_concurrency),
+            Passwords(
+                s.hash_concurrency,
+                hasher=argon2id(
+                    time_cost=s.password_hash_time_cost, memory_kib=s.password_hash_memory_kib
+                ),
+            ),
             codec,
             LoginPolicy(
                 max_attempts=s.login_max_failures,

@@ -22,6 +22,22 @@ from plumbing.settings import (
 from plumbing.settings import is_loopback as is_loopback
 from plumbing.workers import WorkerCount
 
+# OWASP's least Argon2id cost (Password Storage Cheat Sheet: m=19 MiB, t=2, p=1).
+PRODUCTION_HASH_MEMORY_KIB_MIN = 19_456
+PRODUCTION_HASH_TIME_COST_MIN = 2
+
+
+def check_password_hash_cost(merch_env: MerchEnv, time_cost: int, memory_kib: int) -> None:
+    """Raise ValueError for an Argon2 cost below OWASP's floor outside development."""
+    if merch_env == "development":
+        return
+    if time_cost < PRODUCTION_HASH_TIME_COST_MIN or memory_kib < PRODUCTION_HASH_MEMORY_KIB_MIN:
+        raise ValueError(
+            "PASSWORD_HASH_TIME_COST and PASSWORD_HASH_MEMORY_KIB below"
+            f" {PRODUCTION_HASH_TIME_COST_MIN} passes and {PRODUCTION_HASH_MEMORY_KIB_MIN} KiB"
+            " make passwords cheap to guess; they are for development only"
+        )
+
 
 class Settings(BaseSettings):
     """Everything db_service reads from the environment."""
@@ -42,6 +58,12 @@ class Settings(BaseSettings):
     jwt_issuer: NonBlank = "merch-store"
     jwt_ttl_s: int = Field(default=3600, ge=60, le=86400)
     hash_concurrency: int = Field(default=2, ge=1, le=64)
+    # Argon2id's cost per password (argon2-cffi's default, RFC 9106's low-memory profile: 3
+    # passes over 64 MiB). Production refuses less than OWASP's floor (19 MiB, 2 passes);
+    # development may go lower, so that a test suite registering hundreds of users does not
+    # spend minutes hashing.
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    password_hash_memory_kib: int = Field(default=65_536, ge=64, le=1_048_576)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=60, ge=1)
     # Logins and registrations (each an Argon2 hash) one client address may attempt per window:
@@ -90,6 +112,9 @@ class Settings(BaseSettings):
         admin = (self.admin_sid, self.admin_username, self.admin_password)
         if any(admin) and not all(admin):
             raise ValueError("ADMIN_SID, ADMIN_USERNAME and ADMIN_PASSWORD go together")
+        check_password_hash_cost(
+            self.merch_env, self.password_hash_time_cost, self.password_hash_memory_kib
+        )
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("DB_POOL_MIN must not exceed DB_POOL_MAX")
         return self

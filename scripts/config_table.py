@@ -40,6 +40,10 @@ DESCRIPTIONS: dict[str, str] = {
     "DB_CONNECT_TIMEOUT_S": "bound on opening one database connection",
     "DB_COMMAND_TIMEOUT_S": "bound on one SQL statement",
     "HASH_CONCURRENCY": "Argon2 hashes computed at once (worker threads)",
+    "PASSWORD_HASH_TIME_COST": "Argon2id passes per password hash (at least 2 outside "
+    "development, OWASP's floor)",
+    "PASSWORD_HASH_MEMORY_KIB": "Argon2id memory per password hash, in KiB (at least 19456 "
+    "outside development, OWASP's floor); existing hashes keep their own cost",
     "LOGIN_MAX_FAILURES": "login (and current-password) attempts allowed per account and "
     "client per window",
     "LOGIN_WINDOW_S": "login throttling window in seconds",

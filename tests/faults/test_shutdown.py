@@ -22,7 +22,7 @@ from gql.transport.websockets import WebsocketsTransport
 from protos import db_service_pb2 as pb
 from protos import db_service_pb2_grpc, logging_service_pb2_grpc
 from protos import logging_service_pb2 as log_pb
-from tests.conftest import Stack, wait_until
+from tests.conftest import PRODUCTION_HASH_COST, Stack, wait_until
 from tests.factories import admin_token, user_data
 from tests.graphqlws import RECORDED_REQUEST
 from tests.logtopic import read_all, wait_for_records
@@ -118,7 +118,7 @@ async def test_a_stopping_gateway_ends_an_open_subscription_at_once(
 
 async def test_db_service_drains_rpcs_in_flight_and_flushes_its_log(stack: Stack) -> None:
     # given a db_service hashing one password at a time, with LOAD registrations queued
-    with own_services(stack, ("db_service",), HASH_CONCURRENCY="1") as own:
+    with own_services(stack, ("db_service",), HASH_CONCURRENCY="1", **PRODUCTION_HASH_COST) as own:
         proc = own.processes["db_service"]
         rids = [f"drain-db-{uuid.uuid4().hex}" for _ in range(LOAD)]
         bodies = [user_data() for _ in range(LOAD)]

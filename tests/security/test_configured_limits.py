@@ -26,7 +26,7 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.infra import EmbeddedPostgres
-from tests.conftest import Stack
+from tests.conftest import PRODUCTION_HASH_COST, Stack
 from tests.factories import make_user, user_data
 from tests.graphqlws import PROTOCOL, GraphQLSocket
 from tests.ownstack import OwnStack, own_services
@@ -43,6 +43,7 @@ def production(stack: Stack) -> Iterator[OwnStack]:
         stack,
         ("db_service", "gateway"),
         MERCH_ENV="production",
+        **PRODUCTION_HASH_COST,  # production refuses the suite's cheap one
         REQUEST_MAX_BYTES=str(LIMIT_BYTES),
         ORDER_RATE_LIMIT=str(ORDERS_PER_WINDOW),
         ORDER_RATE_WINDOW_S=str(WINDOW_S),

@@ -237,3 +237,43 @@ def test_sync_durability_without_a_spool_is_taken_when_nothing_is_recorded() -> 
         jwt_secret=SECRET, log_shipping=False, log_durability="sync", log_spool_dir=""
     )
     assert settings.log_durability == "sync"
+
+
+@pytest.mark.parametrize(
+    ("time_cost", "memory_kib"), [("1", "65536"), ("3", "19455"), ("1", "256")]
+)
+def test_a_password_hash_cost_below_owasps_floor_is_refused_in_production(
+    time_cost: str, memory_kib: str
+) -> None:
+    # given production (the default) and an Argon2 cost below 2 passes or 19 MiB
+    env = {"PASSWORD_HASH_TIME_COST": time_cost, "PASSWORD_HASH_MEMORY_KIB": memory_kib}
+
+    # when db_service starts
+    result = _start("db_service", env)
+
+    # then it refuses, naming both: passwords that cheap are cheap to guess from a stolen table
+    _assert_refused(result, "PASSWORD_HASH_TIME_COST")
+    assert "PASSWORD_HASH_MEMORY_KIB" in result.stderr
+
+
+def test_a_cheap_password_hash_is_taken_in_development_and_the_default_is_rfc_9106s() -> None:
+    from db_service.passwords import argon2id
+    from db_service.settings import Settings
+
+    # given the defaults, and development asking for the test suite's cost
+    default = Settings(jwt_secret=SECRET)
+    cheap = Settings(
+        merch_env="development", password_hash_time_cost=1, password_hash_memory_kib=256
+    )
+
+    # when each hashes a password
+    hashes = [
+        argon2id(time_cost=s.password_hash_time_cost, memory_kib=s.password_hash_memory_kib).hash(
+            "a password"
+        )
+        for s in (default, cheap)
+    ]
+
+    # then each hash carries its cost: RFC 9106's low-memory profile by default
+    assert hashes[0].startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert hashes[1].startswith("$argon2id$v=19$m=256,t=1,p=4$")
