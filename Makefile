@@ -35,12 +35,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# The tests start hundreds of service processes, and each imports our code and its libraries.
+# Their bytecode is cached under .merch/pycache, outside the tree, even where the environment
+# says PYTHONDONTWRITEBYTECODE: there every process compiled every module again, and each pytest
+# run rewrote the asserts of every test module before running one.
+TEST_ENV := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/.merch/pycache
+
 pytest: $(STAMP)
-	$(PY) -m pytest
+	$(TEST_ENV) $(PY) -m pytest
 
 ## test-slow: the long variants of the fault tests (a 60 s logging-service outage)
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow
+	$(TEST_ENV) $(PY) -m pytest -m slow
 
 ## protos: regenerate protos/*_pb2.py, *_pb2.pyi and *_pb2_grpc.py from the .proto files
 protos: $(STAMP)
