@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import re
 
-import grpc
 import httpx
 
-from protos import db_service_pb2 as pb
-from protos import db_service_pb2_grpc
 from scripts.processes import free_port
-from tests.conftest import ROOT, Stack, start_service, wait_until
+from tests.conftest import ROOT, Stack
+from tests.ownstack import own_services
 
 SERVICES = ("gateway", "db_service", "logging_service")
 # prometheus-client writes a counter's or histogram's creation time as a family of its own.
@@ -60,54 +58,18 @@ def _families(url: str, prefix: str) -> set[str]:
     }
 
 
-def _scrape(port: int) -> str:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
-    except httpx.HTTPError:
-        return ""
-
-
 def test_readme_names_every_metric_family_each_service_exports(stack: Stack) -> None:
-    # given a db_service and a logging_service of their own with their metrics ports open
+    # given a logging_service and a db_service of their own with their metrics ports open
     # (the stack's run without them), beside the stack's gateway
-    ports = {name: (free_port(), free_port()) for name in ("db_service", "logging_service")}
-    db_listen, db_metrics = ports["db_service"]
-    log_listen, log_metrics = ports["logging_service"]
-    no_admin = {"ADMIN_SID": "", "ADMIN_USERNAME": "", "ADMIN_PASSWORD": ""}
-    processes = [
-        start_service(
-            "db_service",
-            dict(
-                stack.env,
-                **no_admin,
-                DB_SERVICE_LISTEN=f"127.0.0.1:{db_listen}",
-                DB_METRICS_PORT=str(db_metrics),
-            ),
-            stack.log_dir,
-        ),
-        start_service(
-            "logging_service",
-            dict(
-                stack.env,
-                LOGGING_SERVICE_LISTEN=f"127.0.0.1:{log_listen}",
-                LOGGING_METRICS_PORT=str(log_metrics),
-            ),
-            stack.log_dir,
-        ),
-    ]
-    try:
-        for port in (db_metrics, log_metrics):
-            wait_until(
-                lambda port=port: "# TYPE" in _scrape(port),  # type: ignore[misc]
-                timeout=30,
-                message=f"no metrics on port {port}",
-            )
-        with grpc.insecure_channel(f"127.0.0.1:{db_listen}") as channel:
-            db_service_pb2_grpc.DBServiceStub(channel).ListProducts(
-                pb.ListProductsRequest(page_size=1), timeout=30, wait_for_ready=True
-            )
-
-        # when each service's /metrics is read
+    db_metrics, log_metrics = free_port(), free_port()
+    with own_services(
+        stack,
+        ("logging_service", "db_service"),
+        DB_METRICS_PORT=str(db_metrics),
+        LOGGING_METRICS_PORT=str(log_metrics),
+    ):
+        # when each service's /metrics is read (a labelled family has its `# TYPE` line
+        # before its first child)
         exported = {
             "gateway": _families(f"{stack.gateway_url}/metrics", "gateway"),
             "db_service": _families(f"http://127.0.0.1:{db_metrics}/metrics", "db_service"),
@@ -115,9 +77,6 @@ def test_readme_names_every_metric_family_each_service_exports(stack: Stack) -> 
                 f"http://127.0.0.1:{log_metrics}/metrics", "logging_service"
             ),
         }
-    finally:
-        for process in processes:
-            process.stop(timeout=10)
 
     # then README's table names each family, and nothing else
     documented = _documented()
