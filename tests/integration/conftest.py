@@ -4,22 +4,25 @@ in this test process and event loop, producing to its own topic on the session's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import grpc
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from db_service.migrate import apply_migrations
 from logging_service.server import LoggingServiceApp
 from logging_service.settings import Settings
 from protos import logging_service_pb2 as pb
-from scripts.infra import TansuBroker, free_port
+from scripts.infra import EmbeddedPostgres, TansuBroker, free_port
 
 Serving = health_pb2.HealthCheckResponse.ServingStatus
 
@@ -112,6 +115,18 @@ async def read_topic(bootstrap: str, topic: str, *, count: int, within: float = 
 
 def event_ids(messages: list[Any]) -> list[str]:
     return [orjson.loads(m.value)["event_id"] for m in messages]
+
+
+@contextlib.asynccontextmanager
+async def database_of_its_own(
+    postgres: EmbeddedPostgres, name: str, *, max_size: int
+) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a migrated database that no other test and no db_service uses, named `name`
+    and a random suffix: its tables hold only (and in the order of) what the test writes."""
+    url = postgres.ensure_database(f"{name}_{uuid.uuid4().hex[:8]}")
+    async with asyncpg.create_pool(url, min_size=1, max_size=max_size) as pool:
+        await apply_migrations(pool)
+        yield pool
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ import asyncpg
 import httpx
 import pytest
 
-from db_service.migrate import apply_migrations
 from db_service.repositories.windows import delete_expired
 from db_service.sweeper import WindowSweeper
 from scripts.infra import EmbeddedPostgres
 from tests.conftest import LOGIN_WINDOW_S, Stack
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import database_of_its_own, wait_for
 
 
 async def _windows_of(database_url: str, username_key: str) -> int:
@@ -46,10 +45,8 @@ async def test_a_username_that_never_logs_in_leaves_no_window_behind(
 
 @pytest.fixture
 async def pool(postgres: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
-    """A migrated database of this test's own: no db_service sweeps it behind its back."""
-    url = postgres.ensure_database(f"sweep_{uuid.uuid4().hex[:8]}")
-    async with asyncpg.create_pool(url, min_size=1, max_size=2) as p:
-        await apply_migrations(p)
+    """A database of this test's own: no db_service sweeps it behind its back."""
+    async with database_of_its_own(postgres, "sweep", max_size=2) as p:
         yield p
 
 

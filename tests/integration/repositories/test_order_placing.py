@@ -5,7 +5,6 @@ replicas race for it."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -13,7 +12,6 @@ import asyncpg
 import orjson
 import pytest
 
-from db_service.migrate import apply_migrations
 from db_service.models import Product, Role, User
 from db_service.ports import PlaceAttempt, Placement
 from db_service.repositories.orders import OrderRepository
@@ -22,7 +20,7 @@ from db_service.repositories.products import ProductRepository
 from db_service.repositories.users import UserRepository
 from db_service.repositories.windows import delete_expired
 from scripts.infra import EmbeddedPostgres
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import database_of_its_own, wait_for
 
 NO_LIMIT = 1_000
 
@@ -429,10 +427,8 @@ async def test_a_restock_committed_while_a_batch_waits_serves_the_new_stock(
 
 @pytest.fixture
 async def own_pool(postgres: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
-    """A migrated database of this test's own, whose tables hold rows in the order written."""
-    url = postgres.ensure_database(f"placing_{uuid.uuid4().hex[:8]}")
-    async with asyncpg.create_pool(url, min_size=1, max_size=4) as p:
-        await apply_migrations(p)
+    """A database of this test's own, whose tables hold rows in the order written."""
+    async with database_of_its_own(postgres, "placing", max_size=4) as p:
         yield p
 
 
