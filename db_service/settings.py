@@ -50,8 +50,8 @@ class Settings(BaseSettings):
     logging_service_addr: NonBlank = "127.0.0.1:50052"
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
-    db_connect_timeout_s: float = Field(default=5.0, gt=0)
-    db_command_timeout_s: float = Field(default=10.0, gt=0)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    db_command_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     # Written into every token and required back: an empty one would be issued and checked
     # as `iss: ""` (and `JWT_ISSUER: ${JWT_ISSUER:-}` in a compose file makes it so).
@@ -65,22 +65,24 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(default=3, ge=1, le=20)
     password_hash_memory_kib: int = Field(default=65_536, ge=64, le=1_048_576)
     login_max_failures: int = Field(default=5, ge=1)
-    login_window_s: int = Field(default=60, ge=1)
+    # Rate windows are at most a day: PostgreSQL reports the seconds left in one as an int
+    # (db_service.repositories.windows), which 2**31 s overflowed on every counted attempt.
+    login_window_s: int = Field(default=60, ge=1, le=86_400)
     # Logins and registrations (each an Argon2 hash) one client address may attempt per window:
     # far above a person at a keyboard, far below a script.
     client_auth_limit: int = Field(default=20, ge=1)
-    client_auth_window_s: int = Field(default=60, ge=1)
+    client_auth_window_s: int = Field(default=60, ge=1, le=86_400)
     # How often expired rate-limit windows are deleted (a bounded batch each time).
     window_sweep_interval_s: float = Field(default=60.0, gt=0, le=3600)
     # Orders one user may place per window; far above any shopper, far below a script.
     order_rate_limit: int = Field(default=30, ge=1)
-    order_rate_window_s: int = Field(default=60, ge=1)
+    order_rate_window_s: int = Field(default=60, ge=1, le=86_400)
     # How often PostgreSQL is probed; health follows the answer (NOT_SERVING while it is down).
     db_health_interval_s: float = Field(default=2.0, gt=0, le=60)
     admin_sid: str | None = None
     admin_username: str | None = None
     admin_password: SecretStr | None = None
-    shutdown_grace_s: float = Field(default=5.0, ge=0)
+    shutdown_grace_s: float = Field(default=5.0, ge=0, le=300)
     db_metrics_port: int = Field(default=0, ge=0, le=65535)  # 0 = no metrics endpoint
     log_shipping: bool = True
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)

@@ -49,9 +49,9 @@ class Settings(BaseSettings):
     # call (and on handing the records of one message to the producer).
     kafka_produce_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # How often an idle connection to Kafka is checked, so health turns NOT_SERVING on its own.
-    kafka_health_interval_s: float = Field(default=5.0, gt=0)
-    kafka_retry_backoff_max_s: float = Field(default=5.0, gt=0)
-    shutdown_grace_s: float = Field(default=5.0, ge=0)
+    kafka_health_interval_s: float = Field(default=5.0, gt=0, le=300)
+    kafka_retry_backoff_max_s: float = Field(default=5.0, gt=0, le=300)
+    shutdown_grace_s: float = Field(default=5.0, ge=0, le=300)
     # TailLogs streams open at once (each is a Kafka consumer with its connections and its
     # polling); one more is refused with RESOURCE_EXHAUSTED until one ends.
     log_tails_max: int = Field(default=64, ge=1, le=10_000)

@@ -37,8 +37,8 @@ DESCRIPTIONS: dict[str, str] = {
     "DATABASE_URL": "PostgreSQL DSN; with `make run`, set it to use your own server",
     "DB_POOL_MIN": "asyncpg pool: connections kept open",
     "DB_POOL_MAX": "asyncpg pool: most connections",
-    "DB_CONNECT_TIMEOUT_S": "bound on opening one database connection",
-    "DB_COMMAND_TIMEOUT_S": "bound on one SQL statement",
+    "DB_CONNECT_TIMEOUT_S": "bound on opening one database connection (at most 300)",
+    "DB_COMMAND_TIMEOUT_S": "bound on one SQL statement (at most 3600)",
     "HASH_CONCURRENCY": "Argon2 hashes computed at once (worker threads)",
     "PASSWORD_HASH_TIME_COST": "Argon2id passes per password hash (at least 2 outside "
     "development, OWASP's floor)",
@@ -46,10 +46,10 @@ DESCRIPTIONS: dict[str, str] = {
     "outside development, OWASP's floor); existing hashes keep their own cost",
     "LOGIN_MAX_FAILURES": "login (and current-password) attempts allowed per account and "
     "client per window",
-    "LOGIN_WINDOW_S": "login throttling window in seconds",
+    "LOGIN_WINDOW_S": "login throttling window in seconds (at most 86400)",
     "CLIENT_AUTH_LIMIT": "logins, registrations and current-password checks one client address "
     "may attempt per window (each costs an Argon2 hash); more is 429 with Retry-After",
-    "CLIENT_AUTH_WINDOW_S": "per-client login and registration window in seconds",
+    "CLIENT_AUTH_WINDOW_S": "per-client login and registration window in seconds (at most 86400)",
     "WINDOW_SWEEP_INTERVAL_S": "how often expired login, client and order windows are deleted "
     "(at most 10 000 rows per table each time)",
     "TRUSTED_PROXIES": "proxies whose `X-Forwarded-For` is believed when telling clients apart "
@@ -59,7 +59,7 @@ DESCRIPTIONS: dict[str, str] = {
     "ADMIN_USERNAME": "username of that admin",
     "ADMIN_PASSWORD": "password of that admin",
     "SHUTDOWN_GRACE_S": "seconds in-flight requests and RPCs may finish after SIGTERM (the "
-    "gateway flushes its log within it too)",
+    "gateway flushes its log within it too; at most 300)",
     "GRPC_TIMEOUT_S": "deadline of every gateway → db_service call",
     "READINESS_TIMEOUT_S": "deadline of each health check behind `/readyz`",
     "PERSISTED_QUERIES_MAX": "documents kept for hash-only (persisted) GraphQL requests, per "
@@ -110,7 +110,7 @@ DESCRIPTIONS: dict[str, str] = {
     "development only)",
     "ORDER_RATE_LIMIT": "orders (attempts, not idempotent replays) one user may place per window; "
     "more is 429 with Retry-After",
-    "ORDER_RATE_WINDOW_S": "order rate-limit window in seconds",
+    "ORDER_RATE_WINDOW_S": "order rate-limit window in seconds (at most 86400)",
     "DB_HEALTH_INTERVAL_S": "how often db_service probes PostgreSQL; health is NOT_SERVING while "
     "the probe fails",
     "GRAPHIQL": "serve GraphiQL at `GET /graphql` (default: on in development only)",
@@ -127,8 +127,8 @@ DESCRIPTIONS: dict[str, str] = {
     "at most every 50 ms",
     "KAFKA_REQUEST_TIMEOUT_S": "bound on one Kafka request",
     "KAFKA_PRODUCE_TIMEOUT_S": "bound on Kafka acknowledging all records of one log stream call",
-    "KAFKA_HEALTH_INTERVAL_S": "how often an idle producer checks the broker",
-    "KAFKA_RETRY_BACKOFF_MAX_S": "longest pause between reconnection attempts",
+    "KAFKA_HEALTH_INTERVAL_S": "how often an idle producer checks the broker (at most 300)",
+    "KAFKA_RETRY_BACKOFF_MAX_S": "longest pause between reconnection attempts (at most 300)",
     "DB_METRICS_PORT": "Prometheus port of db_service: RPCs per method and outcome, pool usage "
     "(0: off)",
     "LOG_TAILS_MAX": "TailLogs streams (`logs` subscriptions, `make logs`) open at once, each a"

@@ -7,9 +7,11 @@ the real `python -m <service>` and need no PostgreSQL, broker or peer.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -277,3 +279,37 @@ def test_a_cheap_password_hash_is_taken_in_development_and_the_default_is_rfc_91
     # then each hash carries its cost: RFC 9106's low-memory profile by default
     assert hashes[0].startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert hashes[1].startswith("$argon2id$v=19$m=256,t=1,p=4$")
+
+
+def _schema(module: str) -> dict[str, Any]:
+    settings = importlib.import_module(f"{module}.settings").Settings
+    properties: dict[str, Any] = settings.model_json_schema()["properties"]
+    return properties
+
+
+@pytest.mark.parametrize("module", ["gateway", "db_service", "logging_service"])
+def test_every_duration_a_service_is_configured_with_has_an_upper_bound(module: str) -> None:
+    # given every setting of the service that is a duration (named *_s or *_ms)
+    durations = {
+        name: field for name, field in _schema(module).items() if name.endswith(("_s", "_ms"))
+    }
+
+    # then each has an upper bound: SHUTDOWN_GRACE_S=inf made a stop wait forever on a stuck
+    # call, and a rate window of 2**31 s made every login and order fail (below)
+    unbounded = [
+        name.upper()
+        for name, field in durations.items()
+        if "maximum" not in field and "exclusiveMaximum" not in field
+    ]
+    assert durations
+    assert unbounded == []
+
+
+def test_a_rate_window_fits_the_integer_postgresql_reports_its_retry_after_in() -> None:
+    # given the rate windows, whose seconds until the end PostgreSQL computes as an int
+    # (db_service.repositories.windows): 2**31 s overflowed it on every counted attempt
+    schema = _schema("db_service")
+
+    # then none may be that long
+    for name in ("login_window_s", "client_auth_window_s", "order_rate_window_s"):
+        assert schema[name]["maximum"] < 2**31, name
