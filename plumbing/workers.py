@@ -1,7 +1,7 @@
 """Several worker processes of one service on one port, supervised by the process that started them.
 
     python -m gateway            # GATEWAY_WORKERS=4: this process supervises, four serve
-    python -m db_service         # DB_SERVICE_WORKERS=auto: one worker per core
+    python -m db_service         # DB_SERVICE_WORKERS=auto: one worker per usable core
 
 Each worker is the same program started again with `WORKER_INDEX` set (0, 1, …); it binds the
 service's port itself with SO_REUSEPORT, so the kernel spreads new connections over the workers.
@@ -34,6 +34,8 @@ from typing import Annotated, Any
 from prometheus_client import multiprocess
 from pydantic import BeforeValidator, Field
 
+from plumbing.cpus import cores
+
 WORKER_INDEX = "WORKER_INDEX"
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # A worker that exits with this code found the configuration invalid: so would its restart.
@@ -48,20 +50,14 @@ _HEALTHY_UPTIME_S = 30.0
 _PR_SET_PDEATHSIG = 1
 
 
-def cores() -> int:
-    """The cores this process may run on (a container's cpuset, not the host's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _worker_count(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() == "auto":
         return cores()
     return value
 
 
-# A settings field: a number of workers, or `auto` for one per core.
+# A settings field: a number of workers, or `auto` for one per core this process may keep busy
+# (its cpuset, capped by a container's CPU quota: plumbing.cpus).
 WorkerCount = Annotated[int, BeforeValidator(_worker_count), Field(ge=1, le=256)]
 
 
