@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     field_suggestions: bool | None = None
     # Net allocations that start a young garbage collection (gateway.heap); CPython's is 700.
     gc_young_threshold: int = Field(default=5000, ge=100, le=1_000_000)
-    # Worker processes on the gateway's port (plumbing.workers); `auto` is one per core.
+    # Worker processes on the gateway's port (plumbing.workers); `auto` is one per core,
+    # capped by the container's CPU quota (plumbing.cpus).
     gateway_workers: WorkerCount = 1
     # Set by the supervisor in each worker it starts (0, 1, …); unset in a lone process.
     worker_index: int | None = Field(default=None, ge=0)

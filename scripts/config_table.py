@@ -137,10 +137,12 @@ DESCRIPTIONS: dict[str, str] = {
     "LOGGING_METRICS_PORT": "Prometheus port of logging_service (0: off)",
     "GC_YOUNG_THRESHOLD": "net allocations that start a young garbage collection in the "
     "gateway (CPython's default is 700: a collection every few requests under load)",
-    "GATEWAY_WORKERS": "gateway worker processes on `GATEWAY_PORT` (`auto`: one per core); "
+    "GATEWAY_WORKERS": "gateway worker processes on `GATEWAY_PORT` (`auto`: one per core, "
+    "capped by the container's CPU quota); "
     'more than 1 makes this process their supervisor (README "Scaling out")',
     "DB_SERVICE_WORKERS": "db_service worker processes on `DB_SERVICE_LISTEN` (`auto`: one per "
-    "core); more than 1 makes this process their supervisor, serving `DB_METRICS_PORT`",
+    "core, capped by the container's CPU quota); more than 1 makes this process their "
+    "supervisor, serving `DB_METRICS_PORT`",
     "WORKER_INDEX": "set by the supervisor in each worker (0, 1, …), for per-worker files; "
     "leave unset",
     "PROMETHEUS_MULTIPROC_DIR": "set by the supervisor: where the workers' metrics meet "
