@@ -24,7 +24,8 @@ from logging_service.client import LogChannel, record_from_json
 
 log = logging.getLogger("db_service.relay")
 
-_IDLE_S = 0.2  # how often an empty outbox is looked at
+# An empty outbox is looked at every LOG_FLUSH_INTERVAL_S, but never more often than this.
+IDLE_MIN_S = 0.05
 _COUNT_EVERY_S = 1.0
 _MAX_BACKOFF_S = 5.0
 # PostgreSQL or logging_service away, or a connection that broke mid-batch (InterfaceError: the
@@ -50,15 +51,19 @@ class OutboxRelay:
         *,
         batch_max: int = 500,
         hold_max_s: float = 15.0,
+        idle_s: float = 0.2,
     ) -> None:
         """`hold_max_s`: how long a batch's transaction may sit idle (waiting for `channel`'s
-        acknowledgement, whose deadline must be shorter) before PostgreSQL ends it."""
+        acknowledgement, whose deadline must be shorter) before PostgreSQL ends it. `idle_s`:
+        how long to wait before looking again at an outbox that had less than a batch
+        (LOG_FLUSH_INTERVAL_S, like the service's other records; at least IDLE_MIN_S)."""
         self._outbox = outbox
         self._repo = repo
         self._pool = pool
         self._channel = channel
         self._batch_max = batch_max
         self._hold_max_s = hold_max_s
+        self._idle_s = max(idle_s, IDLE_MIN_S)
         self._task: asyncio.Task[None] | None = None
         self._counted_at = 0.0
         self.relayed = 0
@@ -77,7 +82,7 @@ class OutboxRelay:
     async def _run(self) -> None:
         """Relay until cancelled: no failure ends it, since nothing would start it again and
         the outbox would only grow (a dropped connection, a bug: each is logged and retried)."""
-        delay = _IDLE_S
+        delay = self._idle_s
         failing = False
         while True:
             try:
@@ -92,9 +97,9 @@ class OutboxRelay:
                 continue
             if failing:
                 log.info("outbox relay recovered")
-                failing, delay = False, _IDLE_S
+                failing, delay = False, self._idle_s
             if sent < self._batch_max:
-                await asyncio.sleep(_IDLE_S)  # caught up: look again shortly
+                await asyncio.sleep(self._idle_s)  # caught up: look again shortly
 
     async def relay_once(self) -> int:
         """Relay the oldest batch, if this replica holds the lock; how many rows went."""

@@ -153,6 +153,7 @@ class DBServiceApp:
                 LogChannel(s.logging_service_addr, call_timeout_s=RELAY_CALL_TIMEOUT_S),
                 batch_max=s.log_batch_max,
                 hold_max_s=3 * RELAY_CALL_TIMEOUT_S,
+                idle_s=s.log_flush_interval_s,
             )
             self._relay.start()
         codec = TokenCodec(s.jwt_secret.get_secret_value(), s.jwt_issuer, s.jwt_ttl_s)

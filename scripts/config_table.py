@@ -86,7 +86,8 @@ DESCRIPTIONS: dict[str, str] = {
     "`sync` (answer only once the call's log records are on disk; refused at start with an "
     "empty `LOG_SPOOL_DIR`, unless `LOG_SHIPPING=false`)",
     "LOG_BATCH_MAX": "log records per StreamLogBatches call",
-    "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch",
+    "LOG_FLUSH_INTERVAL_S": "longest a record waits for its batch; db_service's outbox relay "
+    "looks for new rows as often (at most every 0.05 s)",
     "WEBSOCKETS_MAX": "WebSockets one gateway process keeps open at once; one more upgrade is "
     "503 with Retry-After. The gateway raises its soft open-files limit to this + 1,024, up to "
     "the hard one (and says so on stderr when that is lower)",
