@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     log_shipping: bool = True
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
     log_batch_max: int = Field(default=2000, ge=1, le=5_000)
-    log_flush_interval_s: float = Field(default=0.2, ge=0, le=10)
+    log_flush_interval_s: float = Field(default=1.0, ge=0, le=10)
     # Worker processes on db_service's port (plumbing.workers); `auto` is one per core,
     # capped by the container's CPU quota (plumbing.cpus).
     db_service_workers: WorkerCount = 1

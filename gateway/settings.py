@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     log_shipping: bool = True
     log_queue_max: int = Field(default=10_000, ge=1, le=1_000_000)
     log_batch_max: int = Field(default=2000, ge=1, le=5_000)
-    log_flush_interval_s: float = Field(default=0.2, ge=0, le=10)
+    log_flush_interval_s: float = Field(default=1.0, ge=0, le=10)
     # The disk spool records wait in until acknowledged (logging_service.spool); "" = memory only.
     log_spool_dir: str = ".merch/spool/gateway"
     log_spool_sync_ms: int = Field(default=50, ge=1, le=10_000)
