@@ -3,8 +3,8 @@
     python -m scripts.devstack
 
 Every child runs in its own process group, its output prefixed with its name. On SIGINT,
-SIGTERM or SIGHUP the children stop in reverse order within ten seconds; on Linux the
-kernel kills them even if this process is SIGKILLed. `DATABASE_URL` or
+SIGTERM or SIGHUP the children stop in reverse order within ten seconds; a watchdog process
+kills them even if this process is SIGKILLed (scripts/watchdog.py). `DATABASE_URL` or
 `KAFKA_BOOTSTRAP_SERVERS` in the environment replace the embedded server with a real one.
 """
 

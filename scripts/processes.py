@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import os
 import pwd
 import signal
@@ -19,26 +18,14 @@ from typing import IO, TextIO
 
 import httpx
 
+from scripts.watchdog import WATCHDOG
+
 _TAIL_LINES = 40
 _READER_JOIN_S = 2.0
 _KILL_WAIT_S = 2.0
 _STATE_WAIT_S = 2.0
-_PR_SET_PDEATHSIG = 1
 # Several children share one terminal; a lock keeps their lines whole.
 _OUTPUT_LOCK = threading.Lock()
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    """Resolve prctl(2) once, in the parent: the forked child must do as little as possible."""
-    if not sys.platform.startswith("linux"):
-        return None
-    with contextlib.suppress(OSError, AttributeError):
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-        return prctl
-    return None
-
-
-_PRCTL = _load_prctl()
 
 
 class PortInUseError(RuntimeError):
@@ -146,10 +133,10 @@ class ManagedProcess:
         die_with_parent: bool = False,
         on_exit: Callable[[ManagedProcess], None] | None = None,
     ) -> None:
-        """`user` (root only) runs the child as that system user. `die_with_parent` (Linux)
-        has the kernel kill the child if the thread that started it dies, even by SIGKILL;
-        so start such children from a thread that lives as long as they should.
-        `on_exit` is called from a background thread once the child has exited."""
+        """`user` (root only) runs the child as that system user. `die_with_parent` has a
+        watchdog kill the child's process group when this process is gone, even by SIGKILL
+        (scripts.watchdog). `on_exit` is called from a background thread once the child has
+        exited."""
         self.name = name
         self.argv = list(argv)
         self.env = dict(env) if env is not None else None
@@ -205,8 +192,9 @@ class ManagedProcess:
             user=uid,
             group=gid,
             extra_groups=[] if uid is not None else None,
-            preexec_fn=_parent_death_hook() if self.die_with_parent else None,
         )
+        if self.die_with_parent:
+            WATCHDOG.watch(self._popen.pid)
         stream = self._popen.stdout
         assert stream is not None
         self._reader = threading.Thread(
@@ -281,23 +269,8 @@ class ManagedProcess:
     def _watch(self) -> None:
         assert self._popen is not None
         self._popen.wait()
+        if self.die_with_parent:
+            WATCHDOG.forget(self._popen.pid)
         self._exited.set()
         if self.on_exit is not None:
             self.on_exit(self)
-
-
-def _parent_death_hook() -> Callable[[], None] | None:
-    """A preexec_fn asking the kernel to SIGKILL the child when its parent dies."""
-    prctl = _PRCTL
-    if prctl is None:
-        return None
-    parent = os.getpid()
-    kill = int(signal.SIGKILL)
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
-        # The parent may have died between fork and prctl: then nobody would kill us.
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return hook

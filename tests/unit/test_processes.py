@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+import os
 import signal
 import socket
 import subprocess
@@ -11,10 +14,13 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
+import grpc
 import psutil
 import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from scripts.processes import ManagedProcess, PortInUseError, ensure_port_free, free_port
+from tests.conftest import FAKE_SERVER_OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 IGNORE_SIGTERM = (
@@ -102,9 +108,6 @@ def test_stop_reaches_a_paused_child() -> None:
     assert code == -signal.SIGTERM
 
 
-@pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux-only"
-)
 def test_a_child_started_with_die_with_parent_dies_when_its_parent_is_killed() -> None:
     # given a parent that starts a long sleeper with die_with_parent and is then SIGKILLed
     parent_code = (
@@ -119,9 +122,81 @@ def test_a_child_started_with_die_with_parent_dies_when_its_parent_is_killed() -
     parent.kill()
     parent.wait(10)
 
-    # then the kernel kills the sleeper too (it may linger as a zombie if nobody reaps it)
+    # then the watchdog kills the sleeper too (it may linger as a zombie if nobody reaps it)
     _, alive = psutil.wait_procs([child], timeout=5)
     assert all(proc.status() == psutil.STATUS_ZOMBIE for proc in alive)
+
+
+ANSWER_SIGUSR1 = (
+    "import signal; signal.signal(signal.SIGUSR1, lambda *_: print('alive', flush=True)); "
+    "print('ready', flush=True)\nwhile True: signal.pause()"
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads a thread's /proc entry")
+def test_a_die_with_parent_child_outlives_the_thread_that_started_it() -> None:
+    # given a parent whose short-lived thread starts a child with die_with_parent, as
+    # asyncio.to_thread(broker.start) does
+    parent_code = (
+        "import sys, threading; from scripts.processes import ManagedProcess; "
+        f"p = ManagedProcess('child', [sys.executable, '-c', {ANSWER_SIGUSR1!r}], "
+        "prefix=False, die_with_parent=True); "
+        "t = threading.Thread(target=p.start); t.start(); t.join(); "
+        "print(p.pid, t.native_id, flush=True); p.wait()"
+    )
+    parent = subprocess.Popen(python(parent_code), stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert parent.stdout is not None
+    try:
+        lines = [parent.stdout.readline(), parent.stdout.readline()]
+        assert "ready\n" in lines, f"the child died, or never got ready: {lines}"
+        child, thread = map(int, next(line for line in lines if line != "ready\n").split())
+
+        # when that thread has ended (prctl(PR_SET_PDEATHSIG) had the kernel kill the child then)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{parent.pid}/task/{thread}").exists():
+            assert time.monotonic() < deadline, "the starting thread never ended"
+            time.sleep(0.01)
+
+        # then the child still answers
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGUSR1)
+        assert parent.stdout.readline() == "alive\n"
+    finally:
+        parent.kill()
+        parent.wait(10)
+
+
+async def test_die_with_parent_children_start_while_grpc_is_busy_in_other_threads() -> None:
+    # given a gRPC server in this process, its threads kept busy by callers
+    server = grpc.aio.server(options=FAKE_SERVER_OPTIONS)
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    busy = True
+
+    async def call_without_pause() -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while busy:
+                await stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+
+    callers = [asyncio.create_task(call_without_pause()) for _ in range(4)]
+    codes: list[int | None] = []
+    try:
+        # when children are started with die_with_parent meanwhile
+        for _ in range(50):
+            proc = ManagedProcess("true", ["true"], output=io.StringIO(), die_with_parent=True)
+            proc.start()
+            codes.append(await asyncio.to_thread(proc.wait, 10))
+            proc.stop()
+    finally:
+        busy = False
+        await asyncio.gather(*callers)
+        await server.stop(0)
+
+    # then every one of them ran: Python code between fork and exec (a preexec_fn) met gRPC's
+    # state half-way through a call in the child and crashed some (SIGSEGV, SIGABRT)
+    assert codes == [0] * 50
 
 
 def test_a_listening_port_is_reported_in_use_by_number() -> None:
