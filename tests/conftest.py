@@ -4,12 +4,14 @@ started as subprocesses on free ports, the way `make run` starts them."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import pytest
@@ -25,6 +27,42 @@ LOGIN_WINDOW_S = 2
 # SO_REUSEPORT (gRPC's default is on), two servers asking at once cannot be given one port and
 # share each other's clients (grpc/grpc#10755), which once made a fake see no call at all.
 FAKE_SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
+
+
+class _StopSignals:
+    """Turn SIGTERM (a cancelled CI job, `timeout`) and SIGHUP (a closed terminal) into Ctrl-C.
+
+    By default they end Python at once: no fixture was torn down, and the servers the session
+    fixtures had started kept running, spending CPU and holding ports. As a KeyboardInterrupt
+    they end the run as Ctrl-C does, teardown included. (Each server is also started with
+    die_with_parent, for a SIGKILL.)
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.armed = True
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        # Only the first: `timeout` signals its child, then the child's whole process group,
+        # and a second interrupt would cut short the teardown the first one started. A handler
+        # that does nothing rather than SIG_IGN, which a child started meanwhile would inherit.
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    stop_signals = _StopSignals()
+    previous = {
+        signum: signal.signal(signum, stop_signals.handle) for signum in stop_signals.SIGNALS
+    }
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+    config.add_cleanup(restore)
 
 
 @dataclass
@@ -55,7 +93,9 @@ def wait_until(predicate: object, *, timeout: float, message: str, interval: flo
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", port=free_port())
+    pg = EmbeddedPostgres(
+        tmp_path_factory.mktemp("pg") / "data", port=free_port(), die_with_parent=True
+    )
     pg.start()
     yield pg
     pg.stop()
@@ -63,7 +103,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostg
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[TansuBroker]:
-    b = TansuBroker(port=free_port())
+    b = TansuBroker(port=free_port(), die_with_parent=True)
     b.start()
     yield b
     b.stop()
@@ -112,7 +152,9 @@ def start_service(name: str, env: dict[str, str], log_dir: Path) -> ManagedProce
     if name != "logging_service" and "LOG_SPOOL_DIR" not in env:
         env = dict(env, LOG_SPOOL_DIR=tempfile.mkdtemp(prefix=f"spool-{name}-", dir=log_dir))
     log_file = (log_dir / f"{name}.log").open("a", encoding="utf-8")
-    proc = ManagedProcess(name, [sys.executable, "-m", name], env=env, cwd=ROOT, output=log_file)
+    proc = ManagedProcess(
+        name, [sys.executable, "-m", name], env=env, cwd=ROOT, output=log_file, die_with_parent=True
+    )
     proc.start()
     return proc
 

@@ -88,7 +88,9 @@ class Faulty:
 
 @pytest.fixture(scope="package")
 async def faulty(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Faulty]:
-    postgres = EmbeddedPostgres(tmp_path_factory.mktemp("faults-pg") / "data", port=free_port())
+    postgres = EmbeddedPostgres(
+        tmp_path_factory.mktemp("faults-pg") / "data", port=free_port(), die_with_parent=True
+    )
     postgres.start()
     try:
         with own_services(

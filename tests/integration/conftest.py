@@ -132,7 +132,7 @@ async def database_of_its_own(
 @pytest.fixture
 async def own_broker() -> AsyncIterator[TansuBroker]:
     """A broker of the test's own, which the test may stop and start again on the same port."""
-    own = TansuBroker(free_port())
+    own = TansuBroker(free_port(), die_with_parent=True)
     await asyncio.to_thread(own.start)
     try:
         yield own

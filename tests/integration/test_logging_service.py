@@ -248,7 +248,7 @@ async def test_unreachable_kafka_means_not_serving_until_the_broker_comes() -> N
     kafka_port = free_port()
     app = LoggingServiceApp(log_settings(f"127.0.0.1:{kafka_port}"))
     target = f"127.0.0.1:{await app.start()}"
-    late_broker = TansuBroker(kafka_port)
+    late_broker = TansuBroker(kafka_port, die_with_parent=True)
     try:
         assert await health_status(target) == NOT_SERVING
         assert await health_status(target, "merch.v1.LoggingService") == NOT_SERVING

@@ -47,7 +47,12 @@ def low_soft_limit(stack: Stack) -> Iterator[OwnStack]:
     own.env["LOG_SPOOL_DIR"] = tempfile.mkdtemp(prefix="spool-gateway-", dir=stack.log_dir)
     log_file = (stack.log_dir / "gateway-files.log").open("a", encoding="utf-8")
     gateway = ManagedProcess(
-        "gateway", [sys.executable, "-c", UNDER_SOFT_LIMIT], env=own.env, cwd=ROOT, output=log_file
+        "gateway",
+        [sys.executable, "-c", UNDER_SOFT_LIMIT],
+        env=own.env,
+        cwd=ROOT,
+        output=log_file,
+        die_with_parent=True,
     )
     own.processes["gateway"] = gateway
     try:

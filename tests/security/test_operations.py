@@ -86,7 +86,12 @@ def test_backend_calls_have_deadlines_keepalive_and_bounded_read_retries() -> No
 def _start_and_wait(service: str, env: dict[str, str]) -> tuple[int | None, list[str]]:
     """Start `service` with exactly `env`; its exit code (None if it kept running) and output."""
     proc = ManagedProcess(
-        service, [sys.executable, "-m", service], env=env, cwd=ROOT, output=io.StringIO()
+        service,
+        [sys.executable, "-m", service],
+        env=env,
+        cwd=ROOT,
+        output=io.StringIO(),
+        die_with_parent=True,
     )
     proc.start()
     try:
