@@ -52,7 +52,7 @@ def pytest_output(tmp_path: Path) -> str:
         # As after Ctrl-C: interrupted (pytest's exit code 2), the fixtures torn down.
         pytest.param(signal.SIGTERM, pytest.ExitCode.INTERRUPTED, id="SIGTERM"),
         pytest.param(signal.SIGHUP, pytest.ExitCode.INTERRUPTED, id="SIGHUP"),
-        # No teardown at all: the kernel takes the servers along (die_with_parent).
+        # No teardown at all: the watchdog of die_with_parent takes the servers along.
         pytest.param(signal.SIGKILL, -signal.SIGKILL, id="SIGKILL"),
     ],
 )
@@ -67,7 +67,6 @@ def test_a_stopped_test_run_leaves_no_server_behind(
     argv += ["--basetemp", str(tmp_path / "inner")]
     started: list[psutil.Process] = []
     with (tmp_path / "pytest.out").open("w") as output:
-        # A process group of its own, which the cleanup below kills, and nothing else.
         run = subprocess.Popen(
             argv,
             cwd=ROOT,
@@ -75,7 +74,6 @@ def test_a_stopped_test_run_leaves_no_server_behind(
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            process_group=0,
         )
 
     def holding() -> bool:
