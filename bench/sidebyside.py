@@ -52,9 +52,10 @@ class Variant:
 
 @dataclass(frozen=True)
 class Sample:
-    """One gateway's share of one pair."""
+    """One gateway's share of one run: in each pair, the reference runs beside each variant."""
 
     pair: int
+    run: str  # the variant of the run: the reference's samples differ from one run to the next
     target: str
     rps: float
     errors: int
@@ -107,7 +108,8 @@ def summary(samples: Sequence[Sample], variant: str) -> str:
     """`variant` against the reference over the pairs: medians of the differences."""
     by_pair: dict[int, dict[str, Sample]] = {}
     for s in samples:
-        by_pair.setdefault(s.pair, {})[s.target] = s
+        if s.run == variant:
+            by_pair.setdefault(s.pair, {})[s.target] = s
     pairs = [p for p in by_pair.values() if REFERENCE in p and variant in p]
     if not pairs:
         return f"{variant}: no pair measured"
@@ -124,7 +126,12 @@ def summary(samples: Sequence[Sample], variant: str) -> str:
 
 
 def drive_pair(
-    wrk: str, scripts: dict[str, tuple[Target, Path]], pair: int, duration_s: int, conns: int
+    wrk: str,
+    scripts: dict[str, tuple[Target, Path]],
+    pair: int,
+    run: str,
+    duration_s: int,
+    conns: int,
 ) -> list[Sample]:
     """Run wrk on every target in `scripts` at the same time; one Sample each."""
 
@@ -160,6 +167,7 @@ def drive_pair(
         samples.append(
             Sample(
                 pair=pair,
+                run=run,
                 target=name,
                 rps=result.rps,
                 errors=result.errors,
@@ -208,12 +216,12 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[Sample]:
                 )
                 scripts[name] = (target, script)
         say("warming up")
-        drive_pair(wrk, scripts, 0, 2, args.connections)
+        drive_pair(wrk, scripts, 0, "warm-up", 2, args.connections)
         samples: list[Sample] = []
         for pair in range(1, args.pairs + 1):
             for variant in args.variants:
                 two = {n: scripts[n] for n in (REFERENCE, variant.name)}
-                got = drive_pair(wrk, two, pair, args.duration, args.connections)
+                got = drive_pair(wrk, two, pair, variant.name, args.duration, args.connections)
                 samples += got
                 say(
                     f"pair {pair}/{args.pairs} "

@@ -31,8 +31,8 @@ def test_two_variants_of_one_name_are_refused(capsys: pytest.CaptureFixture[str]
     assert "a name of its own" in capsys.readouterr().err
 
 
-def _sample(pair: int, target: str, rps: float, main_ms: float) -> Sample:
-    return Sample(pair, target, rps, 0, gateway_ms=main_ms + 0.02, main_ms=main_ms)
+def _sample(pair: int, target: str, rps: float, main_ms: float, run: str = "v") -> Sample:
+    return Sample(pair, run, target, rps, 0, gateway_ms=main_ms + 0.02, main_ms=main_ms)
 
 
 def test_the_summary_takes_the_median_of_each_pairs_difference() -> None:
@@ -43,12 +43,27 @@ def test_the_summary_takes_the_median_of_each_pairs_difference() -> None:
         _sample(2, "v", 950, 0.410),
         _sample(3, REFERENCE, 2100, 0.240),
         _sample(3, "v", 2150, 0.235),
-        _sample(3, "w", 10, 9.0),  # another variant's sample does not count for "v"
+        _sample(3, "w", 10, 9.0, run="w"),  # another variant's sample does not count for "v"
     ]
     text = summary(samples, "v")
     assert "main thread +10.0 µs per request (median of 3; lower in 1 of 3; -5.0 to +12.0)" in text
     assert "whole gateway +10.0 µs" in text
     assert "req/s 0.950×" in text
+
+
+def test_each_variant_is_compared_with_the_reference_of_its_own_run() -> None:
+    # A pair runs the reference once beside each variant, at a different moment each time:
+    # a variant measured against the reference of another variant's run would carry the
+    # host's drift between the two runs (it once read -44 µs for a difference of -20).
+    samples = [
+        _sample(1, REFERENCE, 2000, 0.300, run="a"),
+        _sample(1, "a", 2100, 0.280, run="a"),
+        _sample(1, REFERENCE, 1500, 0.400, run="b"),
+        _sample(1, "b", 1400, 0.410, run="b"),
+    ]
+    assert "main thread -20.0 µs per request" in summary(samples, "a")
+    assert "req/s 1.050×" in summary(samples, "a")
+    assert "main thread +10.0 µs per request" in summary(samples, "b")
 
 
 def test_the_summary_says_when_no_pair_was_measured() -> None:
