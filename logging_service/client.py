@@ -210,9 +210,10 @@ class LogShipper:
         self._drop_reasons: dict[str, int] = {}  # why the unreported ones were dropped
         self._lost_seen = 0
         # Event ids: 32 hex digits, a random prefix per shipper and a counter. Unique like a
-        # uuid4, at a tenth of its cost (no system call per record).
+        # uuid4, at a tenth of its cost (no system call per record). The counter starts at
+        # 2**60, so that it has 16 digits without padding them (a fifth cheaper per record).
         self._id_prefix = secrets.token_hex(8)
-        self._ids = itertools.count()
+        self._ids = itertools.count(1 << 60)
 
     @property
     def stats(self) -> ShipperStats:
@@ -319,7 +320,7 @@ class LogShipper:
         ts = time.time()
         try:
             middle = self._encoder.middle(kind, operation, user, outcome, ts, duration_ms)
-            return ts, middle, self._encoder.tail(message)
+            return ts, middle, self._encoder.tail(message) if message else b""
         except Exception:  # a string protobuf refuses (a lone surrogate)
             return None
 
@@ -327,7 +328,7 @@ class LogShipper:
         """Buffer one record (`middle` and `tail` from the encoder) with a new event id and
         `request_id`: its event id, or "" when it cannot be encoded (counted as dropped, like
         a record that finds no room)."""
-        event_id = f"{self._id_prefix}{next(self._ids):016x}"
+        event_id = f"{self._id_prefix}{next(self._ids):x}"
         try:
             payload = encode(event_id, middle, request_id, tail)
             if self._closed:
@@ -473,7 +474,7 @@ class LogShipper:
         message = f"{count} log records were dropped: {reasons}"
         log.warning("%s", message)
         return pb.LogRecord(
-            event_id=f"{self._id_prefix}{next(self._ids):016x}",
+            event_id=f"{self._id_prefix}{next(self._ids):x}",
             ts=time.time(),
             service=self._service,
             kind="log",

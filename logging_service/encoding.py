@@ -10,10 +10,11 @@ The bytes are exactly `pb.LogRecord(...).SerializeToString()` of the same fields
 fields in number order and leaves out zero values; so does this), which
 tests/unit/test_record_encoding.py checks over generated records. Fields 3 to 5 (service, kind,
 operation) repeat from record to record, so they are serialized by protobuf once per (kind,
-operation) and remembered: operations are the code's resolvers, routes and RPCs, a few dozen
-(at most `cache_max` are kept; all are forgotten when full). User and outcome are encoded per
-record: keyed by user, the memory would thrash with more than a handful of active users.
-The strings are clipped to records.FIELD_LIMITS and the message redacted, as before. A string
+operation) and remembered: operations are the code's resolvers, routes and RPCs, a few dozen.
+Fields 6 and 7 are remembered per (user, outcome): "anonymous"/"ok" and the users active at
+the moment. Each memory keeps at most `cache_max` entries and forgets all of them when full;
+with more active users than that, a record costs what encoding its user did before. The
+strings are clipped to records.FIELD_LIMITS and the message redacted, as before. A string
 protobuf refuses (a lone surrogate) raises, as protobuf does.
 """
 
@@ -21,19 +22,23 @@ from __future__ import annotations
 
 import struct
 
-from logging_service.records import clip, redact
+from logging_service.records import FIELD_LIMITS, clip, redact
 from protos import logging_service_pb2 as pb
 
 # Tags (field number << 3 | wire type): 1 = fixed64, 2 = length-delimited.
 _EVENT_ID = b"\x0a"  # field 1, string
-_TS = b"\x11"  # field 2, double
+_TS = 0x11  # field 2, double
 _USER = b"\x32"  # field 6, string
 _OUTCOME = b"\x3a"  # field 7, string
-_DURATION_MS = b"\x41"  # field 8, double
+_DURATION_MS = 0x41  # field 8, double
 _REQUEST_ID = b"\x4a"  # field 9, string
 _MESSAGE = b"\x52"  # field 10, string
-_DOUBLE = struct.Struct("<d").pack
-_ZERO = _DOUBLE(0.0)
+# A double field: its tag and the value in one pack. A value of +0.0 is left out (-0.0 is not),
+# so a field equal to the packed +0.0 is dropped.
+_TAGGED_DOUBLE = struct.Struct("<Bd").pack
+_TS_ZERO = _TAGGED_DOUBLE(_TS, 0.0)
+_DURATION_ZERO = _TAGGED_DOUBLE(_DURATION_MS, 0.0)
+_REQUEST_ID_MAX = FIELD_LIMITS["request_id"]
 CACHE_MAX = 1024
 
 
@@ -55,16 +60,22 @@ def _string(tag: bytes, data: bytes) -> bytes:
     return tag + (_LENGTHS[size] if size < 256 else varint(size)) + data
 
 
-def _double(tag: bytes, value: float) -> bytes:
-    packed = _DOUBLE(value)
-    return b"" if packed == _ZERO else tag + packed  # +0.0 is left out, -0.0 is not
-
-
 def encode(event_id: str, middle: bytes, request_id: str, tail: bytes) -> bytes:
     """A whole record: its event id, `middle` (fields 2 to 8), the clipped request id, `tail`."""
-    rid = clip(request_id, "request_id").encode()
-    head = _string(_EVENT_ID, event_id.encode()) if event_id else b""
-    return head + middle + (_string(_REQUEST_ID, rid) if rid else b"") + tail
+    # Called for every record of both services: the length prefixes are looked up inline.
+    eid = event_id.encode()
+    rid = (
+        request_id if len(request_id) <= _REQUEST_ID_MAX else request_id[:_REQUEST_ID_MAX]
+    ).encode()
+    n, m = len(eid), len(rid)
+    return b"".join(
+        (
+            (_EVENT_ID + (_LENGTHS[n] if n < 256 else varint(n)) + eid) if n else b"",
+            middle,
+            (_REQUEST_ID + (_LENGTHS[m] if m < 256 else varint(m)) + rid) if m else b"",
+            tail,
+        )
+    )
 
 
 class RecordEncoder:
@@ -73,34 +84,51 @@ class RecordEncoder:
     def __init__(self, service: str, *, cache_max: int = CACHE_MAX) -> None:
         self._service = clip(service, "service")
         self._cache_max = cache_max
-        self._fields: dict[tuple[str, str], bytes] = {}
+        self._fields: dict[tuple[str, str], bytes] = {}  # fields 3 to 5, by kind and operation
+        self._callers: dict[tuple[str, str], bytes] = {}  # fields 6 and 7, by user and outcome
 
     def middle(
         self, kind: str, operation: str, user: str, outcome: str, ts: float, duration_ms: float
     ) -> bytes:
         """Fields 2 to 8: ts, service, kind, operation, user, outcome, duration_ms."""
-        key = (kind, operation)
-        fields = self._fields.get(key)
+        fields = self._fields.get((kind, operation))
         if fields is None:
-            fields = pb.LogRecord(
-                service=self._service,
-                kind=clip(kind, "kind"),
-                operation=clip(operation, "operation"),
-            ).SerializeToString()
-            if len(self._fields) >= self._cache_max:
-                self._fields.clear()
-            self._fields[key] = fields
-        user_bytes = clip(user, "user").encode()
-        outcome_bytes = clip(outcome, "outcome").encode()
+            fields = self._remember_operation(kind, operation)
+        caller = self._callers.get((user, outcome))
+        if caller is None:
+            caller = self._remember_caller(user, outcome)
+        stamp = _TAGGED_DOUBLE(_TS, ts)
+        took = _TAGGED_DOUBLE(_DURATION_MS, duration_ms)
         return b"".join(
             (
-                _double(_TS, ts),
+                b"" if stamp == _TS_ZERO else stamp,
                 fields,
-                _string(_USER, user_bytes) if user_bytes else b"",
-                _string(_OUTCOME, outcome_bytes) if outcome_bytes else b"",
-                _double(_DURATION_MS, duration_ms),
+                caller,
+                b"" if took == _DURATION_ZERO else took,
             )
         )
+
+    def _remember_operation(self, kind: str, operation: str) -> bytes:
+        fields = pb.LogRecord(
+            service=self._service,
+            kind=clip(kind, "kind"),
+            operation=clip(operation, "operation"),
+        ).SerializeToString()
+        if len(self._fields) >= self._cache_max:
+            self._fields.clear()
+        self._fields[kind, operation] = fields
+        return fields
+
+    def _remember_caller(self, user: str, outcome: str) -> bytes:
+        user_bytes = clip(user, "user").encode()
+        outcome_bytes = clip(outcome, "outcome").encode()
+        caller = (_string(_USER, user_bytes) if user_bytes else b"") + (
+            _string(_OUTCOME, outcome_bytes) if outcome_bytes else b""
+        )
+        if len(self._callers) >= self._cache_max:
+            self._callers.clear()
+        self._callers[user, outcome] = caller
+        return caller
 
     @staticmethod
     def tail(message: str) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -110,6 +111,9 @@ async def test_a_call_for_several_requests_is_one_record_per_request_id(
     assert [r.request_id for r in records] == ["req-a", "req-b", "r" * 128, "req-alone"]
     assert [r.event_id for r in records[:3]] == event_ids
     assert len(set(r.event_id for r in records)) == 4
+    # 32 hex digits: the shipper's random prefix, then its counter.
+    assert all(re.fullmatch("[0-9a-f]{32}", r.event_id) for r in records)
+    assert len({r.event_id[:16] for r in records}) == 1
     # Alike but for the two ids: the fields of the one built alone, the same time for the call.
     alone = records[3]
     for record in records[:3]:
