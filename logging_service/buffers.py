@@ -47,6 +47,10 @@ class RecordBuffer(Protocol):
     """The buffer a LogShipper appends to and its sender reads from (both on the event loop)."""
 
     durable: bool  # True when accepted records survive a crash of the process
+    # True when the buffer calls its `on_readable` callback whenever records become readable
+    # (the spool's writer, after each turn); False when an append is readable at once and the
+    # shipper wakes its sender itself.
+    wakes_sender: bool
 
     def append(self, payload: bytes, ts: float) -> bool:
         """Accept one record, never blocking; False when it must be dropped (buffer full)."""
@@ -83,6 +87,7 @@ class MemoryQueue:
     """A bounded queue in memory: records are lost if the process dies before they are sent."""
 
     durable = False
+    wakes_sender = False
 
     def __init__(self, max_records: int, *, degraded: str = "") -> None:
         self._max_records = max_records

@@ -282,7 +282,8 @@ class LogShipper:
             return ""
         ts, middle, tail = shared
         event_id = self._append(ts, middle, tail, request_id)
-        self._wake_if_due(1)
+        if not self._buffer.wakes_sender:
+            self._wake_if_due(1)
         return event_id
 
     def record_each(
@@ -310,7 +311,8 @@ class LogShipper:
             return []
         ts, middle, tail = shared
         ids = [event_id for r in request_ids if (event_id := self._append(ts, middle, tail, r))]
-        self._wake_if_due(len(ids))
+        if not self._buffer.wakes_sender:
+            self._wake_if_due(len(ids))
         return ids
 
     def _shared(
@@ -341,7 +343,9 @@ class LogShipper:
             return ""
 
     def _wake_if_due(self, added: int) -> None:
-        """Wake the sender for the first records after none, or for a full batch."""
+        """Wake the sender for the first records after none, or for a full batch (for a buffer
+        that does not wake it itself: the spool's writer does, after each turn; asking it
+        here, for every record, cost ~1 µs of a loaded gateway's CPU per record)."""
         waiting = self._buffer.readable()
         if 0 < waiting <= added or waiting >= self._batch_max:
             self._wakeup.set()

@@ -95,6 +95,7 @@ class DiskSpool:
     records in memory waiting for the writer. See the module docstring."""
 
     durable = True
+    wakes_sender = True  # its writer calls on_readable after each turn (_progress)
 
     def __init__(
         self,
