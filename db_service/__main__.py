@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from db_service.settings import Settings
 from plumbing.grpcserver import CannotListen, start_metrics_server
 from plumbing.settings import host_and_port, read_settings
-from plumbing.workers import EXIT_BAD_CONFIG
+from plumbing.workers import EXIT_BAD_CONFIG, die_with_supervisor
 
 # The most create-admin reads from standard input (passwords are at most 1,024 characters).
 _STDIN_PASSWORD_MAX = 4096
@@ -87,6 +87,7 @@ async def _create_admin(
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_supervisor()  # a worker: gone with its supervisor, however that ends
     parser = argparse.ArgumentParser(prog="python -m db_service")
     sub = parser.add_subparsers(dest="command")
     admin = sub.add_parser("create-admin", help="create an admin, or update its password and role")

@@ -18,7 +18,7 @@ from gateway.httplimits import bounded_protocol
 from gateway.serverlog import hide_query_strings
 from gateway.settings import Settings
 from plumbing.settings import read_settings
-from plumbing.workers import EXIT_BAD_CONFIG, WorkerPool
+from plumbing.workers import EXIT_BAD_CONFIG, WorkerPool, die_with_supervisor
 
 
 class GatewayServer(uvicorn.Server):
@@ -65,6 +65,7 @@ def make_room_for_websockets(websockets_max: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_supervisor()  # a worker: gone with its supervisor, however that ends
     # No options: an argument (a guessed --port, say) is refused rather than ignored.
     argparse.ArgumentParser(
         prog="python -m gateway",

@@ -37,6 +37,8 @@ from pydantic import BeforeValidator, Field
 from plumbing.cpus import cores
 
 WORKER_INDEX = "WORKER_INDEX"
+# The supervisor's pid, in each worker's environment: die_with_supervisor() checks it.
+SUPERVISOR_PID = "WORKER_SUPERVISOR_PID"
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # A worker that exits with this code found the configuration invalid: so would its restart.
 EXIT_BAD_CONFIG = 2
@@ -140,11 +142,17 @@ class WorkerPool:
         return path
 
     def _spawn(self, worker: _Worker, metrics_dir: Path) -> None:
-        env = {**self.env, WORKER_INDEX: str(worker.index), MULTIPROC_DIR: str(metrics_dir)}
-        # The workers stay in our process group: whoever stops the group stops them too.
-        worker.process = subprocess.Popen(
-            list(self.argv), env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent()
-        )
+        env = {
+            **self.env,
+            WORKER_INDEX: str(worker.index),
+            MULTIPROC_DIR: str(metrics_dir),
+            SUPERVISOR_PID: str(os.getpid()),
+        }
+        # The workers stay in our process group: whoever stops the group stops them too. No
+        # preexec_fn: Python run between fork and exec can deadlock or crash a child of a
+        # process with threads (db_service's supervisor serves its metrics from one, and
+        # restarts workers meanwhile); each worker calls die_with_supervisor() itself.
+        worker.process = subprocess.Popen(list(self.argv), env=env, stdin=subprocess.DEVNULL)
         worker.started = time.monotonic()
 
     def _tend(self, worker: _Worker, metrics_dir: Path) -> None:
@@ -231,16 +239,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to SIGKILL the worker if the supervisor dies, even by SIGKILL."""
-    if not sys.platform.startswith("linux"):
-        return None
+def die_with_supervisor() -> None:
+    """In a worker: ask Linux to SIGKILL this process when its supervisor dies, even by SIGKILL.
+
+    Called by the worker once it runs (gateway and db_service call it first thing), not between
+    fork and exec. A supervisor that died before the call is no longer this process's parent:
+    the worker then exits at once, as it would have been killed. Does nothing outside a
+    supervisor's worker (no WORKER_SUPERVISOR_PID) or off Linux.
+    """
+    supervisor = os.environ.get(SUPERVISOR_PID, "")
+    if not supervisor.isdigit() or not sys.platform.startswith("linux"):
+        return
     prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent, kill = os.getpid(), int(signal.SIGKILL)
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl: nobody would kill us
-            os._exit(1)
-
-    return hook
+    prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != int(supervisor):
+        os._exit(1)
