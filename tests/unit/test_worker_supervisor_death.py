@@ -4,19 +4,18 @@ and exec to arrange it (a preexec_fn can deadlock or crash a child of a process 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from plumbing import workers
 from plumbing.workers import SUPERVISOR_PID, WorkerPool
-from tests.conftest import wait_until
+from tests.unit.test_processes import REPO, python
 
-ROOT = Path(__file__).resolve().parents[2]
 WORKER = (
     "import os, time\n"
     "from plumbing.workers import die_with_supervisor\n"
@@ -34,15 +33,6 @@ SUPERVISOR = (
     "print(worker.stdout.readline().decode().strip(), flush=True)\n"
     "time.sleep(60)\n"
 )
-
-
-def _gone(pid: int) -> bool:
-    """Exited (a zombie nobody reaped counts: PID 1 of a container may not reap)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def test_a_worker_is_started_without_python_between_fork_and_exec(
@@ -67,26 +57,21 @@ def test_a_worker_is_started_without_python_between_fork_and_exec(
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_worker_dies_when_its_supervisor_is_killed() -> None:
     # given a supervisor and its worker, running
-    supervisor = subprocess.Popen(
-        [sys.executable, "-c", SUPERVISOR], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    worker = 0
+    supervisor = subprocess.Popen(python(SUPERVISOR), cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert supervisor.stdout is not None
-        worker = int(supervisor.stdout.readline())
-        assert not _gone(worker)
+        worker = psutil.Process(int(supervisor.stdout.readline()))
 
         # when the supervisor is SIGKILLed (it can do nothing about its workers)
         supervisor.kill()
-        supervisor.wait(timeout=10)
+        supervisor.wait(10)
 
-        # then Linux kills the worker
-        wait_until(lambda: _gone(worker), timeout=10, message="the worker outlived its supervisor")
+        # then Linux kills the worker (it may linger as a zombie if nobody reaps it)
+        _, alive = psutil.wait_procs([worker], timeout=10)
+        assert all(proc.status() == psutil.STATUS_ZOMBIE for proc in alive)
     finally:
         supervisor.kill()
-        supervisor.wait(timeout=10)
-        if worker and not _gone(worker):
-            os.kill(worker, signal.SIGKILL)
+        supervisor.wait(10)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
@@ -96,8 +81,8 @@ def test_a_worker_whose_supervisor_died_before_it_started_exits_at_once() -> Non
     # a worker whose parent is not the supervisor it was told of (that one died first: the
     # worker was given to another parent)
     orphan = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
+        python(code),
+        cwd=REPO,
         env={**os.environ, SUPERVISOR_PID: "1"},
         capture_output=True,
         text=True,
@@ -105,8 +90,8 @@ def test_a_worker_whose_supervisor_died_before_it_started_exits_at_once() -> Non
     )
     # and one whose supervisor (this process) is alive
     child = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
+        python(code),
+        cwd=REPO,
         env={**os.environ, SUPERVISOR_PID: str(os.getpid())},
         capture_output=True,
         text=True,
